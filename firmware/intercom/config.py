@@ -1,0 +1,446 @@
+"""Configuration: load, validate, save (atomically) and show config.json (DESIGN.md "Configuration")."""
+
+import json
+import os
+
+_MASK = "********"
+_SECRETS = ("wifi.password", "sip.password", "door.pin")
+_SECTIONS = ("wifi", "sip", "media", "calls", "door")
+
+
+class ConfigError(Exception):
+    """Bad configuration; the message names the key path and never a secret."""
+
+
+def _got(value, secret=False):
+    # How a rejected value is shown in a message: JSON-ish, short, and for
+    # secrets only its type.
+    if secret:
+        if isinstance(value, str):
+            return "a string"
+        return "a " + type(value).__name__
+    try:
+        text = json.dumps(value)
+    except Exception:
+        text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return text
+
+
+def _fail(path, expected, value):
+    raise ConfigError(f"{path}: expected {expected}, got {_got(value, path in _SECRETS)}")
+
+
+def _is_int(v):
+    # bool is a subclass of int in Python; a config "true" is not a number.
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _digits(s):
+    # ASCII digits only (str.isdigit() accepts other scripts on CPython).
+    if not s:
+        return False
+    for c in s:
+        if not "0" <= c <= "9":
+            return False
+    return True
+
+
+def _int(lo, hi):
+    def check(path, v):
+        if not _is_int(v) or v < lo or v > hi:
+            _fail(path, "an integer %d-%d" % (lo, hi), v)
+        return v
+    return check
+
+
+def _one_of(*allowed):
+    def check(path, v):
+        # Same type too: 20.0 == 20 and True == 1 must not pass.
+        for a in allowed:
+            if type(a) is type(v) and a == v:
+                return v
+        names = [f'"{a}"' if isinstance(a, str) else str(a) for a in allowed]
+        _fail(path, "one of " + ", ".join(names), v)
+    return check
+
+
+def _text(lo, hi, what="a string"):
+    # Printable text; CR/LF would let a value inject SIP header lines.
+    def check(path, v):
+        if not isinstance(v, str) or len(v) < lo or len(v) > hi or _has_ctl(v):
+            _fail(path, "%s of %d-%d printable characters" % (what, lo, hi), v)
+        return v
+    return check
+
+
+def _has_ctl(s):
+    for c in s:
+        if ord(c) < 32 or ord(c) == 127:
+            return True
+    return False
+
+
+def _is_host(s):
+    # Host name or IPv4 address (RFC 1123 labels), no port.
+    if not s or len(s) > 253:
+        return False
+    for label in s.split("."):
+        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        for c in label:
+            if not (c.isdigit() or c == "-" or ("a" <= c.lower() <= "z")):
+                return False
+    return True
+
+
+def _is_ipv4(s):
+    parts = s.split(".") if isinstance(s, str) else ()
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if len(p) > 3 or not _digits(p) or int(p) > 255:
+            return False
+    return True
+
+
+def _bool(path, v):
+    if not isinstance(v, bool):
+        _fail(path, "true or false", v)
+    return v
+
+
+def _board(path, v):
+    if not isinstance(v, str) or not v or len(v) > 32:
+        _fail(path, "a board name (boards/<name>.json)", v)
+    for c in v:
+        if not (c.isdigit() or c in "-_" or "a" <= c <= "z"):
+            _fail(path, "a board name of a-z, 0-9, '-', '_'", v)
+    return v
+
+
+def _registrar(path, v):
+    if not isinstance(v, str) or (v and not _is_host(v)):
+        _fail(path, 'a host name or IPv4 address without port, or "" for peer-to-peer', v)
+    return v
+
+
+def _outbound_proxy(path, v):
+    # null, "host" or "host:port".
+    if v is None:
+        return v
+    ok = isinstance(v, str)
+    if ok:
+        host = v
+        colon = v.find(":")
+        if colon >= 0:
+            host = v[:colon]
+            port = v[colon + 1:]
+            ok = _digits(port) and len(port) <= 5 and 1 <= int(port) <= 65535
+        ok = ok and _is_host(host)
+    if not ok:
+        _fail(path, 'null or "host" or "host:port"', v)
+    return v
+
+
+def _sip_user(path, v):
+    if not isinstance(v, str) or not v or len(v) > 64 or _has_ctl(v):
+        _fail(path, "a SIP user name of 1-64 characters", v)
+    for c in v:
+        if c in ' @:<>"\\;?':
+            _fail(path, "a SIP user name without spaces or @:<>\";?", v)
+    return v
+
+
+def _auth_user(path, v):
+    if v is None:
+        return v
+    return _sip_user(path, v)
+
+
+def _local_port(path, v):
+    # 0 lets the OS pick a free port (host simulations report it in "ready").
+    return _int(0, 65535)(path, v)
+
+
+def _rtp_port(path, v):
+    # RFC 3550 §11: RTP on an even port, RTCP on the next odd one.
+    if not _is_int(v) or v < 0 or v > 65534 or v % 2:
+        _fail(path, "an even integer 0-65534 (0 = any free port)", v)
+    return v
+
+
+def _codecs(path, v):
+    if not isinstance(v, list) or not v:
+        _fail(path, 'a non-empty list of "PCMU", "PCMA"', v)
+    out = []
+    for c in v:
+        if not isinstance(c, str) or c.upper() not in ("PCMU", "PCMA") or c.upper() in out:
+            _fail(path, 'a non-empty list of distinct "PCMU", "PCMA"', v)
+        out.append(c.upper())
+    return out
+
+
+def _targets(path, v):
+    if not isinstance(v, list):
+        _fail(path, 'a list of "sip:" URIs', v)
+    for t in v:
+        if (not isinstance(t, str) or t[:4].lower() != "sip:" or len(t) < 5
+                or " " in t or _has_ctl(t)):
+            _fail(path, 'a list of "sip:" URIs', v)
+    return list(v)
+
+
+def _accept_from(path, v):
+    if v in ("registrar", "any"):
+        return v
+    if isinstance(v, list):
+        for a in v:
+            if not _is_ipv4(a):
+                break
+        else:
+            return list(v)
+    raise ConfigError(f'{path}: expected "registrar", "any" or a list of IPv4 addresses, got {_got(v)}')
+
+
+def _pin(path, v):
+    # "" disables the door PIN.
+    if not isinstance(v, str) or len(v) > 16 or (v and not _digits(v)):
+        _fail(path, 'a string of 0-16 digits ("" = disabled)', v)
+    return v
+
+
+# (path, default, check). This order is the order of show() and save().
+# Ranges: ports 1-65535 (local ports 0 = any), expires 60-86400 s,
+# t1 50-10000 ms, t2 t1-60000 ms, t4 0-60000 ms, ring_timeout 0-600 s
+# (0 = ring until cancelled), max_duration 0-86400 s (0 = unlimited),
+# pulse_ms 50-60000, max_attempts 1-100, lockout_s 0-86400.
+_SPEC = (
+    ("board", "host", _board),
+    ("log_level", "info", _one_of("debug", "info", "warn", "error")),
+    ("wifi.ssid", "", _text(0, 32)),
+    ("wifi.password", "", _text(0, 64)),
+    ("sip.registrar", "127.0.0.1", _registrar),
+    ("sip.port", 5060, _int(1, 65535)),
+    ("sip.user", "door", _sip_user),
+    ("sip.password", "secret", _text(0, 128)),
+    ("sip.auth_user", None, _auth_user),
+    ("sip.display_name", "Door", _text(0, 64)),
+    ("sip.expires", 300, _int(60, 86400)),
+    ("sip.local_port", 5062, _local_port),
+    ("sip.outbound_proxy", None, _outbound_proxy),
+    ("sip.transport", "udp", _one_of("udp")),
+    ("sip.t1_ms", 500, _int(50, 10000)),
+    ("sip.t2_ms", 4000, _int(50, 60000)),
+    ("sip.t4_ms", 5000, _int(0, 60000)),
+    ("media.rtp_port", 40000, _rtp_port),
+    ("media.codecs", ["PCMU", "PCMA"], _codecs),
+    ("media.ptime", 20, _one_of(10, 20, 30, 40)),
+    ("calls.targets", ["sip:alice@127.0.0.1"], _targets),
+    ("calls.ring_timeout", 30, _int(0, 600)),
+    ("calls.auto_answer", False, _bool),
+    ("calls.accept_from", "registrar", _accept_from),
+    ("calls.call_waiting", False, _bool),
+    ("calls.max_duration", 0, _int(0, 86400)),
+    ("calls.reject_code", 486, _one_of(486, 603)),
+    ("calls.no_answer_code", 480, _one_of(480, 408)),
+    ("door.pin", "1234", _pin),
+    ("door.pulse_ms", 3000, _int(50, 60000)),
+    ("door.max_attempts", 3, _int(1, 100)),
+    ("door.lockout_s", 60, _int(0, 86400)),
+)
+
+
+def _copy(v):
+    return list(v) if isinstance(v, list) else v
+
+
+def _split(path):
+    dot = path.find(".")
+    if dot < 0:
+        return None, path
+    return path[:dot], path[dot + 1:]
+
+
+def _lookup(cfg, path):
+    # (found, value) for "section.key" or "key".
+    section, key = _split(path)
+    d = cfg
+    if section is not None:
+        d = cfg.get(section) if isinstance(cfg, dict) else None
+    if isinstance(d, dict) and key in d:
+        return True, d[key]
+    return False, None
+
+
+def defaults():
+    """Return a fresh, fully populated copy of the default configuration."""
+    cfg = {}
+    for s in _SECTIONS:
+        cfg[s] = {}
+    for path, default, _check in _SPEC:
+        section, key = _split(path)
+        (cfg if section is None else cfg[section])[key] = _copy(default)
+    return cfg
+
+
+def validate(raw):
+    """Check raw (a dict as parsed from JSON) and return a new full config.
+
+    Missing keys take their defaults; unknown keys, wrong types (a bool is
+    not an integer) and out-of-range values raise ConfigError naming the
+    key path. raw is not modified.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config: expected a JSON object, got {_got(raw)}")
+    known = {}
+    for path, _d, _c in _SPEC:
+        known[path] = True
+    for key in raw:
+        sub = raw[key]
+        if not isinstance(key, str) or (isinstance(sub, dict) and
+                                        not all(isinstance(k, str) for k in sub)):
+            raise ConfigError("config: keys must be strings")
+    # Sorted, so the first error reported is the same on every runtime.
+    for key in sorted(raw):
+        if key in _SECTIONS:
+            sub = raw[key]
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{key}: expected an object, got {_got(sub)}")
+            for k in sorted(sub):
+                if (key + "." + str(k)) not in known:
+                    raise ConfigError(f"unknown key: {key}.{k}")
+        elif key not in known:
+            raise ConfigError(f"unknown key: {key}")
+    cfg = defaults()
+    for path, _default, check in _SPEC:
+        found, value = _lookup(raw, path)
+        if found:
+            section, key = _split(path)
+            (cfg if section is None else cfg[section])[key] = check(path, value)
+    sip = cfg["sip"]
+    if sip["t2_ms"] < sip["t1_ms"]:
+        raise ConfigError("sip.t2_ms: expected at least sip.t1_ms (%d), got %d"
+                          % (sip["t1_ms"], sip["t2_ms"]))
+    return cfg
+
+
+def loads(text):
+    """Parse JSON text and validate it."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode()
+        except Exception:
+            raise ConfigError("config is not valid UTF-8")
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        raise ConfigError(f"config is not valid JSON: {e}")
+    return validate(raw)
+
+
+def load(path):
+    """Read and validate the config file at path.
+
+    A PATH.tmp left by an interrupted save() is never read: it may be partial.
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        if e.args and e.args[0] == 2:  # ENOENT
+            raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"cannot read config file {path}: {e}")
+    return loads(text)
+
+
+def _dump(cfg):
+    # Stable key order and one key a line, for hand editing on the device
+    # (MicroPython's json.dumps has no indent and keeps no key order).
+    lines = []
+    current = None
+    for path, _d, _c in _SPEC:
+        section, key = _split(path)
+        _found, value = _lookup(cfg, path)
+        if section != current:
+            if current is not None:
+                lines[-1] = lines[-1][:-1]
+                lines.append("  },")
+            if section is not None:
+                lines.append(f'  "{section}": {{')
+            current = section
+        indent = "  " if section is None else "    "
+        lines.append(f'{indent}"{key}": {_fmt(value)},')
+    lines[-1] = lines[-1][:-1]
+    lines.append("  }")
+    return "{\n" + "\n".join(lines) + "\n}\n"
+
+
+def _fmt(value):
+    if isinstance(value, list):
+        return "[" + ", ".join([_fmt(v) for v in value]) + "]"
+    return json.dumps(value)
+
+
+def save(cfg, path):
+    """Validate cfg, then replace the file at path atomically.
+
+    Writes PATH.tmp, flushes, then renames it over PATH (atomic on POSIX
+    and LittleFS; on FAT, where rename onto an existing file fails, the old
+    file is removed first). If cfg is invalid nothing is written.
+    """
+    text = _dump(validate(cfg))
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+        if hasattr(os, "sync"):
+            os.sync()
+    except OSError as e:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise ConfigError(f"cannot write config file {tmp}: {e}")
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.remove(path)
+            os.rename(tmp, path)
+        except OSError as e:
+            raise ConfigError(f"cannot replace config file {path}: {e}")
+
+
+def show(cfg):
+    """Return "key.path = value" lines for cfg, with secrets masked."""
+    lines = []
+    for path, default, _c in _SPEC:
+        found, value = _lookup(cfg, path)
+        if not found:
+            value = default
+        if path in _SECRETS:
+            text = _MASK if value else "(empty)"
+        else:
+            text = _fmt(value)
+        lines.append(f"{path} = {text}")
+    return "\n".join(lines)
+
+
+def redact(text, cfg):
+    """Return text with every non-empty secret value of cfg replaced by ********."""
+    secrets = []
+    for path in _SECRETS:
+        found, value = _lookup(cfg, path)
+        if found and isinstance(value, str) and value:
+            secrets.append(value)
+            quoted = json.dumps(value)[1:-1]
+            if quoted != value:
+                secrets.append(quoted)  # as it appears inside a JSON log line
+    # Longest first, so a secret containing another is masked whole.
+    secrets.sort(key=len, reverse=True)
+    for s in secrets:
+        text = text.replace(s, _MASK)
+    return text

@@ -1,0 +1,1 @@
+"""Hardware abstraction: one module per kind of board (host, esp32)."""

@@ -1,0 +1,62 @@
+"""Host board for the simulator: stdin commands in, JSON-lines events out, logs on stderr."""
+
+import json
+import sys
+
+LEVELS = ("debug", "info", "warn", "error")
+
+
+class HostBoard:
+    """The `host` board: buttons are stdin commands, outputs are events.
+
+    stdout carries one JSON object per line and nothing else; every log
+    line goes to stderr."""
+
+    def __init__(self, description, log_level="info", stdin=None, stdout=None, stderr=None):
+        self.description = description
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.min_level = LEVELS.index(log_level) if log_level in LEVELS else 1
+        self.led = None
+        self.relay = False
+        self.input_open = True
+
+    # --- driver interface ------------------------------------------------------
+    def pollables(self):
+        """Objects the driver polls for input (stdin while it is open)."""
+        return [self.stdin] if self.input_open else []
+
+    def owns(self, obj):
+        return obj is self.stdin or obj == 0
+
+    def read_command(self):
+        """One command line, or None at end of input (which means quit)."""
+        line = self.stdin.readline()
+        if not line:
+            self.input_open = False
+            return None
+        return line.strip()
+
+    # --- outputs ------------------------------------------------------------------
+    def emit(self, event):
+        self.stdout.write(json.dumps(event) + "\n")
+        flush = getattr(self.stdout, "flush", None)
+        if flush:
+            flush()
+
+    def log(self, level, text):
+        if LEVELS.index(level) >= self.min_level:
+            self.stderr.write("[%s] %s\n" % (level, text))
+
+    def set_led(self, pattern):
+        if pattern != self.led:
+            self.led = pattern
+            self.log("debug", "led: " + pattern)
+
+    def set_relay(self, on):
+        self.relay = on
+        self.emit({"event": "relay", "on": bool(on)})
+
+    def feed_watchdog(self):
+        pass

@@ -1,0 +1,1 @@
+"""Sans-I/O SIP core (RFC 3261 and companions)."""

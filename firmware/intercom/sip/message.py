@@ -1,0 +1,378 @@
+"""SIP message codec: framing, start line, headers, body (RFC 3261 §7, §18.3, §20)."""
+
+from intercom.sip.uri import SyntaxErr, parse_name_addr, parse_uri, parse_via, split_quoted, is_token
+
+
+class ParseError(Exception):
+    """A datagram is not a usable SIP message.
+
+    `status` is the response a UAS should send (400, 505, 501...) or None when
+    the message must be dropped; `message` is the partly parsed Message, if any."""
+
+    def __init__(self, reason, status=400, message=None):
+        Exception.__init__(self, reason)
+        self.reason = reason
+        self.status = status
+        self.message = message
+
+
+# compact forms (RFC 3261 §7.3.3 and later RFCs) -> lowercase long names
+COMPACT = {
+    "i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
+    "f": "from", "t": "to", "v": "via", "k": "supported", "c": "content-type",
+    "s": "subject", "o": "event", "u": "allow-events", "r": "refer-to",
+    "x": "session-expires", "b": "referred-by", "a": "accept-contact",
+    "j": "reject-contact", "d": "request-disposition", "y": "identity",
+    "n": "identity-info",
+}
+
+# canonical spelling used when we serialize
+CANONICAL = {
+    "call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version", "rseq": "RSeq", "rack": "RAck",
+}
+
+# headers whose values may be comma-separated lists (RFC 3261 §7.3.1)
+MULTI = (
+    "via", "contact", "route", "record-route", "allow", "supported", "require",
+    "proxy-require", "unsupported", "accept", "accept-encoding", "accept-language",
+    "allow-events", "content-encoding", "content-language", "in-reply-to", "warning",
+)
+
+# headers that must appear at most once (RFC 4475 §3.3.8)
+SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type")
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 301: "Moved Permanently",
+    302: "Moved Temporarily", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    406: "Not Acceptable", 407: "Proxy Authentication Required",
+    408: "Request Timeout", 415: "Unsupported Media Type", 416: "Unsupported URI Scheme",
+    420: "Bad Extension", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
+    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    491: "Request Pending", 500: "Server Internal Error", 501: "Not Implemented",
+    503: "Service Unavailable", 505: "Version Not Supported", 603: "Decline",
+}
+
+KNOWN_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO",
+                 "PRACK", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH")
+
+MAX_CSEQ = 4294967295  # 2**32 - 1 (RFC 3261 §8.1.1.5: 32-bit unsigned)
+
+
+def header_key(name):
+    """Lowercase long form of a header name (compact forms expanded)."""
+    low = name.lower()
+    return COMPACT.get(low, low)
+
+
+def canonical_name(key):
+    """The spelling we use on the wire for a lowercase header key."""
+    name = CANONICAL.get(key)
+    if name is None:
+        name = "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
+    return name
+
+
+class Message:
+    """A SIP request (method set) or response (status set).
+
+    Headers keep their order; each is [key, name, value] with key the
+    lowercase long name. Structured values are parsed on first use."""
+
+    def __init__(self, method=None, uri=None, status=0, reason=""):
+        self.method = method
+        self.uri = uri
+        self.status = status
+        self.reason = reason
+        self.headers = []
+        self.body = b""
+        self._cache = {}
+
+    @classmethod
+    def request(cls, method, uri):
+        return cls(method=method, uri=uri)
+
+    @classmethod
+    def response(cls, status, reason=None):
+        return cls(status=status, reason=REASONS.get(status, "") if reason is None else reason)
+
+    @property
+    def is_request(self):
+        return self.method is not None
+
+    # --- header access ---------------------------------------------------
+    def get(self, name, default=None):
+        """First value of a header (whole line, not split on commas)."""
+        key = header_key(name)
+        for h in self.headers:
+            if h[0] == key:
+                return h[2]
+        return default
+
+    def get_all(self, name):
+        """Every value of a header; list headers are split on top-level commas."""
+        key = header_key(name)
+        out = []
+        for h in self.headers:
+            if h[0] == key:
+                if key in MULTI:
+                    for part in split_quoted(h[2], ","):
+                        out.append(part.strip())
+                else:
+                    out.append(h[2])
+        return out
+
+    def count(self, name):
+        key = header_key(name)
+        n = 0
+        for h in self.headers:
+            if h[0] == key:
+                n += 1
+        return n
+
+    def add(self, name, value, first=False):
+        key = header_key(name)
+        item = [key, canonical_name(key) if len(name) == 1 else name, value]
+        if first:
+            self.headers.insert(0, item)
+        else:
+            self.headers.append(item)
+        self._cache.pop(key, None)
+
+    def set(self, name, value):
+        """Replace every occurrence of a header with one value."""
+        self.remove(name)
+        self.add(name, value)
+
+    def remove(self, name):
+        key = header_key(name)
+        self.headers = [h for h in self.headers if h[0] != key]
+        self._cache.pop(key, None)
+
+    # --- parsed views (cached) --------------------------------------------
+    def _parsed(self, key, parse):
+        value = self._cache.get(key)
+        if value is None:
+            value = parse()
+            self._cache[key] = value
+        return value
+
+    @property
+    def vias(self):
+        return self._parsed("via", lambda: [parse_via(v) for v in self.get_all("via")])
+
+    @property
+    def from_(self):
+        return self._parsed("from", lambda: parse_name_addr(self._required("from")))
+
+    @property
+    def to(self):
+        return self._parsed("to", lambda: parse_name_addr(self._required("to")))
+
+    @property
+    def call_id(self):
+        return self._required("call-id").strip()
+
+    @property
+    def cseq(self):
+        """(number, METHOD) of the CSeq header."""
+        return self._parsed("cseq", self._parse_cseq)
+
+    @property
+    def contacts(self):
+        return self._parsed("contact", lambda: [parse_name_addr(v) for v in self.get_all("contact")])
+
+    def _required(self, key):
+        value = self.get(key)
+        if value is None:
+            raise SyntaxErr("missing " + canonical_name(key))
+        return value
+
+    def _parse_cseq(self):
+        parts = self._required("cseq").split()
+        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
+            raise SyntaxErr("bad CSeq")
+        number = int(parts[0])
+        if number > MAX_CSEQ or not is_token(parts[1]):
+            raise SyntaxErr("CSeq out of range")
+        return number, parts[1]
+
+    # --- serialization ---------------------------------------------------
+    def start_line(self):
+        if self.method is not None:
+            return self.method + " " + str(self.uri) + " SIP/2.0"
+        return "SIP/2.0 " + str(self.status) + " " + self.reason
+
+    def encode(self):
+        """Serialize to bytes; Content-Length is always recomputed."""
+        lines = [self.start_line()]
+        for key, name, value in self.headers:
+            if key != "content-length":
+                lines.append(name + ": " + value)
+        lines.append("Content-Length: " + str(len(self.body)))
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+    def __repr__(self):
+        return "<SIP %s>" % self.start_line()
+
+
+def _split_head(data):
+    """Return (header text, body offset, has_blank_line)."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return data[:end], end + 4, True
+    end = data.find(b"\n\n")
+    if end >= 0:
+        return data[:end], end + 2, True
+    return data, len(data), False
+
+
+def parse(data):
+    """Parse one datagram into a Message or raise ParseError.
+
+    Framing follows §18.3: Content-Length bounds the body and trailing octets
+    are ignored; without Content-Length the body runs to the datagram's end."""
+    start = 0
+    n = len(data)
+    while start < n and data[start] in (13, 10):   # §7.5: skip leading CRLFs
+        start += 1
+    if start == n:
+        raise ParseError("keep-alive", None)
+    if start:
+        data = data[start:]
+    head, body_at, has_blank = _split_head(data)
+    try:
+        text = bytes(head).decode()
+    except UnicodeError:
+        raise ParseError("header section is not UTF-8", None)
+    lines = text.replace("\r\n", "\n").split("\n")
+    msg = _parse_start_line(lines[0])
+    _parse_headers(msg, lines, 1)
+    line_error = getattr(msg, "line_error", None)
+    if line_error:
+        raise ParseError(line_error, 400, msg)
+    if not has_blank:
+        raise ParseError("no empty line after the headers", 400, msg)
+    lengths = msg.get_all("content-length")
+    if lengths:
+        values = set(v.strip() for v in lengths)
+        if len(values) != 1:
+            raise ParseError("conflicting Content-Length values", 400, msg)
+        length = values.pop()
+        if not length.isdigit() or len(length) > 9:
+            raise ParseError("bad Content-Length", 400, msg)
+        length = int(length)
+        if body_at + length > len(data):
+            raise ParseError("Content-Length larger than the datagram", 400, msg)
+        msg.body = bytes(data[body_at:body_at + length])
+    else:
+        msg.body = bytes(data[body_at:])
+    return msg
+
+
+def _parse_start_line(line):
+    if line.startswith("SIP/"):
+        parts = line.split(" ", 2)
+        if parts[0] != "SIP/2.0":
+            raise ParseError("unsupported SIP version in response", None)
+        code = parts[1] if len(parts) > 1 else ""
+        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+            raise ParseError("bad status code %r" % code, None)
+        return Message(status=int(code), reason=parts[2] if len(parts) > 2 else "")
+    parts = line.split(" ")
+    method = parts[0]
+    if not is_token(method):
+        raise ParseError("bad method", None)
+    msg = Message(method=method, uri=parts[1] if len(parts) > 1 else "")
+    # RFC 4475 §3.1.2.8-10: extra or missing SP is malformed; the headers are
+    # still parsed so that a 400 can be sent if they allow it.
+    if len(parts) != 3 or not parts[1] or not parts[2].startswith("SIP/"):
+        msg.line_error = "malformed Request-Line"
+    elif parts[2] != "SIP/2.0":
+        msg.version_error = True
+    return msg
+
+
+def _parse_headers(msg, lines, first):
+    headers = msg.headers
+    for i in range(first, len(lines)):
+        line = lines[i]
+        if not line:
+            continue
+        if line[0] in " \t":                       # §7.3.1 line folding
+            if not headers:
+                raise ParseError("continuation line before any header", None)
+            headers[-1][2] = headers[-1][2] + " " + line.strip()
+            continue
+        colon = line.find(":")
+        if colon <= 0:
+            raise ParseError("header line without a colon", 400, msg)
+        name = line[:colon].rstrip()
+        if not is_token(name):
+            raise ParseError("bad header name %r" % name, 400, msg)
+        key = header_key(name)
+        headers.append([key, name, line[colon + 1:].strip()])
+
+
+def check_request(msg):
+    """Semantic checks of §8.2 for a parsed request; raise ParseError(status).
+
+    Returns normally when the request can be handed to the transaction layer."""
+    for key in ("via", "call-id", "cseq", "from", "to"):
+        if msg.get(key) is None:
+            raise ParseError("missing " + canonical_name(key), None, msg)
+    try:
+        for key in SINGLE:
+            if key != "content-length" and msg.count(key) > 1:
+                raise SyntaxErr("more than one " + canonical_name(key))
+            if key == "call-id" and len(msg.get_all(key)) != 1:
+                raise SyntaxErr("more than one Call-ID")
+        if getattr(msg, "version_error", False):
+            raise ParseError("SIP version not supported", 505, msg)
+        vias = msg.vias
+        if not vias:
+            raise SyntaxErr("empty Via")
+        msg.from_
+        msg.to
+        msg.contacts
+        number, method = msg.cseq
+        if method != msg.method:
+            status = 400 if msg.method in KNOWN_METHODS else 501
+            raise ParseError("CSeq method does not match the request", status, msg)
+        uri = parse_uri(msg.uri)
+        if uri.is_sip and uri.headers is not None:
+            raise SyntaxErr("Request-URI carries header fields")
+        max_forwards = msg.get("max-forwards")
+        if max_forwards is not None and not max_forwards.isdigit():
+            raise SyntaxErr("bad Max-Forwards")
+    except SyntaxErr as err:
+        raise ParseError(str(err), 400, msg)
+
+
+def check_response(msg):
+    """Checks for a received response; a bad one is dropped (status None)."""
+    try:
+        if len(msg.vias) < 1 or msg.count("cseq") != 1 or msg.count("call-id") != 1:
+            raise SyntaxErr("missing or repeated Via/CSeq/Call-ID")
+        msg.cseq
+        msg.from_
+        msg.to
+    except SyntaxErr as err:
+        raise ParseError(str(err), None, msg)
+
+
+def make_response(request, status, reason=None, to_tag=None):
+    """Build a response to a request as §8.2.6.2 requires: Via, From, To,
+    Call-ID and CSeq copied; a To tag added when given and absent."""
+    resp = Message.response(status, reason)
+    for key in ("via", "from", "to", "call-id", "cseq"):
+        for h in request.headers:
+            if h[0] == key:
+                value = h[2]
+                if key == "to" and to_tag and ";tag=" not in value.replace(" ", "").lower():
+                    value = value + ";tag=" + to_tag
+                resp.headers.append([key, canonical_name(key), value])
+    return resp

@@ -1,0 +1,230 @@
+"""SIP transaction layer over UDP: matching and non-INVITE state machines (RFC 3261 §17)."""
+
+from intercom.ticks import ticks_add, ticks_diff, earliest
+
+MAGIC_COOKIE = "z9hG4bK"
+
+# States (RFC 3261 §17.1.2.2 and §17.2.2; INVITE adds "calling", "accepted").
+TRYING = "trying"          # request sent / received, no response yet
+PROCEEDING = "proceeding"  # a provisional response has been sent / received
+COMPLETED = "completed"    # final response sent / received; absorbing retransmissions
+TERMINATED = "terminated"  # done; the layer forgets the transaction
+
+
+class Timers:
+    """RFC 3261 timer values in ms (Table 4); T1/T2/T4 are configurable."""
+
+    def __init__(self, t1=500, t2=4000, t4=5000):
+        self.t1 = t1
+        self.t2 = t2
+        self.t4 = t4
+
+
+class Transaction:
+    """State shared by client and server transactions.
+
+    Timers are named deadlines (ticks); when one expires the layer calls
+    the method `timer_<name>`. A transaction never knows about calls."""
+
+    is_invite = False
+
+    def __init__(self, layer, key, request, addr):
+        self.layer = layer
+        self.key = key
+        self.request = request
+        self.addr = addr
+        self.state = TRYING
+        self.timers = {}
+
+    def start_timer(self, name, delay):
+        self.timers[name] = ticks_add(self.layer.now, delay)
+
+    def stop_timer(self, name):
+        self.timers.pop(name, None)
+
+    def deadline(self):
+        best = None
+        for when in self.timers.values():
+            best = earliest(best, when, self.layer.now)
+        return best
+
+    def fire_due(self, now):
+        for name in list(self.timers):
+            when = self.timers.get(name)
+            if when is not None and ticks_diff(now, when) >= 0:
+                del self.timers[name]
+                getattr(self, "timer_" + name)()
+
+    def terminate(self):
+        self.state = TERMINATED
+        self.timers = {}
+
+
+class ClientNonInvite(Transaction):
+    """§17.1.2: Trying -> Proceeding -> Completed -> Terminated.
+
+    The TU gets tu.on_response(tx, response) for every new response and
+    tu.on_timeout(tx) when Timer F fires."""
+
+    def __init__(self, layer, key, request, addr, tu):
+        Transaction.__init__(self, layer, key, request, addr)
+        self.tu = tu
+        self.data = request.encode()
+        self.interval = layer.timers.t1
+        self.retransmissions = 0
+
+    def start(self):
+        self.layer.send(self.data, self.addr)
+        self.start_timer("E", self.interval)
+        self.start_timer("F", 64 * self.layer.timers.t1)
+
+    def timer_E(self):
+        # Retransmit; the interval doubles up to T2, and stays at T2 once a
+        # provisional response has arrived (§17.1.2.2).
+        self.layer.send(self.data, self.addr)
+        self.retransmissions += 1
+        if self.state == PROCEEDING:
+            self.interval = self.layer.timers.t2
+        else:
+            self.interval = min(2 * self.interval, self.layer.timers.t2)
+        self.start_timer("E", self.interval)
+
+    def timer_F(self):
+        self.terminate()
+        self.tu.on_timeout(self)
+
+    def timer_K(self):
+        self.terminate()
+
+    def on_response(self, resp):
+        if self.state in (TRYING, PROCEEDING):
+            if resp.status < 200:
+                self.state = PROCEEDING
+            else:
+                self.state = COMPLETED
+                self.timers = {}
+                # Timer K absorbs retransmitted finals (T4 on UDP).
+                self.start_timer("K", self.layer.timers.t4)
+            self.tu.on_response(self, resp)
+        # In Completed, retransmitted responses are absorbed silently.
+
+
+class ServerNonInvite(Transaction):
+    """§17.2.2: Trying -> Proceeding -> Completed -> Terminated.
+
+    The TU answers with respond(); request retransmissions are absorbed
+    here and answered with the last response sent."""
+
+    def __init__(self, layer, key, request, addr):
+        Transaction.__init__(self, layer, key, request, addr)
+        self.last = None
+
+    def respond(self, resp):
+        if self.state in (COMPLETED, TERMINATED):
+            return
+        self.last = resp.encode()
+        self.layer.send(self.last, self.response_addr())
+        if resp.status < 200:
+            self.state = PROCEEDING
+        else:
+            self.state = COMPLETED
+            self.start_timer("J", 64 * self.layer.timers.t1)
+
+    def response_addr(self):
+        return self.layer.response_addr(self.request, self.addr)
+
+    def on_retransmission(self):
+        if self.last is not None:
+            self.layer.send(self.last, self.response_addr())
+
+    def timer_J(self):
+        self.terminate()
+
+
+def server_key(request):
+    """Key matching a request to a server transaction (§17.2.3).
+
+    RFC 3261 branches match on branch, sent-by and method (ACK matching the
+    INVITE); anything else falls back to the RFC 2543 rules."""
+    via = request.vias[0]
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch
+    if branch and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
+        return "3261|%s|%s:%s|%s" % (branch, via.host, via.port, method)
+    number = request.cseq[0]
+    to_tag = request.to.tag if request.method != "ACK" else None
+    return "2543|%s|%s|%s|%s|%s|%s|%s" % (
+        request.uri, to_tag, request.from_.tag, request.call_id, number, method, str(via))
+
+
+def client_key(branch, method):
+    return branch + "|" + method
+
+
+class TransactionLayer:
+    """Owns every live transaction; the UA core feeds it messages and time.
+
+    `send(data, addr)` is the transport callback (the core's outbox)."""
+
+    def __init__(self, send, timers=None):
+        self.send = send
+        self.timers = timers or Timers()
+        self.now = 0
+        self.clients = {}
+        self.servers = {}
+
+    def start_client(self, request, addr, tu):
+        branch = request.vias[0].branch
+        key = client_key(branch, request.method)
+        tx = ClientNonInvite(self, key, request, addr, tu)
+        self.clients[key] = tx
+        tx.start()
+        return tx
+
+    def match_response(self, resp):
+        """The client transaction a response belongs to (§17.1.3), or None."""
+        via = resp.vias[0]
+        method = resp.cseq[1]
+        branch = via.branch
+        if branch:
+            return self.clients.get(client_key(branch, method))
+        # RFC 2543 peers may not echo a branch: fall back to Call-ID + CSeq.
+        for tx in self.clients.values():
+            req = tx.request
+            if req.call_id == resp.call_id and req.cseq == resp.cseq:
+                return tx
+        return None
+
+    def match_request(self, request):
+        """An existing server transaction for a retransmitted request, or None."""
+        return self.servers.get(server_key(request))
+
+    def start_server(self, request, addr):
+        key = server_key(request)
+        tx = ServerNonInvite(self, key, request, addr)
+        self.servers[key] = tx
+        return tx
+
+    def response_addr(self, request, addr):
+        """Where responses go (§18.2.2 with RFC 3581 rport): the source address
+        when rport was requested or received differs, else the Via sent-by."""
+        via = request.vias[0]
+        if via.param("rport") is not None or via.param("received") is not None:
+            return addr
+        return (via.host, via.port or 5060) if via.host[0].isdigit() else addr
+
+    def next_deadline(self):
+        best = None
+        for table in (self.clients, self.servers):
+            for tx in table.values():
+                best = earliest(best, tx.deadline(), self.now)
+        return best
+
+    def tick(self, now):
+        self.now = now
+        for table in (self.clients, self.servers):
+            for key in list(table):
+                tx = table[key]
+                tx.fire_due(now)
+                if tx.state == TERMINATED:
+                    del table[key]

@@ -1,0 +1,210 @@
+"""Sans-I/O SIP user agent core: UAS request handling and usages (RFC 3261 §8, §18.1-18.2)."""
+
+from intercom.ticks import earliest, ticks_diff
+from intercom.sip.message import (ParseError, make_response, parse,
+                                  check_request, check_response)
+from intercom.sip.transaction import TransactionLayer, Timers, MAGIC_COOKIE
+from intercom.sip.registration import Registration
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+
+
+class UserAgent:
+    """The whole SIP stack without I/O, in the shape of h11 plus timers.
+
+    Feed it with receive(data, addr, now) and tick(now); drain
+    pop_datagram() and next_event(); sleep until next_deadline().
+    `random_hex(n)` returns n random hex digits; `log(level, text)` logs."""
+
+    ALLOW = ALLOW
+    USER_AGENT = "intercom-upy/0.1"
+
+    def __init__(self, cfg, local_ip, registrar_addr=None, random_hex=None, log=None, now=0):
+        sip = cfg["sip"]
+        self.cfg = cfg
+        self.user = sip["user"]
+        self.local_ip = local_ip
+        self.local_port = sip["local_port"]
+        self.contact_host = local_ip        # corrected by received/rport (RFC 3581)
+        self.contact_port = self.local_port
+        self.random_hex = random_hex
+        self.log = log or (lambda level, text: None)
+        self.now = now
+        self.outbox = []
+        self.events = []
+        self.stats = {"received": 0, "sent": 0, "malformed_dropped": 0,
+                      "bad_request_answered": 0, "stray_responses": 0}
+        self.layer = TransactionLayer(self._send, Timers(
+            sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
+        self.layer.now = now
+        self.registration = None
+        if sip["registrar"] and registrar_addr is not None:
+            self.registration = Registration(self, sip, registrar_addr)
+
+    # --- the sans-I/O interface ------------------------------------------------
+    def receive(self, data, addr, now):
+        """Handle one datagram from addr=(ip, port). Never raises."""
+        self._advance(now)
+        self.stats["received"] += 1
+        try:
+            self._receive(data, addr)
+        except Exception as err:   # the stack must survive any input; report, don't hide
+            self.stats["malformed_dropped"] += 1
+            self.log("error", "dropped datagram from %s:%d: %r" % (addr[0], addr[1], err))
+            self.emit({"event": "error", "message": "internal error on received message: %r" % err})
+
+    def tick(self, now):
+        """Fire every timer that is due at now."""
+        self._advance(now)
+        self.layer.tick(now)
+        reg = self.registration
+        if reg is not None and reg.timer is not None and ticks_diff(now, reg.timer) >= 0:
+            reg.on_timer()
+            self.layer.tick(now)
+
+    def next_deadline(self):
+        """The earliest pending deadline (ticks), or None when idle."""
+        best = self.layer.next_deadline()
+        if self.registration is not None:
+            best = earliest(best, self.registration.deadline(), self.now)
+        return best
+
+    def pop_datagram(self):
+        """Next (bytes, (ip, port)) to send, or None."""
+        return self.outbox.pop(0) if self.outbox else None
+
+    def next_event(self):
+        """Next event dict (each has an "event" key), or None."""
+        return self.events.pop(0) if self.events else None
+
+    # --- commands -------------------------------------------------------------
+    def register(self):
+        if self.registration is None:
+            self.emit({"event": "error", "message": "no registrar configured (peer-to-peer mode)"})
+            return
+        self.registration.start()
+
+    def unregister(self):
+        """Start unregistering; True if an unregistered event will follow."""
+        return self.registration is not None and self.registration.stop()
+
+    @property
+    def registered(self):
+        return self.registration is not None and self.registration.state == "registered"
+
+    # --- helpers for usages ---------------------------------------------------
+    def emit(self, event):
+        self.events.append(event)
+
+    def contact_uri(self):
+        return "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
+
+    def add_via(self, request):
+        branch = MAGIC_COOKIE + self.random_hex(16)
+        request.add("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_ip, self.local_port, branch))
+        return branch
+
+    def _send(self, data, addr):
+        self.stats["sent"] += 1
+        self.outbox.append((data, addr))
+
+    def _advance(self, now):
+        self.now = now
+        self.layer.now = now
+
+    # --- incoming ---------------------------------------------------------------
+    def _receive(self, data, addr):
+        try:
+            msg = parse(data)
+            if msg.is_request:
+                check_request(msg)
+            else:
+                check_response(msg)
+        except ParseError as err:
+            return self._reject(err, addr)
+        msg.source = addr
+        if msg.is_request:
+            self._on_request(msg, addr)
+        else:
+            tx = self.layer.match_response(msg)
+            if tx is None:
+                self.stats["stray_responses"] += 1
+                self.log("debug", "stray response %d %s" % (msg.status, msg.cseq[1]))
+            else:
+                tx.on_response(msg)
+
+    def _reject(self, err, addr):
+        """400/505/501 to a broken request that can still be answered; else drop."""
+        msg = err.message
+        if err.reason == "keep-alive":
+            return
+        answerable = (err.status is not None and msg is not None and msg.is_request
+                      and msg.method != "ACK")
+        if answerable:
+            for key in ("via", "call-id", "cseq", "from", "to"):
+                if msg.get(key) is None:
+                    answerable = False
+            try:
+                msg.vias
+            except Exception:
+                answerable = False
+        if not answerable:
+            self.stats["malformed_dropped"] += 1
+            self.log("warn", "dropped malformed datagram from %s:%d: %s" % (addr[0], addr[1], err.reason))
+            return
+        self.stats["bad_request_answered"] += 1
+        self.log("warn", "answering %d to %s:%d: %s" % (err.status, addr[0], addr[1], err.reason))
+        reason = err.reason if err.status == 400 else None
+        resp = make_response(msg, err.status, reason)
+        if err.status == 501:
+            resp.add("Allow", ALLOW)
+        self._send(resp.encode(), self.layer.response_addr(msg, addr))
+
+    def _on_request(self, req, addr):
+        tx = self.layer.match_request(req)
+        if tx is not None:
+            tx.on_retransmission()
+            return
+        if req.method == "ACK":
+            return          # an ACK outside any transaction or dialog is dropped (§17.2.3)
+        tx = self.layer.start_server(req, addr)
+        resp = self._uas_checks(req)
+        if resp is None:
+            resp = self._dispatch(req)
+        tx.respond(resp)
+
+    def _uas_checks(self, req):
+        """§8.2.1-8.2.2: method, URI scheme and Require inspection."""
+        method = req.method
+        if method not in ALLOW.split(", ") and method not in ("REGISTER", "PRACK", "UPDATE", "SUBSCRIBE",
+                                                               "NOTIFY", "REFER", "MESSAGE", "PUBLISH"):
+            resp = make_response(req, 501)
+            resp.add("Allow", ALLOW)
+            return resp
+        scheme = req.uri.split(":", 1)[0].lower()
+        if scheme != "sip" and scheme != "sips":
+            return make_response(req, 416)
+        require = req.get_all("require")
+        if require and method != "CANCEL":
+            resp = make_response(req, 420)
+            resp.add("Unsupported", ", ".join(require))
+            return resp
+        if method not in ALLOW.split(", "):
+            resp = make_response(req, 405)
+            resp.add("Allow", ALLOW)
+            return resp
+        return None
+
+    def _dispatch(self, req):
+        method = req.method
+        if method == "OPTIONS":
+            resp = make_response(req, 200, to_tag=self.random_hex(8))
+            resp.add("Allow", ALLOW)
+            resp.add("Accept", "application/sdp")
+            resp.add("User-Agent", self.USER_AGENT)
+            return resp
+        if method == "INVITE":
+            # Calls arrive with the call-session usage; until then we are unavailable.
+            return make_response(req, 480, to_tag=self.random_hex(8))
+        # BYE, CANCEL, INFO outside any dialog or transaction (§12.2.2, §9.2)
+        return make_response(req, 481)

@@ -1,0 +1,356 @@
+"""SIP URIs, name-addr and Via values (RFC 3261 §19.1, §20.10, §20.42, §25.1; RFC 3581)."""
+
+
+class SyntaxErr(Exception):
+    """A header value or URI does not follow the RFC 3261 grammar."""
+
+
+_HEX = "0123456789abcdefABCDEF"
+# token characters of RFC 3261 §25.1 (besides alphanumerics)
+_TOKEN_EXTRA = "-.!%*_+`'~"
+
+
+def is_token(text):
+    """True if text is a non-empty RFC 3261 token."""
+    if not text:
+        return False
+    for ch in text:
+        if not (ch.isalpha() or ch.isdigit() or ch in _TOKEN_EXTRA):
+            return False
+    return True
+
+
+def unescape(text):
+    """Expand %HH escapes once (never recursively: value%2541 -> value%41)."""
+    if "%" not in text:
+        return text
+    out = bytearray()
+    raw = text.encode()
+    i = 0
+    n = len(raw)
+    while i < n:
+        c = raw[i]
+        if c == 37 and i + 2 < n and chr(raw[i + 1]) in _HEX and chr(raw[i + 2]) in _HEX:
+            out.append(int(raw[i + 1:i + 3].decode(), 16))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out).decode()
+
+
+def split_params(text, where):
+    """Parse ';name=value;flag' into an ordered list of [name, value-or-None].
+
+    Empty parameters (';;') are a syntax error (RFC 4475 §3.1.2.1)."""
+    params = []
+    if not text:
+        return params
+    for part in split_quoted(text, ";"):
+        part = part.strip()
+        if not part:
+            raise SyntaxErr("empty parameter in " + where)
+        eq = part.find("=")
+        if eq < 0:
+            name, value = part, None
+        else:
+            name, value = part[:eq].strip(), part[eq + 1:].strip()
+        if not name or (value is not None and value == ""):
+            raise SyntaxErr("bad parameter %r in %s" % (part, where))
+        params.append([name, value])
+    return params
+
+
+def get_param(params, name, default=None):
+    """Look up a parameter by case-insensitive name in a split_params list."""
+    name = name.lower()
+    for key, value in params:
+        if key.lower() == name:
+            return value if value is not None else ""
+    return default
+
+
+def set_param(params, name, value):
+    """Replace or append a parameter in a split_params list."""
+    low = name.lower()
+    for item in params:
+        if item[0].lower() == low:
+            item[1] = value
+            return
+    params.append([name, value])
+
+
+def join_params(params):
+    """Serialize a split_params list back to ';name=value' text."""
+    out = ""
+    for name, value in params:
+        out += ";" + name if value is None else ";" + name + "=" + value
+    return out
+
+
+def split_quoted(text, sep):
+    """Split on sep outside double quotes and angle brackets (quoted-pairs honoured)."""
+    parts = []
+    start = 0
+    quoted = False
+    angle = 0
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle += 1
+        elif ch == ">":
+            angle -= 1
+        elif ch == sep and angle == 0:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    if quoted:
+        raise SyntaxErr("unterminated quoted string")
+    parts.append(text[start:])
+    return parts
+
+
+class Uri:
+    """A parsed sip:/sips: URI (other schemes keep only scheme and opaque text)."""
+
+    def __init__(self, scheme, user=None, host="", port=None, params=None,
+                 headers=None, password=None, opaque=None):
+        self.scheme = scheme
+        self.user = user
+        self.password = password
+        self.host = host
+        self.port = port
+        self.params = params if params is not None else []
+        self.headers = headers
+        self.opaque = opaque
+
+    @property
+    def is_sip(self):
+        return self.scheme in ("sip", "sips")
+
+    def param(self, name, default=None):
+        return get_param(self.params, name, default)
+
+    def host_port(self, default_port=5060):
+        return self.host, (self.port if self.port is not None else default_port)
+
+    def __str__(self):
+        if not self.is_sip:
+            return self.scheme + ":" + self.opaque
+        out = self.scheme + ":"
+        if self.user is not None:
+            out += self.user
+            if self.password is not None:
+                out += ":" + self.password
+            out += "@"
+        out += self.host
+        if self.port is not None:
+            out += ":" + str(self.port)
+        out += join_params(self.params)
+        if self.headers:
+            out += "?" + self.headers
+        return out
+
+    def __repr__(self):
+        return "Uri(%s)" % self
+
+
+def parse_uri(text):
+    """Parse a URI; raise SyntaxErr for LWS, brackets or a bad host/port."""
+    text = text.strip()
+    colon = text.find(":")
+    if colon <= 0:
+        raise SyntaxErr("URI has no scheme: %r" % text)
+    scheme = text[:colon].lower()
+    rest = text[colon + 1:]
+    for ch in " \t<>\"":
+        if ch in rest:
+            raise SyntaxErr("illegal character %r in URI %r" % (ch, text))
+    if scheme not in ("sip", "sips"):
+        if not is_token(scheme.replace("+", "")):
+            raise SyntaxErr("bad URI scheme %r" % scheme)
+        return Uri(scheme, opaque=rest)
+    # userinfo ends at the first '@' ('@' is never unescaped inside user or host)
+    at = rest.find("@")
+    user = password = None
+    if at >= 0:
+        userinfo = rest[:at]
+        rest = rest[at + 1:]
+        pc = userinfo.find(":")
+        if pc >= 0:
+            user, password = userinfo[:pc], userinfo[pc + 1:]
+        else:
+            user = userinfo
+        if user == "":
+            raise SyntaxErr("empty user part in %r" % text)
+    headers = None
+    q = rest.find("?")
+    if q >= 0:
+        headers = rest[q + 1:]
+        rest = rest[:q]
+    semi = rest.find(";")
+    hostport = rest if semi < 0 else rest[:semi]
+    params = [] if semi < 0 else split_params(rest[semi + 1:], "URI parameters")
+    host, port = parse_hostport(hostport, text)
+    return Uri(scheme, user, host, port, params, headers, password)
+
+
+def parse_hostport(hostport, context):
+    """Split 'host[:port]' (IPv6 references in brackets); validate the port."""
+    port = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise SyntaxErr("unterminated IPv6 reference in %r" % context)
+        host = hostport[:end + 1]
+        tail = hostport[end + 1:]
+        if tail:
+            if not tail.startswith(":"):
+                raise SyntaxErr("bad host in %r" % context)
+            port = tail[1:]
+    else:
+        pc = hostport.find(":")
+        host = hostport if pc < 0 else hostport[:pc]
+        if pc >= 0:
+            port = hostport[pc + 1:]
+        for ch in host:
+            if not (ch.isalpha() or ch.isdigit() or ch in "-._"):
+                raise SyntaxErr("bad host %r in %r" % (host, context))
+    if not host:
+        raise SyntaxErr("empty host in %r" % context)
+    if port is not None:
+        if not port.isdigit() or len(port) > 5 or int(port) > 65535:
+            raise SyntaxErr("bad port %r in %r" % (port, context))
+        port = int(port)
+    return host.lower(), port
+
+
+class NameAddr:
+    """A From/To/Contact/Route value: optional display name, URI, header params."""
+
+    def __init__(self, uri, display=None, params=None):
+        self.uri = uri
+        self.display = display
+        self.params = params if params is not None else []
+
+    def param(self, name, default=None):
+        return get_param(self.params, name, default)
+
+    @property
+    def tag(self):
+        return get_param(self.params, "tag")
+
+    def __str__(self):
+        out = ""
+        if self.display:
+            out = '"' + self.display.replace("\\", "\\\\").replace('"', '\\"') + '" '
+        return out + "<" + str(self.uri) + ">" + join_params(self.params)
+
+
+def parse_name_addr(text):
+    """Parse name-addr or addr-spec with header parameters (RFC 3261 §20.10)."""
+    text = text.strip()
+    if text == "*":
+        return NameAddr(Uri("*", opaque=""))
+    display = None
+    if text.startswith('"'):
+        i = 1
+        n = len(text)
+        chars = []
+        while i < n and text[i] != '"':
+            if text[i] == "\\":
+                i += 1
+            if i < n:
+                chars.append(text[i])
+            i += 1
+        if i >= n:
+            raise SyntaxErr("unterminated quoted display name")
+        display = "".join(chars)
+        text = text[i + 1:].lstrip()
+        if not text.startswith("<"):
+            raise SyntaxErr("display name not followed by <URI>")
+    lt = text.find("<")
+    if lt >= 0:
+        if display is None:
+            words = text[:lt].strip()
+            # RFC 4475 §3.1.1.6: accept a token display name with no LWS before '<'
+            for word in words.split():
+                if not is_token(word):
+                    raise SyntaxErr("display name %r must be quoted" % words)
+            display = words or None
+        gt = text.find(">", lt)
+        if gt < 0:
+            raise SyntaxErr("unterminated <URI>")
+        inner = text[lt + 1:gt]
+        if inner != inner.strip():
+            raise SyntaxErr("whitespace inside <URI>")
+        uri = parse_uri(inner)
+        rest = text[gt + 1:].strip()
+    else:
+        # addr-spec: parameters after the URI belong to the header, and the
+        # URI itself may carry neither ';' params, '?' headers nor commas.
+        semi = text.find(";")
+        spec = text if semi < 0 else text[:semi]
+        rest = "" if semi < 0 else text[semi:]
+        spec = spec.strip()
+        if "?" in spec or " " in spec or "," in spec:
+            raise SyntaxErr("addr-spec %r must be enclosed in <>" % spec)
+        uri = parse_uri(spec)
+    params = []
+    if rest:
+        if not rest.startswith(";"):
+            raise SyntaxErr("unexpected text %r after URI" % rest)
+        params = split_params(rest[1:], "header parameters")
+    return NameAddr(uri, display, params)
+
+
+class Via:
+    """One Via value: protocol, transport, sent-by and parameters (§20.42)."""
+
+    def __init__(self, transport, host, port, params):
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = params
+
+    def param(self, name, default=None):
+        return get_param(self.params, name, default)
+
+    @property
+    def branch(self):
+        return get_param(self.params, "branch")
+
+    def __str__(self):
+        out = "SIP/2.0/" + self.transport + " " + self.host
+        if self.port is not None:
+            out += ":" + str(self.port)
+        return out + join_params(self.params)
+
+
+def parse_via(text):
+    """Parse a single Via value (LWS allowed around '/')."""
+    text = text.strip()
+    semi = text.find(";")
+    head = text if semi < 0 else text[:semi]
+    params = [] if semi < 0 else split_params(text[semi + 1:], "Via")
+    parts = head.split("/")
+    if len(parts) != 3:
+        raise SyntaxErr("bad Via sent-protocol %r" % head)
+    name = parts[0].strip()
+    version = parts[1].strip()
+    tail = parts[2].strip().split(None, 1)
+    if name.upper() != "SIP" or version != "2.0" or len(tail) != 2:
+        raise SyntaxErr("bad Via %r" % head)
+    if not is_token(tail[0]):
+        raise SyntaxErr("bad Via transport %r" % tail[0])
+    host, port = parse_hostport(tail[1].strip(), "Via")
+    return Via(tail[0].upper(), host, port, params)

@@ -1,0 +1,45 @@
+"""Test helpers shared by pytest (CPython) and the MicroPython test runner."""
+
+import os
+
+_counter = [0]
+
+
+def raises(exc_type, fn, *args, **kw):
+    """Call fn(*args, **kw); return the exc_type it raised, else raise AssertionError."""
+    try:
+        fn(*args, **kw)
+    except exc_type as e:
+        return e
+    except Exception as e:
+        raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}")
+    raise AssertionError(f"expected {exc_type.__name__}, nothing raised")
+
+
+def _out_dir():
+    here = __file__
+    slash = here.rfind("/")
+    base = here[:slash] if slash >= 0 else "."
+    out = base + "/../_out"
+    try:
+        os.mkdir(out)
+    except OSError:
+        pass  # already there
+    return out
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def tmp_path_for(name):
+    """Return a fresh path under host_tests/_out/ (no file there, nor a .tmp beside it)."""
+    _counter[0] += 1
+    tag = "".join([f"{b:02x}" for b in os.urandom(4)])
+    path = "%s/%s-%s-%d" % (_out_dir(), name, tag, _counter[0])
+    _remove(path)
+    _remove(path + ".tmp")
+    return path

@@ -1,0 +1,30 @@
+"""Runs the core test modules under the MicroPython unix port; prints `N passed, N failed`."""
+
+import os
+import sys
+
+
+
+def main(names):
+    if not names:
+        names = sorted(n[:-3] for n in os.listdir(".") if n.startswith("test_") and n.endswith(".py"))
+    passed = failed = 0
+    for name in names:
+        module = __import__(name)
+        for attr in sorted(dir(module)):
+            if not attr.startswith("test_"):
+                continue
+            fn = getattr(module, attr)
+            try:
+                fn()
+                passed += 1
+            except Exception as err:   # AssertionError and anything else count as failures
+                failed += 1
+                print("FAILED %s.%s: %r" % (name, attr, err))
+                sys.print_exception(err)
+    print("%d passed, %d failed" % (passed, failed))
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main(sys.argv[1:]) else 0)

@@ -1,0 +1,53 @@
+"""The core suite under the MicroPython unix port, and mpy-cross over every firmware module."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+BIN = os.path.dirname(sys.executable)
+
+
+def tool(name):
+    path = os.path.join(BIN, name)
+    if os.path.exists(path):
+        return path
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("%s is not installed (make venv installs it)" % name)
+        pytest.skip("%s is not installed; run `make venv`" % name)
+    return found
+
+
+def test_core_suite_passes_under_micropython_unix_port():
+    env = dict(os.environ, MICROPYPATH="../../firmware:.")
+    proc = subprocess.run([tool("micropython"), "mpy_runner.py"], cwd=os.path.join(HERE, "core"),
+                          env=env, capture_output=True, text=True, timeout=300)
+    tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+    assert proc.returncode == 0 and tail.endswith(" 0 failed"), proc.stdout + proc.stderr
+    passed = int(tail.split()[0])
+    assert passed >= 50, tail
+
+
+def firmware_modules():
+    out = []
+    for root, _dirs, files in os.walk(os.path.join(REPO, "firmware")):
+        out += [os.path.join(root, f) for f in files if f.endswith(".py")]
+    return sorted(out)
+
+
+@pytest.mark.parametrize("arch", [None, "xtensawin"])
+def test_mpy_cross_compiles_every_firmware_module(tmp_path, arch):
+    modules = firmware_modules()
+    assert len(modules) >= 10
+    for path in modules:
+        cmd = [tool("mpy-cross"), "-o", str(tmp_path / "out.mpy")]
+        if arch:
+            cmd.append("-march=" + arch)
+        proc = subprocess.run(cmd + [path], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, path + ": " + proc.stderr
