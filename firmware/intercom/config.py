@@ -21,7 +21,7 @@ def _got(value, secret=False):
         return "a " + type(value).__name__
     try:
         text = json.dumps(value)
-    except Exception:
+    except (TypeError, ValueError):
         text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
@@ -37,61 +37,30 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _only(s, allowed):
+    return all(c in allowed for c in s)
+
+
 def _digits(s):
     # ASCII digits only (str.isdigit() accepts other scripts on CPython).
-    if not s:
-        return False
-    for c in s:
-        if not "0" <= c <= "9":
-            return False
-    return True
-
-
-def _int(lo, hi):
-    def check(path, v):
-        if not _is_int(v) or v < lo or v > hi:
-            _fail(path, "an integer %d-%d" % (lo, hi), v)
-        return v
-    return check
-
-
-def _one_of(*allowed):
-    def check(path, v):
-        # Same type too: 20.0 == 20 and True == 1 must not pass.
-        for a in allowed:
-            if type(a) is type(v) and a == v:
-                return v
-        names = [f'"{a}"' if isinstance(a, str) else str(a) for a in allowed]
-        _fail(path, "one of " + ", ".join(names), v)
-    return check
-
-
-def _text(lo, hi, what="a string"):
-    # Printable text; CR/LF would let a value inject SIP header lines.
-    def check(path, v):
-        if not isinstance(v, str) or len(v) < lo or len(v) > hi or _has_ctl(v):
-            _fail(path, "%s of %d-%d printable characters" % (what, lo, hi), v)
-        return v
-    return check
+    return bool(s) and _only(s, "0123456789")
 
 
 def _has_ctl(s):
-    for c in s:
-        if ord(c) < 32 or ord(c) == 127:
-            return True
-    return False
+    return any(ord(c) < 32 or ord(c) == 127 for c in s)
+
+
+_HOST_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
 
 
 def _is_host(s):
     # Host name or IPv4 address (RFC 1123 labels), no port.
-    if not s or len(s) > 253:
+    if not isinstance(s, str) or not s or len(s) > 253:
         return False
     for label in s.split("."):
-        if not label or len(label) > 63 or label[0] == "-" or label[-1] == "-":
+        if (not label or len(label) > 63 or label[0] == "-" or label[-1] == "-"
+                or not _only(label, _HOST_CHARS)):
             return False
-        for c in label:
-            if not (c.isdigit() or c == "-" or ("a" <= c.lower() <= "z")):
-                return False
     return True
 
 
@@ -105,114 +74,90 @@ def _is_ipv4(s):
     return True
 
 
-def _bool(path, v):
-    if not isinstance(v, bool):
-        _fail(path, "true or false", v)
-    return v
+def _is_proxy(v):
+    # "host" or "host:port".
+    if not isinstance(v, str):
+        return False
+    colon = v.find(":")
+    if colon < 0:
+        return _is_host(v)
+    port = v[colon + 1:]
+    return (_is_host(v[:colon]) and _digits(port) and len(port) <= 5
+            and 1 <= int(port) <= 65535)
 
 
-def _board(path, v):
-    if not isinstance(v, str) or not v or len(v) > 32:
-        _fail(path, "a board name (boards/<name>.json)", v)
-    for c in v:
-        if not (c.isdigit() or c in "-_" or "a" <= c <= "z"):
-            _fail(path, "a board name of a-z, 0-9, '-', '_'", v)
-    return v
+def _is_sip_user(v):
+    return (isinstance(v, str) and 0 < len(v) <= 64 and not _has_ctl(v)
+            and not any(c in v for c in ' @:<>"\\;?'))
 
 
-def _registrar(path, v):
-    if not isinstance(v, str) or (v and not _is_host(v)):
-        _fail(path, 'a host name or IPv4 address without port, or "" for peer-to-peer', v)
-    return v
+def _is_text(v, lo, hi):
+    # Printable text; CR/LF would let a value inject SIP header lines.
+    return isinstance(v, str) and lo <= len(v) <= hi and not _has_ctl(v)
 
 
-def _outbound_proxy(path, v):
-    # null, "host" or "host:port".
-    if v is None:
+def _rule(expected, ok):
+    # A check(path, value) that returns value or raises naming path.
+    def check(path, v):
+        if not ok(v):
+            _fail(path, expected, v)
         return v
-    ok = isinstance(v, str)
-    if ok:
-        host = v
-        colon = v.find(":")
-        if colon >= 0:
-            host = v[:colon]
-            port = v[colon + 1:]
-            ok = _digits(port) and len(port) <= 5 and 1 <= int(port) <= 65535
-        ok = ok and _is_host(host)
-    if not ok:
-        _fail(path, 'null or "host" or "host:port"', v)
-    return v
+    return check
 
 
-def _sip_user(path, v):
-    if not isinstance(v, str) or not v or len(v) > 64 or _has_ctl(v):
-        _fail(path, "a SIP user name of 1-64 characters", v)
-    for c in v:
-        if c in ' @:<>"\\;?':
-            _fail(path, "a SIP user name without spaces or @:<>\";?", v)
-    return v
+def _int(lo, hi):
+    return _rule(f"an integer {lo}-{hi}", lambda v: _is_int(v) and lo <= v <= hi)
 
 
-def _auth_user(path, v):
-    if v is None:
-        return v
-    return _sip_user(path, v)
+def _text(lo, hi):
+    return _rule(f"a string of {lo}-{hi} printable characters", lambda v: _is_text(v, lo, hi))
 
 
-def _local_port(path, v):
-    # 0 lets the OS pick a free port (host simulations report it in "ready").
-    return _int(0, 65535)(path, v)
+def _one_of(*allowed):
+    # Same type too: 20.0 == 20 and True == 1 must not pass.
+    names = ", ".join([f'"{a}"' if isinstance(a, str) else str(a) for a in allowed])
+    return _rule("one of " + names,
+                 lambda v: any(type(a) is type(v) and a == v for a in allowed))
 
 
-def _rtp_port(path, v):
-    # RFC 3550 §11: RTP on an even port, RTCP on the next odd one.
-    if not _is_int(v) or v < 0 or v > 65534 or v % 2:
-        _fail(path, "an even integer 0-65534 (0 = any free port)", v)
-    return v
+def _list_of(expected, item_ok, non_empty=False, distinct=False):
+    def ok(v):
+        if not isinstance(v, list) or (non_empty and not v):
+            return False
+        for i, x in enumerate(v):
+            if not item_ok(x) or (distinct and x in v[:i]):
+                return False
+        return True
+    return _rule(expected, ok)
 
 
-def _codecs(path, v):
-    if not isinstance(v, list) or not v:
-        _fail(path, 'a non-empty list of "PCMU", "PCMA"', v)
-    out = []
-    for c in v:
-        if not isinstance(c, str) or c.upper() not in ("PCMU", "PCMA") or c.upper() in out:
-            _fail(path, 'a non-empty list of distinct "PCMU", "PCMA"', v)
-        out.append(c.upper())
-    return out
-
-
-def _targets(path, v):
-    if not isinstance(v, list):
-        _fail(path, 'a list of "sip:" URIs', v)
-    for t in v:
-        if (not isinstance(t, str) or t[:4].lower() != "sip:" or len(t) < 5
-                or " " in t or _has_ctl(t)):
-            _fail(path, 'a list of "sip:" URIs', v)
-    return list(v)
-
-
-def _accept_from(path, v):
-    if v in ("registrar", "any"):
-        return v
-    if isinstance(v, list):
-        for a in v:
-            if not _is_ipv4(a):
-                break
-        else:
-            return list(v)
-    raise ConfigError(f'{path}: expected "registrar", "any" or a list of IPv4 addresses, got {_got(v)}')
-
-
-def _pin(path, v):
-    # "" disables the door PIN.
-    if not isinstance(v, str) or len(v) > 16 or (v and not _digits(v)):
-        _fail(path, 'a string of 0-16 digits ("" = disabled)', v)
-    return v
+_bool = _rule("true or false", lambda v: isinstance(v, bool))
+_board = _rule("a board name of 1-32 a-z, 0-9, '-', '_' (boards/<name>.json)",
+               lambda v: isinstance(v, str) and 0 < len(v) <= 32
+               and _only(v, "abcdefghijklmnopqrstuvwxyz0123456789-_"))
+_registrar = _rule('a host name or IPv4 address without port, or "" for peer-to-peer',
+                   lambda v: v == "" or _is_host(v))
+_proxy = _rule('null, "host" or "host:port"', lambda v: v is None or _is_proxy(v))
+_sip_user = _rule('a SIP user name of 1-64 characters without spaces or @:<>";?', _is_sip_user)
+_auth_user = _rule('null or a SIP user name of 1-64 characters without spaces or @:<>";?',
+                   lambda v: v is None or _is_sip_user(v))
+# RFC 3550 §11: RTP on an even port, RTCP on the next odd one.
+_rtp_port = _rule("an even integer 1024-65534", lambda v: _is_int(v) and 1024 <= v <= 65534 and v % 2 == 0)
+_codecs = _list_of('a non-empty list of distinct "PCMU", "PCMA"',
+                   lambda c: c in ("PCMU", "PCMA"), non_empty=True, distinct=True)
+_targets = _list_of('a list of "sip:" URIs',
+                    lambda t: isinstance(t, str) and t[:4].lower() == "sip:" and len(t) > 4
+                    and " " not in t and not _has_ctl(t))
+_accept_from = _rule('"registrar", "any" or a list of IPv4 addresses',
+                     lambda v: v in ("registrar", "any")
+                     or (isinstance(v, list) and all(_is_ipv4(a) for a in v)))
+# "" disables the door PIN.
+_pin = _rule('a string of 0-16 digits ("" = disabled)',
+             lambda v: isinstance(v, str) and len(v) <= 16 and (v == "" or _digits(v)))
 
 
 # (path, default, check). This order is the order of show() and save().
-# Ranges: ports 1-65535 (local ports 0 = any), expires 60-86400 s,
+# Ranges: sip.port and sip.local_port 1-65535, rtp_port 1024-65534, expires 10-86400 s,
 # t1 50-10000 ms, t2 t1-60000 ms, t4 0-60000 ms, ring_timeout 0-600 s
 # (0 = ring until cancelled), max_duration 0-86400 s (0 = unlimited),
 # pulse_ms 50-60000, max_attempts 1-100, lockout_s 0-86400.
@@ -227,9 +172,9 @@ _SPEC = (
     ("sip.password", "secret", _text(0, 128)),
     ("sip.auth_user", None, _auth_user),
     ("sip.display_name", "Door", _text(0, 64)),
-    ("sip.expires", 300, _int(60, 86400)),
-    ("sip.local_port", 5062, _local_port),
-    ("sip.outbound_proxy", None, _outbound_proxy),
+    ("sip.expires", 300, _int(10, 86400)),
+    ("sip.local_port", 5062, _int(1, 65535)),
+    ("sip.outbound_proxy", None, _proxy),
     ("sip.transport", "udp", _one_of("udp")),
     ("sip.t1_ms", 500, _int(50, 10000)),
     ("sip.t2_ms", 4000, _int(50, 60000)),
@@ -253,6 +198,7 @@ _SPEC = (
 
 
 def _copy(v):
+    # Lists are the only mutable leaves; never share them with the caller.
     return list(v) if isinstance(v, list) else v
 
 
@@ -297,11 +243,6 @@ def validate(raw):
     known = {}
     for path, _d, _c in _SPEC:
         known[path] = True
-    for key in raw:
-        sub = raw[key]
-        if not isinstance(key, str) or (isinstance(sub, dict) and
-                                        not all(isinstance(k, str) for k in sub)):
-            raise ConfigError("config: keys must be strings")
     # Sorted, so the first error reported is the same on every runtime.
     for key in sorted(raw):
         if key in _SECTIONS:
@@ -318,11 +259,11 @@ def validate(raw):
         found, value = _lookup(raw, path)
         if found:
             section, key = _split(path)
-            (cfg if section is None else cfg[section])[key] = check(path, value)
+            (cfg if section is None else cfg[section])[key] = _copy(check(path, value))
     sip = cfg["sip"]
     if sip["t2_ms"] < sip["t1_ms"]:
-        raise ConfigError("sip.t2_ms: expected at least sip.t1_ms (%d), got %d"
-                          % (sip["t1_ms"], sip["t2_ms"]))
+        t1, t2 = sip["t1_ms"], sip["t2_ms"]
+        raise ConfigError(f"sip.t2_ms: expected at least sip.t1_ms ({t1}), got {t2}")
     return cfg
 
 
@@ -331,7 +272,7 @@ def loads(text):
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode()
-        except Exception:
+        except UnicodeError:
             raise ConfigError("config is not valid UTF-8")
     try:
         raw = json.loads(text)

@@ -11,7 +11,7 @@ def raises(exc_type, fn, *args, **kw):
         fn(*args, **kw)
     except exc_type as e:
         return e
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any other exception is a test failure
         raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}")
     raise AssertionError(f"expected {exc_type.__name__}, nothing raised")
 
@@ -39,7 +39,7 @@ def tmp_path_for(name):
     """Return a fresh path under host_tests/_out/ (no file there, nor a .tmp beside it)."""
     _counter[0] += 1
     tag = "".join([f"{b:02x}" for b in os.urandom(4)])
-    path = "%s/%s-%s-%d" % (_out_dir(), name, tag, _counter[0])
+    path = f"{_out_dir()}/{name}-{tag}-{_counter[0]}"
     _remove(path)
     _remove(path + ".tmp")
     return path

@@ -114,9 +114,10 @@ def test_int_type_and_range_messages():
     assert err(with_key("sip.port", 0)).startswith("sip.port:")
     assert err(with_key("sip.port", 65536)).startswith("sip.port:")
     assert err(with_key("sip.port", 5060.0)).startswith("sip.port:")
-    assert err(with_key("sip.expires", 59)).startswith("sip.expires: expected an integer 60-86400")
+    assert err(with_key("sip.expires", 9)).startswith("sip.expires: expected an integer 10-86400")
     assert config.validate(with_key("sip.expires", 3600))["sip"]["expires"] == 3600
-    assert config.validate(with_key("sip.local_port", 0))["sip"]["local_port"] == 0
+    assert err(with_key("sip.local_port", 0)).startswith("sip.local_port:")
+    assert err(with_key("media.rtp_port", 0)).startswith("media.rtp_port:")
 
 
 def test_rfc3550_11_rtp_port_even():
@@ -125,8 +126,8 @@ def test_rfc3550_11_rtp_port_even():
 
 
 def test_codecs_and_ptime():
-    assert config.validate(with_key("media.codecs", ["pcma"]))["media"]["codecs"] == ["PCMA"]
-    for bad in ([], ["G722"], ["PCMU", "PCMU"], "PCMU", [1]):
+    assert config.validate(with_key("media.codecs", ["PCMA"]))["media"]["codecs"] == ["PCMA"]
+    for bad in ([], ["G722"], ["pcmu"], ["PCMU", "PCMU"], "PCMU", [1]):
         assert err(with_key("media.codecs", bad)).startswith("media.codecs:")
     for good in (10, 20, 30, 40):
         assert config.validate(with_key("media.ptime", good))["media"]["ptime"] == good

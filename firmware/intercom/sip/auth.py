@@ -124,7 +124,7 @@ def parse_challenge(value):
     if isinstance(value, (bytes, bytearray)):
         try:
             value = bytes(value).decode()
-        except Exception:
+        except UnicodeError:
             raise DigestError("challenge is not valid UTF-8")
     if not isinstance(value, str):
         raise DigestError("challenge must be a string")
@@ -224,7 +224,8 @@ def digest_response(ch, username, password, method, uri, cnonce, nc, body=b""):
     HA1/HA2/response per RFC 7616 §3.4.1-3.4.3 and RFC 2617 §3.2.2.
     """
     if not _supported(ch):
-        raise DigestError("unsupported digest challenge (algorithm={})".format(ch.get("algorithm")))
+        algorithm = ch.get("algorithm")
+        raise DigestError(f"unsupported digest challenge (algorithm={algorithm})")
     algo, sess = _ALGORITHMS[ch["algorithm"]]
     qop_offered = ch["qop"]
     if "auth" in qop_offered:
@@ -300,8 +301,8 @@ class DigestClient:
         self._sess_cnonce = None
 
     def __repr__(self):
-        return "<DigestClient username=%r realm=%r nc=%d password=%s>" % (
-            self.username, self.realm, self.nc, _MASK)
+        return (f"<DigestClient username={self.username!r} realm={self.realm!r}"
+                f" nc={self.nc} password={_MASK}>")
 
     __str__ = __repr__
 

@@ -39,7 +39,7 @@ class Registration:
         self.display_name = sip_cfg.get("display_name")
         self.expires = sip_cfg["expires"]
         self.auth = DigestClient(sip_cfg.get("auth_user") or sip_cfg["user"],
-                                 sip_cfg["password"], ua.random_hex)
+                                 sip_cfg["password"], lambda: ua.random_hex(16))
         self.call_id = ua.random_hex(16) + "@" + ua.local_ip
         self.from_tag = ua.random_hex(8)
         self.cseq = 0

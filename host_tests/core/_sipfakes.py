@@ -1,0 +1,161 @@
+"""In-process SIP peers for core tests: a fake registrar and a UA factory (MicroPython-compatible)."""
+
+from intercom.sip.message import parse, make_response
+from intercom.sip.auth import parse_challenge, digest_response
+from intercom.sip.uri import parse_name_addr, get_param
+from intercom.sip.ua import UserAgent
+from intercom import config
+
+REGISTRAR = ("192.0.2.10", 5060)
+LOCAL_IP = "192.0.2.20"
+
+
+class Counter:
+    """Deterministic random_hex for tests."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, digits):
+        self.n += 1
+        text = "%0*x" % (digits, self.n)
+        return text[-digits:]
+
+
+def make_ua(now=0, **sip):
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": "192.0.2.10", "user": "door", "password": "s3cret",
+                       "local_port": 5062, "expires": 300})
+    cfg["sip"].update(sip)
+    logs = []
+    ua = UserAgent(cfg, LOCAL_IP, REGISTRAR, Counter(), lambda lvl, txt: logs.append(txt), now)
+    ua.logs = logs
+    return ua
+
+
+def drain(ua):
+    out = []
+    while True:
+        item = ua.pop_datagram()
+        if item is None:
+            return out
+        out.append((parse(item[0]), item[1]))
+
+
+def events(ua):
+    out = []
+    while True:
+        ev = ua.next_event()
+        if ev is None:
+            return out
+        out.append(ev)
+
+
+class FakeRegistrar:
+    """Answers REGISTER like a digest-authenticating registrar would.
+
+    Behaviour is scripted by attributes: password, algorithm, grant (seconds
+    granted, None = as asked), min_expires, reject (status to send instead),
+    stale_next (next challenge says stale=true), via_received/rport."""
+
+    def __init__(self, password="s3cret", algorithm="MD5", realm="test.example"):
+        self.password = password
+        self.algorithm = algorithm
+        self.realm = realm
+        self.nonce_n = 0
+        self.nonce = None
+        self.grant = None
+        self.min_expires = None
+        self.reject = None
+        self.stale_next = False
+        self.proxy = False
+        self.received = None
+        self.rport = None
+        self.requests = []
+
+    def new_nonce(self):
+        self.nonce_n += 1
+        self.nonce = "nonce%d" % self.nonce_n
+        return self.nonce
+
+    def challenge(self, req, stale=False):
+        status = 407 if self.proxy else 401
+        resp = make_response(req, status, to_tag="reg1")
+        header = "Proxy-Authenticate" if self.proxy else "WWW-Authenticate"
+        value = 'Digest realm="%s", nonce="%s", qop="auth", algorithm=%s' % (
+            self.realm, self.new_nonce(), self.algorithm)
+        if stale:
+            value += ", stale=true"
+        resp.add(header, value)
+        return resp
+
+    def verify(self, req):
+        header = req.get("proxy-authorization" if self.proxy else "authorization")
+        if header is None:
+            return "missing"
+        ch = parse_challenge(header)    # same key=value grammar as a challenge
+        if ch.get("nonce") != self.nonce:
+            return "stale"
+        fields = {}
+        for part in header[len("Digest "):].split(","):
+            key, _, value = part.strip().partition("=")
+            fields[key.lower()] = value.strip('"')
+        expected, _ = digest_response(
+            {"realm": self.realm, "nonce": self.nonce, "algorithm": self.algorithm.upper(),
+             "qop": ["auth"], "opaque": None, "stale": False, "scheme": "digest"},
+            fields["username"], self.password, req.method, fields["uri"],
+            fields["cnonce"], fields["nc"])
+        return "ok" if expected == fields["response"] else "bad"
+
+    def handle(self, req):
+        """The response message to one REGISTER request."""
+        self.requests.append(req)
+        if self.reject:
+            return make_response(req, self.reject, to_tag="reg1")
+        check = self.verify(req)
+        if check == "missing" or check == "bad":
+            return self.challenge(req)
+        if check == "stale" or self.stale_next:
+            self.stale_next = False
+            return self.challenge(req, stale=True)
+        asked = int(req.get("expires", "3600"))
+        if self.min_expires and 0 < asked < self.min_expires:
+            resp = make_response(req, 423, to_tag="reg1")
+            resp.add("Min-Expires", str(self.min_expires))
+            return resp
+        granted = asked if self.grant is None or asked == 0 else min(asked, self.grant)
+        resp = make_response(req, 200, to_tag="reg1")
+        if self.received or self.rport:
+            via = resp.get_all("via")
+            params = ""
+            if self.received:
+                params += ";received=" + self.received
+            top = via[0].replace(";rport", ";rport=%d" % self.rport if self.rport else ";rport") + params
+            resp.remove("via")
+            resp.add("Via", ", ".join([top] + via[1:]))
+        contact = parse_name_addr(req.get_all("contact")[0])
+        resp.add("Contact", "<%s>;expires=%d" % (contact.uri, granted))
+        return resp
+
+
+def exchange(ua, registrar, now, lose=0):
+    """Deliver every datagram the UA queued to the registrar and its answers
+    back, until quiet. `lose` drops the first N requests. Returns requests seen."""
+    seen = []
+    while True:
+        out = drain(ua)
+        if not out:
+            return seen
+        for req, addr in out:
+            seen.append(req)
+            if lose > 0:
+                lose -= 1
+                continue
+            resp = registrar.handle(req)
+            ua.receive(resp.encode(), REGISTRAR, now)
+
+
+def param_of(value, name):
+    semi = value.find(";")
+    from intercom.sip.uri import split_params
+    return get_param(split_params(value[semi + 1:], "x"), name) if semi >= 0 else None
