@@ -10,7 +10,7 @@ class ParseError(Exception):
     the message must be dropped; `message` is the partly parsed Message, if any."""
 
     def __init__(self, reason, status=400, message=None):
-        Exception.__init__(self, reason)
+        super().__init__(reason)
         self.reason = reason
         self.status = status
         self.message = message

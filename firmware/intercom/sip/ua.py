@@ -144,10 +144,6 @@ class UserAgent:
             for key in ("via", "call-id", "cseq", "from", "to"):
                 if msg.get(key) is None:
                     answerable = False
-            try:
-                msg.vias
-            except Exception:
-                answerable = False
         if not answerable:
             self.stats["malformed_dropped"] += 1
             self.log("warn", "dropped malformed datagram from %s:%d: %s" % (addr[0], addr[1], err.reason))
@@ -158,7 +154,11 @@ class UserAgent:
         resp = make_response(msg, err.status, reason)
         if err.status == 501:
             resp.add("Allow", ALLOW)
-        self._send(resp.encode(), self.layer.response_addr(msg, addr))
+        try:
+            dest = self.layer.response_addr(msg, addr)
+        except Exception:
+            dest = addr      # an unparsable Via: answer where the request came from
+        self._send(resp.encode(), dest)
 
     def _on_request(self, req, addr):
         tx = self.layer.match_request(req)
@@ -193,6 +193,24 @@ class UserAgent:
             resp = make_response(req, 405)
             resp.add("Allow", ALLOW)
             return resp
+        if method == "INVITE":
+            return self._check_invite_body(req)
+        return None
+
+    def _check_invite_body(self, req):
+        """§8.2.3: we understand application/sdp only, and answer with it."""
+        ctype = (req.get("content-type") or "").split(";")[0].strip().lower()
+        if req.body and ctype != "application/sdp":
+            resp = make_response(req, 415)
+            resp.add("Accept", "application/sdp")
+            return resp
+        accept = req.get_all("accept")
+        if accept:
+            kinds = [a.split(";")[0].strip().lower() for a in accept]
+            if "application/sdp" not in kinds and "application/*" not in kinds and "*/*" not in kinds:
+                resp = make_response(req, 406)
+                resp.add("Warning", '399 %s "only application/sdp answers can be formed"' % self.local_ip)
+                return resp
         return None
 
     def _dispatch(self, req):

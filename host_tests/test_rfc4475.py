@@ -1,0 +1,82 @@
+"""RFC 4475 torture messages fed to the UA core: each handled as the manifest says."""
+
+import json
+import os
+
+import pytest
+
+from _sipfakes import make_ua, drain
+
+SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "conformance", "rfc4475")
+PEER = ("192.0.2.30", 5060)
+
+# What this UA does with each message: the response status it sends, "drop"
+# (counted as malformed), or "ignore" (a well-formed response with no
+# transaction, counted as stray). INVITEs are answered by the call usage;
+# until a call can be set up here that is 480.
+EXPECTED = {
+    # §3.1.1 valid messages: accepted and processed
+    "wsinv.dat": 480, "intmeth.dat": 501, "esc01.dat": 480, "escnull.dat": 405,
+    "esc02.dat": 501, "lwsdisp.dat": 200, "longreq.dat": 480, "dblreq.dat": 405,
+    "semiuri.dat": 200, "transports.dat": 200, "mpart01.dat": 405,
+    "unreason.dat": "ignore", "noreason.dat": "ignore",
+    # §3.1.2 invalid messages: 400 (505/501 where the RFC says so) or dropped
+    "badinv01.dat": 400, "clerr.dat": 400, "ncl.dat": 400, "scalar02.dat": 400,
+    "scalarlg.dat": "drop", "quotbal.dat": 400, "ltgtruri.dat": 400, "lwsruri.dat": 400,
+    "lwsstart.dat": 400, "trws.dat": 400, "escruri.dat": 400,
+    "baddate.dat": 480,     # the Date does not matter to us, so it may be ignored (§3.1.2.12)
+    "regbadct.dat": 400, "badaspec.dat": 400, "baddn.dat": 400, "badvers.dat": 505,
+    "mismatch01.dat": 400, "mismatch02.dat": 501, "bigcode.dat": "drop",
+    # §3.2-3.4
+    "badbranch.dat": 200,   # RFC 2543 fallback matching, then processed (§3.2.1 allows it)
+    "insuf.dat": "drop", "unkscm.dat": 416, "novelsc.dat": 416, "unksm2.dat": 405,
+    "bext01.dat": 420, "invut.dat": 415, "regaut01.dat": 405, "multi01.dat": 400,
+    "mcl01.dat": 400, "bcast.dat": "ignore", "zeromf.dat": 200, "cparam01.dat": 405,
+    "cparam02.dat": 405, "regescrt.dat": 405, "sdp01.dat": 406, "inv2543.dat": 480,
+}
+
+
+def manifest():
+    path = os.path.join(SUITE, "manifest.json")
+    if not os.path.exists(path):
+        if os.environ.get("CI") == "true":
+            pytest.fail("RFC 4475 suite missing at " + SUITE)
+        return []
+    with open(path) as f:
+        return json.load(f)
+
+
+ENTRIES = manifest()
+
+
+def test_every_manifest_message_has_an_expectation():
+    if not ENTRIES:
+        pytest.skip("../shared/conformance/rfc4475 not present (only beside the project checkout)")
+    assert sorted(e["file"] for e in ENTRIES) == sorted(EXPECTED)
+    for e in ENTRIES:
+        outcome = EXPECTED[e["file"]]
+        if not e["valid"]:
+            # invalid ones are refused, except where the RFC allows processing
+            assert outcome in (400, 501, 505, "drop") or e["file"] in ("baddate.dat", "badbranch.dat")
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
+def test_rfc4475_message_handled_as_manifest_says(entry):
+    with open(os.path.join(SUITE, entry["file"]), "rb") as f:
+        data = f.read()
+    ua = make_ua()
+    ua.receive(data, PEER, 0)
+    out = drain(ua)
+    assert ua.next_event() is None          # nothing escaped as an internal error
+    expected = EXPECTED[entry["file"]]
+    if expected == "drop":
+        assert out == [] and ua.stats["malformed_dropped"] == 1
+    elif expected == "ignore":
+        assert out == [] and ua.stats["stray_responses"] == 1 and ua.stats["malformed_dropped"] == 0
+    else:
+        assert [resp.status for resp, _addr in out] == [expected]
+        resp = out[0][0]
+        if expected in (400, 505, 501):
+            assert resp.reason
+        if expected == 501 or expected == 405:
+            assert resp.get("allow")
