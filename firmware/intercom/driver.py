@@ -43,7 +43,7 @@ class Driver:
         wait = MAX_WAIT_MS
         if deadline is not None:
             wait = max(0, min(wait, ticks_diff(deadline, now)))
-        for obj, flags in self.poll.poll(wait):
+        for obj, _flags in self.poll.poll(wait):
             now = ticks_ms()
             if obj is self.sip_sock.sock or obj == self.sip_sock.fileno():
                 self.read_sip(now)

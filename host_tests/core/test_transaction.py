@@ -1,7 +1,8 @@
 """Non-INVITE client and server transactions with a fake clock (RFC 3261 §17.1.2, §17.2.2, §17.2.3)."""
 
 from intercom.sip.message import parse, make_response, Message
-from intercom.sip.transaction import TransactionLayer, Timers, COMPLETED, PROCEEDING, server_key
+from intercom.sip.transaction import Timers, COMPLETED, PROCEEDING, server_key
+from intercom.sip.txlayer import TransactionLayer
 
 ADDR = ("192.0.2.5", 5060)
 

@@ -8,7 +8,6 @@ configs, logs and traces live in a per-test directory.
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
 import signal
@@ -43,9 +42,10 @@ def free_udp_port():
         s.close()
 
 
-def free_udp_ports(n, spacing=1):
+def free_udp_ports(n, spacing=1, even=False):
     """n distinct free UDP ports; with spacing > 1, port + 1 .. port + spacing - 1
-    are free as well (baresip also binds SIP port + 1)."""
+    are free as well (baresip also binds SIP port + 1); even=True for RTP
+    (an even port, RFC 3550 section 11)."""
     held = []
     ports = []
     try:
@@ -54,7 +54,7 @@ def free_udp_ports(n, spacing=1):
             s.bind((HOST, 0))
             base = s.getsockname()[1]
             group = [s]
-            ok = True
+            ok = not (even and base % 2)
             for k in range(1, spacing):
                 t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 try:
@@ -72,6 +72,11 @@ def free_udp_ports(n, spacing=1):
         # Sockets are held until all ports are chosen, so they are distinct.
         for s in held:
             s.close()
+
+
+def free_rtp_port():
+    """An even free UDP port with the next (RTCP) port free too."""
+    return free_udp_ports(1, spacing=2, even=True)[0]
 
 
 def find_binary(name):
@@ -185,9 +190,10 @@ def _digest(algorithm, user, realm, password, method, uri, nonce, nc, cnonce, qo
     return H("%s:%s:%s" % (ha1, nonce, ha2))
 
 
-def raw_register(port, user, password, expires=60, timeout=2.0):
+def raw_register(port, user, password, expires=60, contact_params="", timeout=2.0):
     """REGISTER to 127.0.0.1:port, answering one 401/407 with digest credentials
-    (MD5 or SHA-256, qop=auth if offered). Returns the list of
+    (MD5 or SHA-256, qop=auth if offered). expires=None leaves out the Expires
+    header; contact_params (";expires=0") is appended to the Contact. Returns the list of
     (status, challenge header or None) of the responses received."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((HOST, 0))
@@ -208,11 +214,12 @@ def raw_register(port, user, password, expires=60, timeout=2.0):
                 "To: <sip:%s@%s>\r\n"
                 "Call-ID: %s\r\n"
                 "CSeq: %d REGISTER\r\n"
-                "Contact: <sip:%s@%s:%d>\r\n"
-                "Expires: %d\r\n%s"
+                "Contact: <sip:%s@%s:%d>%s\r\n"
+                "%s%s"
                 "Content-Length: 0\r\n\r\n"
             ) % (uri, HOST, lport, os.urandom(6).hex(), user, HOST, ftag, user, HOST,
-                 callid, cseq, user, HOST, lport, expires, auth)
+                 callid, cseq, user, HOST, lport, contact_params,
+                 "" if expires is None else "Expires: %d\r\n" % expires, auth)
             s.sendto(msg.encode(), (HOST, port))
             while True:
                 resp = s.recv(65535).decode("utf-8", "replace")
@@ -310,8 +317,7 @@ class Kamailio:
             "-DD",            # no daemon: stays our child, killed by PID
             "-E",             # log to stderr (-> kamailio.log)
             "-n", "1",        # one UDP worker
-            "-T", "-S",       # no TCP, no SCTP
-            "-l", "udp:%s:%d" % (HOST, self.port),
+            "-T", "-S",       # no TCP, no SCTP (the cfg listens on udp:127.0.0.1:PORT only)
             "-m", "32", "-M", "8",
             "-Y", self.rundir,  # runtime dir (no /run/kamailio)
             "-w", self.workdir,
@@ -484,7 +490,10 @@ class Sipp:
 
     def report(self):
         """Everything useful for an assertion message."""
-        return "sipp rc=%s\ncmd: %s\n--- screen ---\n%s\n--- errors ---\n%s\n--- logs ---\n%s\n--- messages (tail) ---\n%s" % (
+        return (
+            "sipp rc=%s\ncmd: %s\n--- screen ---\n%s\n--- errors ---\n%s\n--- logs ---\n%s\n"
+            "--- messages (tail) ---\n%s"
+        ) % (
             self.returncode, " ".join(self.cmd), _tail(self.screen_file, 30),
             self.errors()[-3000:], self.logs()[-2000:], self.messages()[-4000:])
 

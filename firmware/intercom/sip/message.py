@@ -335,9 +335,8 @@ def check_request(msg):
         vias = msg.vias
         if not vias:
             raise SyntaxErr("empty Via")
-        msg.from_
-        msg.to
-        msg.contacts
+        # parse every structured header now, so a syntax error is a 400 here
+        _ = (msg.from_, msg.to, msg.contacts)
         number, method = msg.cseq
         if method != msg.method:
             status = 400 if msg.method in KNOWN_METHODS else 501
@@ -357,9 +356,7 @@ def check_response(msg):
     try:
         if len(msg.vias) < 1 or msg.count("cseq") != 1 or msg.count("call-id") != 1:
             raise SyntaxErr("missing or repeated Via/CSeq/Call-ID")
-        msg.cseq
-        msg.from_
-        msg.to
+        _ = (msg.cseq, msg.from_, msg.to)
     except SyntaxErr as err:
         raise ParseError(str(err), None, msg)
 

@@ -141,13 +141,14 @@ class ServerNonInvite(Transaction):
         self.terminate()
 
 
-def server_key(request):
+def server_key(request, method=None):
     """Key matching a request to a server transaction (§17.2.3).
 
     RFC 3261 branches match on branch, sent-by and method (ACK matching the
     INVITE); anything else falls back to the RFC 2543 rules."""
     via = request.vias[0]
-    method = "INVITE" if request.method == "ACK" else request.method
+    if method is None:
+        method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch
     if branch and branch.startswith(MAGIC_COOKIE) and len(branch) > len(MAGIC_COOKIE):
         return "3261|%s|%s:%s|%s" % (branch, via.host, via.port, method)
@@ -159,72 +160,3 @@ def server_key(request):
 
 def client_key(branch, method):
     return branch + "|" + method
-
-
-class TransactionLayer:
-    """Owns every live transaction; the UA core feeds it messages and time.
-
-    `send(data, addr)` is the transport callback (the core's outbox)."""
-
-    def __init__(self, send, timers=None):
-        self.send = send
-        self.timers = timers or Timers()
-        self.now = 0
-        self.clients = {}
-        self.servers = {}
-
-    def start_client(self, request, addr, tu):
-        branch = request.vias[0].branch
-        key = client_key(branch, request.method)
-        tx = ClientNonInvite(self, key, request, addr, tu)
-        self.clients[key] = tx
-        tx.start()
-        return tx
-
-    def match_response(self, resp):
-        """The client transaction a response belongs to (§17.1.3), or None."""
-        via = resp.vias[0]
-        method = resp.cseq[1]
-        branch = via.branch
-        if branch:
-            return self.clients.get(client_key(branch, method))
-        # RFC 2543 peers may not echo a branch: fall back to Call-ID + CSeq.
-        for tx in self.clients.values():
-            req = tx.request
-            if req.call_id == resp.call_id and req.cseq == resp.cseq:
-                return tx
-        return None
-
-    def match_request(self, request):
-        """An existing server transaction for a retransmitted request, or None."""
-        return self.servers.get(server_key(request))
-
-    def start_server(self, request, addr):
-        key = server_key(request)
-        tx = ServerNonInvite(self, key, request, addr)
-        self.servers[key] = tx
-        return tx
-
-    def response_addr(self, request, addr):
-        """Where responses go (§18.2.2 with RFC 3581 rport): the source address
-        when rport was requested or received differs, else the Via sent-by."""
-        via = request.vias[0]
-        if via.param("rport") is not None or via.param("received") is not None:
-            return addr
-        return (via.host, via.port or 5060) if via.host[0].isdigit() else addr
-
-    def next_deadline(self):
-        best = None
-        for table in (self.clients, self.servers):
-            for tx in table.values():
-                best = earliest(best, tx.deadline(), self.now)
-        return best
-
-    def tick(self, now):
-        self.now = now
-        for table in (self.clients, self.servers):
-            for key in list(table):
-                tx = table[key]
-                tx.fire_due(now)
-                if tx.state == TERMINATED:
-                    del table[key]

@@ -3,8 +3,10 @@
 from intercom.ticks import earliest, ticks_diff
 from intercom.sip.message import (ParseError, make_response, parse,
                                   check_request, check_response)
-from intercom.sip.transaction import TransactionLayer, Timers, MAGIC_COOKIE
+from intercom.sip.transaction import Timers, MAGIC_COOKIE
+from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
+from intercom.sip.calls import CallManager
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 
@@ -40,6 +42,7 @@ class UserAgent:
         self.registration = None
         if sip["registrar"] and registrar_addr is not None:
             self.registration = Registration(self, sip, registrar_addr)
+        self.calls = CallManager(self, cfg, registrar_addr if sip["registrar"] else None)
 
     # --- the sans-I/O interface ------------------------------------------------
     def receive(self, data, addr, now):
@@ -57,6 +60,8 @@ class UserAgent:
         """Fire every timer that is due at now."""
         self._advance(now)
         self.layer.tick(now)
+        self.calls.tick(now)
+        self.layer.tick(now)
         reg = self.registration
         if reg is not None and reg.timer is not None and ticks_diff(now, reg.timer) >= 0:
             reg.on_timer()
@@ -64,7 +69,7 @@ class UserAgent:
 
     def next_deadline(self):
         """The earliest pending deadline (ticks), or None when idle."""
-        best = self.layer.next_deadline()
+        best = earliest(self.layer.next_deadline(), self.calls.next_deadline(), self.now)
         if self.registration is not None:
             best = earliest(best, self.registration.deadline(), self.now)
         return best
@@ -88,6 +93,22 @@ class UserAgent:
         """Start unregistering; True if an unregistered event will follow."""
         return self.registration is not None and self.registration.stop()
 
+    def dial(self, uri=None):
+        """Call uri (or the configured targets in turn); progress comes as call events."""
+        return self.calls.dial(uri)
+
+    def answer(self, number=None):
+        return self.calls.answer(number)
+
+    def hangup(self, number=None):
+        return self.calls.hangup(number)
+
+    def hold(self, number=None):
+        return self.calls.hold(True, number)
+
+    def resume(self, number=None):
+        return self.calls.hold(False, number)
+
     @property
     def registered(self):
         return self.registration is not None and self.registration.state == "registered"
@@ -103,6 +124,10 @@ class UserAgent:
         branch = MAGIC_COOKIE + self.random_hex(16)
         request.add("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_ip, self.local_port, branch))
         return branch
+
+    def send_raw(self, data, addr):
+        """Queue a datagram outside any transaction (2xx and its ACK, §13)."""
+        self._send(data, addr)
 
     def _send(self, data, addr):
         self.stats["sent"] += 1
@@ -163,15 +188,22 @@ class UserAgent:
     def _on_request(self, req, addr):
         tx = self.layer.match_request(req)
         if tx is not None:
-            tx.on_retransmission()
+            if req.method != "ACK":
+                tx.on_retransmission()
+            elif tx.state == "completed":
+                tx.on_ack()                # ACK for our error response (§17.2.1)
+            elif tx.state == "accepted":
+                self.calls.on_ack(req)     # a 2xx ACK that reused the INVITE branch
             return
         if req.method == "ACK":
-            return          # an ACK outside any transaction or dialog is dropped (§17.2.3)
+            self.calls.on_ack(req)         # ACK for a 2xx: its own transaction (§17.1.1.3)
+            return
         tx = self.layer.start_server(req, addr)
         resp = self._uas_checks(req)
-        if resp is None:
-            resp = self._dispatch(req)
-        tx.respond(resp)
+        if resp is not None:
+            tx.respond(resp)
+        else:
+            self._dispatch(req, tx)
 
     def _uas_checks(self, req):
         """§8.2.1-8.2.2: method, URI scheme and Require inspection."""
@@ -213,16 +245,21 @@ class UserAgent:
                 return resp
         return None
 
-    def _dispatch(self, req):
+    def _dispatch(self, req, tx):
         method = req.method
         if method == "OPTIONS":
-            resp = make_response(req, 200, to_tag=self.random_hex(8))
+            resp = make_response(req, 200, to_tag=req.to.tag or self.random_hex(8))
             resp.add("Allow", ALLOW)
             resp.add("Accept", "application/sdp")
             resp.add("User-Agent", self.USER_AGENT)
-            return resp
-        if method == "INVITE":
-            # Calls arrive with the call-session usage; until then we are unavailable.
-            return make_response(req, 480, to_tag=self.random_hex(8))
-        # BYE, CANCEL, INFO outside any dialog or transaction (§12.2.2, §9.2)
-        return make_response(req, 481)
+            tx.respond(resp)
+        elif method == "INVITE":
+            self.calls.on_invite(req, tx)
+        elif method == "BYE":
+            self.calls.on_bye(req, tx)
+        elif method == "CANCEL":
+            self.calls.on_cancel(req, tx)
+        elif method == "INFO":
+            self.calls.on_info(req, tx)
+        else:
+            tx.respond(make_response(req, 481))

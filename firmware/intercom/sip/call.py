@@ -1,0 +1,375 @@
+"""One INVITE session in either role: offer/answer, ACK, CANCEL, BYE, re-INVITE, hold (RFC 3261 §13-15, RFC 3264)."""
+
+from intercom.ticks import ticks_add, ticks_diff, earliest
+from intercom.sip.message import Message, make_response
+from intercom.sip import sdp as sdpmod
+
+# States reported in `call` events (DESIGN.md); every transition goes through Call.set_state.
+DIALING = "dialing"          # we sent an INVITE, nothing but 100 yet
+RINGING_OUT = "ringing_out"  # the callee is alerting (180/183)
+INCOMING = "incoming"        # an INVITE arrived; we are ringing (or waiting)
+CONNECTED = "connected"      # 2xx sent or received; media flows both ways
+ON_HOLD = "on_hold"          # we put the peer on hold (sendonly/inactive)
+REMOTE_HOLD = "remote_hold"  # the peer put us on hold
+ENDED = "ended"              # final; the call object is about to be forgotten
+
+LIVE = (CONNECTED, ON_HOLD, REMOTE_HOLD)
+
+
+class Media:
+    """The negotiated stream: where to send, which payload types."""
+
+    def __init__(self, address, port, pt, codec, dtmf_pt, send, recv):
+        self.address = address
+        self.port = port
+        self.pt = pt
+        self.codec = codec
+        self.dtmf_pt = dtmf_pt
+        self.send = send        # we may send audio
+        self.recv = recv        # we expect audio
+
+
+class Call:
+    """A call's shared state; the role-specific halves live in CallManager.
+
+    Timers are named deadlines; the manager fires `timer_<name>`."""
+
+    def __init__(self, manager, number, role, peer):
+        self.mgr = manager
+        self.ua = manager.ua
+        self.id = number
+        self.role = role                  # "uac" or "uas"
+        self.peer = peer
+        self.state = None
+        self.dialog = None
+        self.invite = None                # the initial INVITE (ours or theirs)
+        self.invite_tx = None
+        self.timers = {}
+        self.media = None
+        self.local_hold = False
+        self.remote_hold = False
+        self.sdp_session = manager.session_id()
+        self.sdp_version = 0
+        self.last_sdp = None
+        self.offer_sent = None            # body of our outstanding offer, if any
+        self.reinvite_tx = None           # our pending re-INVITE
+        self.pending_2xx = None           # (bytes, addr, interval) until the ACK arrives
+        self.ack = None                   # (bytes, addr) for 2xx retransmissions
+        self.want_hold = None             # hold/resume asked while an exchange was pending
+        self.ack_body = None              # our answer, when the peer's 2xx carried the offer
+        self.extra = {}                   # fields added to every call event (attempt, waiting)
+
+    # --- state and events -----------------------------------------------------
+    def set_state(self, state, **info):
+        if state == self.state and not info:
+            return
+        self.state = state
+        event = {"event": "call", "id": self.id, "state": state, "peer": self.peer}
+        event.update(self.extra)
+        event.update(info)
+        self.ua.emit(event)
+
+    def end(self, reason, status=None):
+        """Report the call as ended (once) and release its timers."""
+        if self.state == ENDED:
+            return
+        self.timers = {}
+        info = {"reason": reason}
+        if status is not None:
+            info["status"] = status
+        self.set_state(ENDED, **info)
+        self.mgr.forget(self)
+
+    def live_state(self):
+        if self.local_hold:
+            return ON_HOLD
+        if self.remote_hold:
+            return REMOTE_HOLD
+        return CONNECTED
+
+    # --- timers ---------------------------------------------------------------
+    def start_timer(self, name, delay):
+        self.timers[name] = ticks_add(self.ua.now, delay)
+
+    def stop_timer(self, name):
+        self.timers.pop(name, None)
+
+    def deadline(self):
+        best = None
+        for when in self.timers.values():
+            best = earliest(best, when, self.ua.now)
+        return best
+
+    def fire_due(self, now):
+        for name in list(self.timers):
+            when = self.timers.get(name)
+            if when is not None and ticks_diff(now, when) >= 0:
+                del self.timers[name]
+                getattr(self, "timer_" + name)()
+
+    def timer_max_duration(self):
+        self.hangup("max_duration")
+
+    # --- SDP ---------------------------------------------------------------------
+    def local_direction(self):
+        """Our direction attribute given both hold flags (RFC 3264 §8.4)."""
+        if self.local_hold:
+            return "inactive" if self.remote_hold else "sendonly"
+        return "recvonly" if self.remote_hold else "sendrecv"
+
+    def build_sdp(self, formats=None, direction=None):
+        cfg = self.mgr.cfg["media"]
+        if formats is None:
+            formats = sdpmod.offer_formats(cfg["codecs"])
+        body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
+                                self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
+                                direction or self.local_direction())
+        if body != self.last_sdp:
+            # o= version grows with every change (RFC 3264 §8)
+            self.sdp_version += 1
+            body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
+                                    self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
+                                    direction or self.local_direction())
+            self.last_sdp = body
+        return body
+
+    def take_answer(self, body):
+        """Apply the peer's answer to our offer; False if unusable."""
+        try:
+            desc = sdpmod.parse_sdp(body)
+        except sdpmod.SdpError as err:
+            self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
+            return False
+        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
+        if choice is None:
+            return False
+        self._apply_media(desc, choice)
+        return True
+
+    def answer_offer(self, body):
+        """Our answer (bytes) to the peer's offer, or None for 488."""
+        try:
+            desc = sdpmod.parse_sdp(body)
+        except sdpmod.SdpError as err:
+            self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
+            return None
+        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
+        if choice is None:
+            return None
+        self.remote_hold = sdpmod.is_remote_hold(desc)
+        self._apply_media(desc, choice)
+        return self.build_sdp([choice])
+
+    def _apply_media(self, desc, choice):
+        self.remote_hold = sdpmod.is_remote_hold(desc)
+        direction = self.local_direction()
+        self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
+                           direction in ("sendrecv", "sendonly") and not desc.hold,
+                           direction in ("sendrecv", "recvonly"))
+        self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
+                      "codec": choice[1], "direction": direction})
+
+    # --- sending helpers ------------------------------------------------------
+    def send_in_dialog(self, method, body=None, tu=None):
+        """Send a request inside the dialog through a client transaction."""
+        req, hop = self.dialog.new_request(self.ua, method)
+        if method == "INVITE":
+            req.add("Contact", "<%s>" % self.ua.contact_uri())
+            req.add("Allow", self.ua.ALLOW)
+        req.add("User-Agent", self.ua.USER_AGENT)
+        if body is not None:
+            req.add("Content-Type", "application/sdp")
+            req.body = body
+        addr = self.mgr.resolve(hop)
+        if addr is None:
+            return None
+        return self.ua.layer.start_client(req, addr, tu or self)
+
+    def send_ack(self, response):
+        """ACK a 2xx end to end (§13.2.2.4): new branch, CSeq of the INVITE."""
+        number = response.cseq[0]
+        req, hop = self.dialog.new_request(self.ua, "ACK", cseq=number)
+        body = self.ack_body
+        if body is not None:
+            req.add("Content-Type", "application/sdp")
+            req.body = body
+        addr = self.mgr.resolve(hop)
+        if addr is not None:
+            self.ack = (req.encode(), addr)
+            self.ua.send_raw(self.ack[0], addr)
+
+    # --- in-call commands -----------------------------------------------------
+    def hangup(self, reason="local_hangup"):
+        """BYE a live call (the BYE transaction runs on after the call ends)."""
+        if self.state in LIVE:
+            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.end(reason)
+            return True
+        return False
+
+    def hold(self, on):
+        """Local hold (a=sendonly) or resume (a=sendrecv) by re-INVITE (§14)."""
+        if self.state not in LIVE or self.local_hold == on:
+            return False
+        if self.reinvite_tx is not None or self.pending_2xx is not None:
+            self.want_hold = on          # sent when the pending exchange completes
+            return True
+        self.local_hold = on
+        self.send_reinvite()
+        return True
+
+    def send_reinvite(self):
+        body = self.build_sdp()
+        self.offer_sent = body
+        self.reinvite_tx = self.send_in_dialog("INVITE", body)
+
+    def timer_glare(self):
+        if self.state in LIVE:
+            self.send_reinvite()
+
+    def on_reinvite_response(self, tx, resp):
+        """Responses to our re-INVITE (§14.1)."""
+        status = resp.status
+        if status < 200:
+            return
+        if tx is self.reinvite_tx:
+            self.reinvite_tx = None
+        if status < 300:
+            self.dialog.refresh_target(resp)
+            self.send_ack(resp)
+            if resp.body:
+                self.take_answer(resp.body)
+            self.set_state(self.live_state())
+        elif status == 491:
+            # §14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s
+            owner = self.role == "uac"
+            span = self.mgr.random_ms(1900 if owner else 2000)
+            self.start_timer("glare", (2100 if owner else 0) + span)
+            return
+        elif status in (408, 481):
+            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            return self.end("dialog_lost", status)
+        else:
+            # the re-INVITE failed; the session stays as it was (§14.1)
+            self.local_hold = not self.local_hold
+            self.ua.emit({"event": "error", "message": "call %d: re-INVITE refused with %d" % (self.id, status)})
+        self._apply_wanted_hold()
+
+    def _apply_wanted_hold(self):
+        pending = self.want_hold
+        self.want_hold = None
+        if pending is not None and pending != self.local_hold:
+            self.local_hold = pending
+            self.send_reinvite()
+
+    # --- UAS side of a confirmed dialog -------------------------------------------
+    def send_2xx(self, tx, request, body):
+        """200 to an INVITE, retransmitted by us until the ACK (§13.3.1.4)."""
+        resp = make_response(request, 200, to_tag=self.dialog.local_tag)
+        resp.add("Contact", "<%s>" % self.ua.contact_uri())
+        resp.add("Allow", self.ua.ALLOW)
+        resp.add("Content-Type", "application/sdp")
+        resp.body = body
+        tx.respond(resp)
+        t1 = self.ua.layer.timers.t1
+        self.pending_2xx = (resp.encode(), tx.response_addr(), t1)
+        self.start_timer("retransmit_2xx", t1)
+        self.start_timer("ack_wait", 64 * t1)
+
+    def timer_retransmit_2xx(self):
+        if self.pending_2xx is None:
+            return
+        data, addr, interval = self.pending_2xx
+        self.ua.send_raw(data, addr)
+        interval = min(2 * interval, self.ua.layer.timers.t2)
+        self.pending_2xx = (data, addr, interval)
+        self.start_timer("retransmit_2xx", interval)
+
+    def timer_ack_wait(self):
+        # §13.3.1.4: no ACK within 64*T1 -> the session is torn down with BYE
+        self.pending_2xx = None
+        self.stop_timer("retransmit_2xx")
+        self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+        self.end("no_ack", 408)
+
+    def on_ack(self, ack):
+        if self.pending_2xx is None:
+            return
+        self.pending_2xx = None
+        self.stop_timer("retransmit_2xx")
+        self.stop_timer("ack_wait")
+        if self.offer_sent is not None and ack.body:
+            if not self.take_answer(ack.body):
+                self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+                return self.end("incompatible_media", 488)
+        self.offer_sent = None
+        self._apply_wanted_hold()
+
+    def on_peer_reinvite(self, req, tx):
+        """A re-INVITE from the peer: new media, hold or resume (§14.2)."""
+        if self.reinvite_tx is not None or self.pending_2xx is not None:
+            tx.respond(make_response(req, 491))
+            return
+        self.dialog.refresh_target(req)
+        if req.body:
+            body = self.answer_offer(req.body)
+            if body is None:
+                tx.respond(make_response(req, 488))
+                return
+            self.offer_sent = None
+        else:
+            body = self.build_sdp()          # they want our offer; the answer is in the ACK
+            self.offer_sent = body
+        self.send_2xx(tx, req, body)
+        self.set_state(self.live_state())
+
+    def on_bye(self, req, tx):
+        tx.respond(make_response(req, 200))
+        if self.state == INCOMING and self.invite_tx is not None:
+            self.invite_tx.respond(make_response(self.invite, 487, to_tag=self.dialog.local_tag))
+        self.end("remote_hangup")
+
+    def on_info(self, req, tx):
+        """SIP INFO DTMF (application/dtmf-relay, application/dtmf)."""
+        ctype = (req.get("content-type") or "").split(";")[0].strip().lower()
+        digit = None
+        text = req.body.decode() if req.body else ""
+        if ctype == "application/dtmf-relay":
+            for line in text.replace("\r", "").split("\n"):
+                key, _, value = line.partition("=")
+                if key.strip().lower() == "signal":
+                    digit = value.strip()
+        elif ctype == "application/dtmf":
+            digit = text.strip()
+        else:
+            resp = make_response(req, 415)
+            resp.add("Accept", "application/dtmf-relay, application/dtmf")
+            tx.respond(resp)
+            return
+        tx.respond(make_response(req, 200))
+        if digit and len(digit) == 1 and digit in "0123456789*#ABCDabcd":
+            self.mgr.on_dtmf(self, digit.upper())
+
+    # --- transaction-user callbacks -------------------------------------------
+    def on_timeout(self, tx):
+        if tx is self.reinvite_tx:
+            self.reinvite_tx = None
+            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.end("timeout", 408)
+
+    def on_ack_timeout(self, tx):
+        pass      # Timer H: our error response was never ACKed; nothing more to do
+
+
+def new_invite(ua, uri, from_uri, from_tag, call_id, cseq, display=None):
+    """An initial INVITE (§13.2.1) without body."""
+    req = Message.request("INVITE", uri)
+    ua.add_via(req)
+    req.add("Max-Forwards", "70")
+    name = '"%s" ' % display if display else ""
+    req.add("From", "%s<%s>;tag=%s" % (name, from_uri, from_tag))
+    req.add("To", "<%s>" % uri)
+    req.add("Call-ID", call_id)
+    req.add("CSeq", "%d INVITE" % cseq)
+    return req
+

@@ -1,0 +1,214 @@
+"""Outgoing calls (UAC): INVITE, responses, CANCEL, redirects, auth (RFC 3261 §13.2, §9.1, §8.1.3.4, §22)."""
+
+from intercom.sip.message import Message
+from intercom.sip.dialog import Dialog
+from intercom.sip.auth import DigestClient, DigestError
+from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, LIVE
+
+MAX_REDIRECTS = 3
+MAX_AUTH_ROUNDS = 2
+
+# why an attempt ended, by final status (the `reason` of the ended event)
+REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 480: "unavailable",
+           408: "no_answer", 487: "cancelled", 488: "incompatible_media", 403: "forbidden"}
+
+
+class OutgoingCall(Call):
+    """A call we place. States: dialing -> ringing_out -> connected -> ended."""
+
+    def __init__(self, manager, number, uri):
+        Call.__init__(self, manager, number, "uac", uri)
+        self.target = uri
+        self.call_id = self.ua.random_hex(16) + "@" + self.ua.local_ip
+        self.from_tag = self.ua.random_hex(8)
+        self.cseq = 0
+        self.tried = [uri]
+        self.provisional = False       # CANCEL only after a provisional (§9.1)
+        self.cancel_reason = None      # set once we decided to give up
+        self.cancel_tx = None
+        self.auth = None
+        self.auth_header = None
+        self.auth_rounds = 0
+
+    # --- sending -------------------------------------------------------------------
+    def start(self):
+        self.send_invite()
+        self.set_state(DIALING)
+        timeout = self.mgr.cfg["calls"]["ring_timeout"]
+        if timeout:
+            self.start_timer("ring", timeout * 1000)
+
+    def send_invite(self):
+        ua = self.ua
+        self.cseq += 1
+        req = Message.request("INVITE", self.target)
+        ua.add_via(req)
+        req.add("Max-Forwards", "70")
+        display = self.mgr.cfg["sip"].get("display_name")
+        name = '"%s" ' % display if display else ""
+        req.add("From", "%s<%s>;tag=%s" % (name, self.mgr.local_aor(), self.from_tag))
+        req.add("To", "<%s>" % self.target)
+        req.add("Call-ID", self.call_id)
+        req.add("CSeq", "%d INVITE" % self.cseq)
+        req.add("Contact", "<%s>" % ua.contact_uri())
+        req.add("Allow", ua.ALLOW)
+        req.add("User-Agent", ua.USER_AGENT)
+        req.add("Content-Type", "application/sdp")
+        req.body = self.build_sdp()
+        self.offer_sent = req.body
+        if self.auth_header is not None:
+            req.add(self.auth_header, self.auth.authorization("INVITE", self.target))
+        addr = self.mgr.first_hop(self.target)
+        if addr is None:
+            self.end("unresolvable", None)
+            return
+        self.invite = req
+        self.provisional = False
+        self.invite_tx = ua.layer.start_client(req, addr, self)
+
+    def send_cancel(self):
+        """CANCEL mirrors the INVITE's Request-URI, Via, Call-ID, From, To, CSeq number (§9.1)."""
+        inv = self.invite
+        req = Message.request("CANCEL", inv.uri)
+        req.add("Via", inv.get_all("via")[0])
+        for route in inv.get_all("route"):
+            req.add("Route", route)
+        req.add("Max-Forwards", "70")
+        req.add("From", inv.get("from"))
+        req.add("To", inv.get("to"))
+        req.add("Call-ID", inv.call_id)
+        req.add("CSeq", "%d CANCEL" % inv.cseq[0])
+        self.cancel_tx = self.ua.layer.start_client(req, self.invite_tx.addr, self.mgr.orphan_tu)
+        # If the callee never answers the INVITE with 487, give up after 64*T1.
+        self.start_timer("cancel_wait", 64 * self.ua.layer.timers.t1)
+
+    # --- commands ------------------------------------------------------------------
+    def give_up(self, reason):
+        """Stop ringing the callee: CANCEL now, or as soon as it is allowed."""
+        if self.cancel_reason is not None:
+            return
+        self.cancel_reason = reason
+        self.stop_timer("ring")
+        if self.provisional:
+            self.send_cancel()
+        # else: CANCEL waits for the first provisional; Timer B bounds the wait
+
+    def hangup(self, reason="local_hangup"):
+        if self.state in (DIALING, RINGING_OUT):
+            self.give_up("cancelled")
+            return True
+        return Call.hangup(self, reason)
+
+    def timer_ring(self):
+        self.give_up("no_answer")
+
+    def timer_cancel_wait(self):
+        self.end(self.cancel_reason or "cancelled", 487)
+
+    # --- responses -------------------------------------------------------------------
+    def on_response(self, tx, resp):
+        if tx is self.invite_tx:
+            self.on_invite_response(resp)
+        elif tx is self.reinvite_tx or tx.request.method == "INVITE":
+            self.on_reinvite_response(tx, resp)
+
+    def on_timeout(self, tx):
+        if tx is self.invite_tx:
+            self.finish_attempt(self.cancel_reason or "timeout", 408)
+        else:
+            Call.on_timeout(self, tx)
+
+    def on_invite_response(self, resp):
+        status = resp.status
+        if status < 200:
+            if status > 100:
+                self.provisional = True
+                if self.cancel_reason is not None and self.cancel_tx is None:
+                    self.send_cancel()
+                    return
+                if resp.to.tag and resp.get("contact"):
+                    self.dialog = Dialog.as_uac(self.invite, resp)      # early dialog
+                if status == 183 and resp.body:
+                    self.take_answer(resp.body)                      # early media
+                if self.state == DIALING:
+                    self.set_state(RINGING_OUT, early_media=bool(status == 183 and resp.body))
+            return
+        if status < 300:
+            return self.on_2xx(resp)
+        if 300 <= status < 400 and self.redirect(resp):
+            return
+        if status in (401, 407) and self.authenticate(resp):
+            return
+        reason = REASONS.get(status, "failed")
+        if status == 487 and self.cancel_reason:
+            reason = self.cancel_reason
+        self.finish_attempt(reason, status)
+
+    def on_2xx(self, resp):
+        if self.state in LIVE or self.state == "ended":
+            # a retransmitted 2xx: our ACK was lost (§13.2.2.4)
+            if self.ack is not None and self.dialog is not None and resp.to.tag == self.dialog.remote_tag:
+                self.ua.send_raw(self.ack[0], self.ack[1])
+            return
+        if self.dialog is None or self.dialog.remote_tag != resp.to.tag:
+            self.dialog = Dialog.as_uac(self.invite, resp)
+        else:
+            self.dialog.refresh_target(resp)
+            self.dialog.route_set = list(reversed(resp.get_all("record-route")))
+        self.send_ack(resp)
+        self.stop_timer("ring")
+        self.stop_timer("cancel_wait")
+        if self.cancel_reason is not None:
+            # CANCEL lost the race with the 200: confirm, then hang up (§9.1)
+            self.state = CONNECTED
+            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            return self.finish_attempt(self.cancel_reason, None)
+        if not self.take_answer(resp.body):
+            self.state = CONNECTED
+            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            return self.finish_attempt("incompatible_media", 488)
+        self.offer_sent = None
+        self.set_state(CONNECTED)
+        self.mgr.on_connected(self)
+
+    def redirect(self, resp):
+        """§8.1.3.4: follow a 3xx Contact, at most MAX_REDIRECTS times, never a loop."""
+        if len(self.tried) > MAX_REDIRECTS:
+            return False
+        for contact in resp.contacts:
+            uri = str(contact.uri)
+            if contact.uri.is_sip and uri not in self.tried:
+                self.tried.append(uri)
+                self.ua.log("info", "call %d: redirected to %s" % (self.id, uri))
+                self.target = uri
+                self.dialog = None
+                self.send_invite()
+                self.set_state(DIALING, redirected_to=uri)
+                return True
+        return False
+
+    def authenticate(self, resp):
+        """Answer 401/407 on INVITE, but only for the registrar/outbound proxy (§22.3)."""
+        proxy = self.mgr.registrar_addr
+        if proxy is None or resp.source != proxy or self.auth_rounds >= MAX_AUTH_ROUNDS:
+            return False
+        sip = self.mgr.cfg["sip"]
+        if self.auth is None:
+            self.auth = DigestClient(sip.get("auth_user") or sip["user"], sip["password"],
+                                     lambda: self.ua.random_hex(16))
+        header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
+        try:
+            stale = self.auth.challenge(resp.get_all(header))
+        except DigestError as err:
+            self.ua.log("warn", "call %d: %s" % (self.id, err))
+            return False
+        if self.auth_header is not None and not stale:
+            return False           # our credentials were refused
+        self.auth_rounds += 1
+        self.auth_header = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        self.send_invite()
+        return True
+
+    def finish_attempt(self, reason, status):
+        self.end(reason, status)
+        self.mgr.attempt_ended(self, reason)

@@ -1,0 +1,253 @@
+"""Call manager: request routing, busy, call waiting, targets, ghost-call filter (RFC 3261 §8.2, §12.2.2)."""
+
+from intercom.ticks import earliest
+from intercom.sip.message import make_response
+from intercom.sip.uri import parse_uri, SyntaxErr, unescape
+from intercom.sip.dialog import uri_addr
+from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD
+from intercom.sip.call_out import OutgoingCall
+from intercom.sip.call_in import IncomingCall
+
+# attempts that end like this move on to the next target (calls.targets)
+NEXT_TARGET_REASONS = ("busy", "no_answer", "timeout", "unavailable", "not_found",
+                       "declined", "failed", "forbidden", "incompatible_media", "unresolvable")
+
+
+class _OrphanTU:
+    """Transaction user for requests that outlive their call (BYE, CANCEL)."""
+
+    def on_response(self, tx, resp):
+        pass
+
+    def on_timeout(self, tx):
+        pass
+
+
+def _is_ipv4(host):
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+
+
+class CallManager:
+    """Every call of the phone; the UA core hands it call-related requests."""
+
+    def __init__(self, ua, cfg, registrar_addr):
+        self.ua = ua
+        self.cfg = cfg
+        self.registrar_addr = registrar_addr
+        self.calls = []
+        self.next_number = 1
+        self.orphan_tu = _OrphanTU()
+        self.targets = []            # remaining targets of the current dial sequence
+        self.attempt = 0
+
+    # --- helpers used by calls ----------------------------------------------------
+    def session_id(self):
+        return str(int(self.ua.random_hex(7), 16))
+
+    def random_ms(self, span):
+        return int(self.ua.random_hex(4), 16) % span
+
+    def local_aor(self):
+        sip = self.cfg["sip"]
+        if sip["registrar"]:
+            return "sip:%s@%s" % (sip["user"], sip["registrar"])
+        return "sip:%s@%s:%d" % (sip["user"], self.ua.contact_host, self.ua.contact_port)
+
+    def resolve(self, uri_text):
+        """(ip, port) for a next-hop URI; names go to the registrar (no DNS in the core)."""
+        try:
+            host, port = uri_addr(uri_text)
+        except SyntaxErr:
+            host, port = "", 0
+        if _is_ipv4(host):
+            return host, port
+        if self.registrar_addr is not None:
+            return self.registrar_addr
+        self.ua.emit({"event": "error", "message": "cannot resolve %r without DNS; use an IP address" % uri_text})
+        return None
+
+    def first_hop(self, uri_text):
+        """Out-of-dialog requests go through the registrar (our outbound proxy) when there is one."""
+        if self.registrar_addr is not None:
+            return self.registrar_addr
+        return self.resolve(uri_text)
+
+    def forget(self, call):
+        if call in self.calls:
+            self.calls.remove(call)
+
+    def _new_number(self):
+        number = self.next_number
+        self.next_number += 1
+        return number
+
+    # --- commands --------------------------------------------------------------------
+    def dial(self, uri=None):
+        """Call uri, or the configured targets in order."""
+        targets = [uri] if uri else list(self.cfg["calls"]["targets"])
+        if not targets:
+            self.ua.emit({"event": "error", "message": "nothing to dial: calls.targets is empty"})
+            return None
+        if any(c.state != ENDED for c in self.calls):
+            self.ua.emit({"event": "error", "message": "already in a call"})
+            return None
+        for target in targets:
+            try:
+                if not parse_uri(target).is_sip:
+                    raise SyntaxErr("not a sip: URI")
+            except SyntaxErr as err:
+                self.ua.emit({"event": "error", "message": "cannot dial %r: %s" % (target, err)})
+                return None
+        self.targets = targets[1:]
+        self.attempt = 1
+        self.total = len(targets)
+        return self._place(targets[0])
+
+    def _place(self, uri):
+        call = OutgoingCall(self, self._new_number(), uri)
+        if self.total > 1:
+            call.extra["attempt"] = self.attempt
+            call.extra["of"] = self.total
+        self.calls.append(call)
+        call.start()
+        return call
+
+    def attempt_ended(self, call, reason):
+        if reason in NEXT_TARGET_REASONS and self.targets:
+            uri = self.targets.pop(0)
+            self.attempt += 1
+            self.ua.log("info", "call %d ended (%s); trying next target %s" % (call.id, reason, uri))
+            self._place(uri)
+        else:
+            self.targets = []
+
+    def find(self, number=None, states=None):
+        for call in self.calls:
+            if (number is None or call.id == number) and (states is None or call.state in states):
+                return call
+        return None
+
+    def answer(self, number=None):
+        call = self.find(number, (INCOMING,))
+        if call is None:
+            self.ua.emit({"event": "error", "message": "no ringing call to answer"})
+            return False
+        other = self.find(None, (CONNECTED,))
+        if other is not None and other is not call:
+            other.hold(True)             # call waiting: the first call goes on hold
+        return call.answer()
+
+    def hangup(self, number=None):
+        self.targets = []
+        call = (self.find(number, (CONNECTED,)) or self.find(number, ("dialing", "ringing_out"))
+                or self.find(number, LIVE) or self.find(number, (INCOMING,)))
+        if call is None:
+            self.ua.emit({"event": "error", "message": "no call to hang up"})
+            return False
+        return call.hangup()
+
+    def hold(self, on, number=None):
+        call = self.find(number, (CONNECTED, "remote_hold") if on else (ON_HOLD,))
+        if call is None or not call.hold(on):
+            self.ua.emit({"event": "error", "message": "no call to %s" % ("hold" if on else "resume")})
+            return False
+        return True
+
+    def on_connected(self, call):
+        limit = self.cfg["calls"].get("max_duration", 0)
+        if limit:
+            call.start_timer("max_duration", limit * 1000)
+        self.targets = []
+
+    def on_dtmf(self, call, digit):
+        self.ua.emit({"event": "dtmf", "id": call.id, "digit": digit, "via": "info"})
+
+    # --- incoming requests ----------------------------------------------------------
+    def by_dialog(self, req):
+        for call in self.calls:
+            if call.dialog is not None and call.dialog.matches(req, True):
+                return call
+        return None
+
+    def accepts_from(self, req):
+        """Ghost-call protection: who may make this phone ring."""
+        rule = self.cfg["calls"]["accept_from"]
+        ip = req.source[0]
+        if rule == "any":
+            allowed = True
+        elif rule == "registrar":
+            allowed = self.registrar_addr is not None and ip == self.registrar_addr[0]
+        else:
+            allowed = ip in rule
+        if not allowed:
+            return False
+        user = parse_uri(req.uri).user
+        return user is not None and unescape(user) == self.cfg["sip"]["user"]
+
+    def on_invite(self, req, tx):
+        if req.to.tag:
+            call = self.by_dialog(req)
+            if call is None:
+                return tx.respond(make_response(req, 481))
+            if not call.dialog.check_remote_cseq(req):
+                return tx.respond(make_response(req, 500))
+            return call.on_peer_reinvite(req, tx)
+        if not self.accepts_from(req):
+            self.ua.log("warn", "refused INVITE from %s:%d for %s (accept_from)" % (
+                req.source[0], req.source[1], req.uri))
+            return tx.respond(make_response(req, 403, to_tag=self.ua.random_hex(8)))
+        live = [c for c in self.calls if c.state != ENDED]
+        waiting = False
+        if live:
+            if self.cfg["calls"]["call_waiting"] and len(live) == 1 and live[0].state in LIVE:
+                waiting = True
+            else:
+                return tx.respond(make_response(req, 486, to_tag=self.ua.random_hex(8)))
+        call = IncomingCall(self, self._new_number(), req, tx, waiting)
+        self.calls.append(call)
+        if not call.start():
+            self.forget(call)
+            return None
+        if self.cfg["calls"]["auto_answer"] and not waiting:
+            call.answer()
+        return None
+
+    def on_ack(self, req):
+        call = self.by_dialog(req)
+        if call is not None:
+            call.on_ack(req)
+
+    def on_bye(self, req, tx):
+        call = self.by_dialog(req)
+        if call is None:
+            return tx.respond(make_response(req, 481))
+        call.dialog.check_remote_cseq(req)
+        call.on_bye(req, tx)
+
+    def on_cancel(self, req, tx):
+        invite_tx = self.ua.layer.invite_for_cancel(req)
+        if invite_tx is None:
+            return tx.respond(make_response(req, 481))
+        tx.respond(make_response(req, 200))
+        call = getattr(invite_tx, "tu", None)
+        if call is not None:
+            call.on_cancel()
+
+    def on_info(self, req, tx):
+        call = self.by_dialog(req)
+        if call is None:
+            return tx.respond(make_response(req, 481))
+        call.dialog.check_remote_cseq(req)
+        call.on_info(req, tx)
+
+    # --- time ----------------------------------------------------------------------
+    def next_deadline(self):
+        best = None
+        for call in self.calls:
+            best = earliest(best, call.deadline(), self.ua.now)
+        return best
+
+    def tick(self, now):
+        for call in list(self.calls):
+            call.fire_due(now)

@@ -1,0 +1,149 @@
+"""INVITE client and server transactions over UDP (RFC 3261 §17.1.1, §17.2.1; RFC 6026 §7)."""
+
+from intercom.sip.message import Message
+from intercom.sip.transaction import Transaction, PROCEEDING, COMPLETED
+
+# Extra INVITE states:
+CALLING = "calling"      # client: INVITE sent, nothing heard yet (Timer A retransmits)
+ACCEPTED = "accepted"    # RFC 6026: a 2xx passed; 2xx retransmissions go to the TU
+CONFIRMED = "confirmed"  # server: ACK for a non-2xx final received; Timer I absorbs ACKs
+
+
+def build_ack(request, response):
+    """The ACK for a non-2xx final response (§17.1.1.3): same branch, To from
+    the response, CSeq number of the INVITE, Route headers of the INVITE."""
+    ack = Message.request("ACK", request.uri)
+    ack.add("Via", request.get_all("via")[0])
+    for route in request.get_all("route"):
+        ack.add("Route", route)
+    ack.add("Max-Forwards", "70")
+    ack.add("From", request.get("from"))
+    ack.add("To", response.get("to"))
+    ack.add("Call-ID", request.call_id)
+    ack.add("CSeq", "%d ACK" % request.cseq[0])
+    return ack
+
+
+class ClientInvite(Transaction):
+    """§17.1.1.2: Calling -> Proceeding -> Completed/Accepted -> Terminated.
+
+    tu.on_response(tx, resp) for every provisional, the final, and (in
+    Accepted) every 2xx retransmission, which the TU must ACK itself;
+    tu.on_timeout(tx) when Timer B fires before any response."""
+
+    is_invite = True
+
+    def __init__(self, layer, key, request, addr, tu):
+        Transaction.__init__(self, layer, key, request, addr)
+        self.tu = tu
+        self.state = CALLING
+        self.data = request.encode()
+        self.interval = layer.timers.t1
+        self.ack = None
+
+    def start(self):
+        self.layer.send(self.data, self.addr)
+        self.start_timer("A", self.interval)
+        self.start_timer("B", 64 * self.layer.timers.t1)
+
+    def timer_A(self):
+        # Timer A doubles without a cap while Calling (§17.1.1.2).
+        self.layer.send(self.data, self.addr)
+        self.interval *= 2
+        self.start_timer("A", self.interval)
+
+    def timer_B(self):
+        self.terminate()
+        self.tu.on_timeout(self)
+
+    def timer_D(self):
+        self.terminate()
+
+    def timer_M(self):
+        self.terminate()
+
+    def on_response(self, resp):
+        status = resp.status
+        if self.state in (CALLING, PROCEEDING):
+            self.stop_timer("A")
+            if status < 200:
+                self.state = PROCEEDING
+                self.stop_timer("B")
+            elif status < 300:
+                self.state = ACCEPTED
+                self.timers = {}
+                self.start_timer("M", 64 * self.layer.timers.t1)
+            else:
+                self.state = COMPLETED
+                self.timers = {}
+                self.ack = build_ack(self.request, resp).encode()
+                self.layer.send(self.ack, self.addr)
+                self.start_timer("D", 32000)       # Timer D: >= 32 s on UDP
+            self.tu.on_response(self, resp)
+        elif self.state == COMPLETED and status >= 300:
+            self.layer.send(self.ack, self.addr)    # the ACK got lost: send it again
+        elif self.state == ACCEPTED and 200 <= status < 300:
+            self.tu.on_response(self, resp)         # RFC 6026: the TU re-ACKs
+
+
+class ServerInvite(Transaction):
+    """§17.2.1: Proceeding -> Completed -> Confirmed -> Terminated, or
+    Proceeding -> Accepted (RFC 6026) on a 2xx, which the TU retransmits.
+
+    tu.on_ack_timeout(tx) when Timer H fires (no ACK for a final error)."""
+
+    is_invite = True
+
+    def __init__(self, layer, key, request, addr):
+        Transaction.__init__(self, layer, key, request, addr)
+        self.state = PROCEEDING
+        self.last = None
+        self.interval = layer.timers.t1
+        self.tu = None
+
+    def respond(self, resp):
+        if self.state not in (PROCEEDING,):
+            return
+        self.last = resp.encode()
+        self.layer.send(self.last, self.response_addr())
+        if resp.status < 200:
+            return
+        if resp.status < 300:
+            self.state = ACCEPTED
+            self.start_timer("L", 64 * self.layer.timers.t1)
+        else:
+            self.state = COMPLETED
+            self.start_timer("G", self.interval)
+            self.start_timer("H", 64 * self.layer.timers.t1)
+
+    def response_addr(self):
+        return self.layer.response_addr(self.request, self.addr)
+
+    def on_retransmission(self):
+        """A retransmitted INVITE (or the ACK for our error response)."""
+        if self.state in (PROCEEDING, COMPLETED) and self.last is not None:
+            self.layer.send(self.last, self.response_addr())
+
+    def on_ack(self):
+        if self.state == COMPLETED:
+            self.state = CONFIRMED
+            self.timers = {}
+            self.start_timer("I", self.layer.timers.t4)
+
+    def timer_G(self):
+        self.layer.send(self.last, self.response_addr())
+        self.interval = min(2 * self.interval, self.layer.timers.t2)
+        self.start_timer("G", self.interval)
+
+    def timer_H(self):
+        self.terminate()
+        if self.tu is not None:
+            self.tu.on_ack_timeout(self)
+
+    def timer_I(self):
+        self.terminate()
+
+    def timer_L(self):
+        self.terminate()
+
+

@@ -1,0 +1,82 @@
+"""The transaction layer: owns, matches and times every transaction (RFC 3261 §17.1.3, §17.2.3, §9.2)."""
+
+from intercom.ticks import earliest
+from intercom.sip.transaction import (Timers, ClientNonInvite, ServerNonInvite, TERMINATED,
+                                      server_key, client_key)
+from intercom.sip.invite_transaction import ClientInvite, ServerInvite
+
+
+class TransactionLayer:
+    """Owns every live transaction; the UA core feeds it messages and time.
+
+    `send(data, addr)` is the transport callback (the core's outbox)."""
+
+    def __init__(self, send, timers=None):
+        self.send = send
+        self.timers = timers or Timers()
+        self.now = 0
+        self.clients = {}
+        self.servers = {}
+
+    def start_client(self, request, addr, tu):
+        branch = request.vias[0].branch
+        key = client_key(branch, request.method)
+        cls = ClientInvite if request.method == "INVITE" else ClientNonInvite
+        tx = cls(self, key, request, addr, tu)
+        self.clients[key] = tx
+        tx.start()
+        return tx
+
+    def match_response(self, resp):
+        """The client transaction a response belongs to (§17.1.3), or None."""
+        via = resp.vias[0]
+        method = resp.cseq[1]
+        branch = via.branch
+        if branch:
+            return self.clients.get(client_key(branch, method))
+        # RFC 2543 peers may not echo a branch: fall back to Call-ID + CSeq.
+        for tx in self.clients.values():
+            req = tx.request
+            if req.call_id == resp.call_id and req.cseq == resp.cseq:
+                return tx
+        return None
+
+    def match_request(self, request):
+        """An existing server transaction for a retransmitted request, or None."""
+        return self.servers.get(server_key(request))
+
+    def invite_for_cancel(self, cancel):
+        """The INVITE server transaction a CANCEL refers to (§9.2), or None."""
+        key = server_key(cancel, "INVITE")
+        return self.servers.get(key)
+
+    def start_server(self, request, addr):
+        key = server_key(request)
+        cls = ServerInvite if request.method == "INVITE" else ServerNonInvite
+        tx = cls(self, key, request, addr)
+        self.servers[key] = tx
+        return tx
+
+    def response_addr(self, request, addr):
+        """Where responses go (§18.2.2 with RFC 3581 rport): the source address
+        when rport was requested or received differs, else the Via sent-by."""
+        via = request.vias[0]
+        if via.param("rport") is not None or via.param("received") is not None:
+            return addr
+        return (via.host, via.port or 5060) if via.host[0].isdigit() else addr
+
+    def next_deadline(self):
+        best = None
+        for table in (self.clients, self.servers):
+            for tx in table.values():
+                best = earliest(best, tx.deadline(), self.now)
+        return best
+
+    def tick(self, now):
+        self.now = now
+        for table in (self.clients, self.servers):
+            for key in list(table):
+                tx = table[key]
+                tx.fire_due(now)
+                if tx.state == TERMINATED:
+                    del table[key]
