@@ -14,10 +14,10 @@ PEER = ("192.0.2.30", 5060)
 # (counted as malformed), or "ignore" (a well-formed response with no
 # transaction, counted as stray). Well-formed INVITEs reach the call usage,
 # whose ghost-call filter (accept_from "registrar") answers 403: they come
-# from an address that is not the registrar.
+# from an address that is not the registrar (wsinv has a To tag: 481, no such dialog).
 EXPECTED = {
     # §3.1.1 valid messages: accepted and processed
-    "wsinv.dat": 403, "intmeth.dat": 501, "esc01.dat": 403, "escnull.dat": 405,
+    "wsinv.dat": 481, "intmeth.dat": 501, "esc01.dat": 403, "escnull.dat": 405,
     "esc02.dat": 501, "lwsdisp.dat": 200, "longreq.dat": 403, "dblreq.dat": 405,
     "semiuri.dat": 200, "transports.dat": 200, "mpart01.dat": 405,
     "unreason.dat": "ignore", "noreason.dat": "ignore",

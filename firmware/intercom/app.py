@@ -9,6 +9,8 @@ QUIT_GRACE_MS = 5000      # how long quit waits for the unregister to complete
 LED_BOOTING = "booting"
 LED_UNREGISTERED = "not_registered"
 LED_REGISTERED = "registered"
+LED_RINGING = "ringing"
+LED_IN_CALL = "in_call"
 LED_ERROR = "error"
 
 COMMAND_HELP = ("press NAME, release NAME, click NAME, dial URI, answer, hangup, "
@@ -50,23 +52,49 @@ class App:
                 self._error("%s needs a button of this board: %s" % (verb, ", ".join(self.buttons)))
             else:
                 self.on_button(args[0], verb, now)
-        elif verb in ("dial", "answer", "hangup", "hold", "resume", "dtmf"):
-            self._error("command %r needs call support, which this build does not have yet" % verb)
+        elif verb == "dial":
+            if len(args) > 1:
+                self._error("dial takes at most one URI")
+            else:
+                self.ua.dial(args[0] if args else None)
+        elif verb in ("answer", "hangup", "hold", "resume"):
+            number = None
+            if args:
+                if len(args) != 1 or not args[0].isdigit():
+                    return self._error("%s takes an optional call id" % verb)
+                number = int(args[0])
+            getattr(self.ua, verb)(number)
+        elif verb == "dtmf":
+            self._error("dtmf needs the media pipeline (RFC 4733), which this build does not have yet")
         else:
             self._error("unknown command %r; commands: %s" % (verb, COMMAND_HELP))
 
     def on_button(self, role, action, now):
-        """A button role was pressed, released or clicked."""
+        """A button role was pressed, released or clicked.
+
+        talk is off-hook: answer a ringing call, resume a held one, else
+        call the targets; hangup ends, rejects or cancels."""
         self.board.log("info", "button %s %s" % (role, action))
         if action == "release":
             return
-        if role == "talk" or role == "hangup":
-            self._error("button %s: calls are not supported by this build yet" % role)
+        calls = self.ua.calls
+        if role == "talk":
+            if calls.find(None, ("incoming",)):
+                self.ua.answer()
+            elif calls.find(None, ("on_hold",)) and not calls.find(None, ("connected",)):
+                self.ua.resume()
+            elif not calls.calls:
+                self.ua.dial()
+        elif role == "hangup":
+            if calls.calls:
+                self.ua.hangup()
 
     def quit(self, now):
         """Unregister if registered, then finish."""
         if self.quit_deadline is not None:
             return
+        for call in list(self.ua.calls.calls):
+            call.hangup("local_hangup")
         if self.ua.unregister():
             self.quit_deadline = ticks_add(now, QUIT_GRACE_MS)
         else:
@@ -80,6 +108,15 @@ class App:
             self.board.set_led(LED_REGISTERED)
         elif name == "registration_failed":
             self.board.set_led(LED_UNREGISTERED)
+        elif name == "call":
+            state = event["state"]
+            if state == "incoming":
+                self.board.set_led(LED_RINGING)
+            elif state == "ended":
+                self.board.set_led(LED_REGISTERED if self.ua.registered or self.ua.registration is None
+                                   else LED_UNREGISTERED)
+            else:
+                self.board.set_led(LED_IN_CALL)
         elif name == "unregistered":
             self.board.set_led(LED_UNREGISTERED)
             if self.quit_deadline is not None:
