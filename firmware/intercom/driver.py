@@ -30,6 +30,7 @@ class Driver:
 
     def run(self):
         now = ticks_ms()
+        self.ua.tick(now)
         self.app.start(now)
         self.flush(now)
         while not self.app.finished:
@@ -66,6 +67,9 @@ class Driver:
             self.ua.receive(data, addr, now)
 
     def read_input(self, obj, now):
+        # Commands start timers relative to the core's idea of now: bring it up
+        # to date first, or a retransmission timer would fire at once.
+        self.ua.tick(now)
         line = self.board.read_command()
         if line is None:
             self.poll.unregister(obj)

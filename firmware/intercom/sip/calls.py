@@ -177,7 +177,8 @@ class CallManager:
         if rule == "any":
             allowed = True
         elif rule == "registrar":
-            allowed = self.registrar_addr is not None and ip == self.registrar_addr[0]
+            # the PBX sends from its SIP socket: address and port must both match
+            allowed = self.registrar_addr is not None and tuple(req.source) == tuple(self.registrar_addr)
         else:
             allowed = ip in rule
         if not allowed:
