@@ -54,8 +54,11 @@ class RtpSender:
         self.seq = seq & 0xFFFF
         self.ts_hi = ts_hi & 0xFFFF
         self.ts_lo = ts_lo & 0xFFFF
+        # RTCP SR counters (RFC 3550 §6.4.1): packets wraps at 2**30 (248
+        # days of 20 ms frames); octets is kept as two 16-bit halves.
         self.packets = 0
-        self.octets = 0      # payload octets sent, for RTCP SR (wraps at 2**30)
+        self.octets_hi = 0
+        self.octets_lo = 0
         # The first audio packet of a stream starts a talk spurt (RFC 3551 §4.1).
         self._marker = 0x80
         mv = memoryview(self.buf)
@@ -103,7 +106,11 @@ class RtpSender:
         self.seq = (self.seq + 1) & 0xFFFF
         self.advance(payload_len if ts_advance < 0 else ts_advance)
         self.packets = (self.packets + 1) & 0x3FFFFFFF
-        self.octets = (self.octets + payload_len) & 0x3FFFFFFF
+        lo = self.octets_lo + payload_len
+        if lo > 0xFFFF:
+            lo &= 0xFFFF
+            self.octets_hi = (self.octets_hi + 1) & 0xFFFF
+        self.octets_lo = lo
         if payload_len == self._full_len:
             return self._full
         if payload_len == 4:

@@ -48,6 +48,7 @@ class Call:
         self.media = None
         self.local_hold = False
         self.remote_hold = False
+        self.remote_dir = "sendrecv"      # the peer's direction, c=0.0.0.0 folded in
         self.sdp_session = manager.session_id()
         self.sdp_version = 0
         self.last_sdp = None
@@ -112,10 +113,14 @@ class Call:
 
     # --- SDP ---------------------------------------------------------------------
     def local_direction(self):
-        """Our direction attribute given both hold flags (RFC 3264 §8.4)."""
-        if self.local_hold:
-            return "inactive" if self.remote_hold else "sendonly"
-        return "recvonly" if self.remote_hold else "sendrecv"
+        """Our direction attribute (RFC 3264 §6.1, §8.4): what we want
+        (holding: send only) intersected with what the peer last offered."""
+        remote = self.remote_dir
+        send = remote in ("sendrecv", "recvonly")
+        recv = remote in ("sendrecv", "sendonly") and not self.local_hold
+        if send:
+            return "sendrecv" if recv else "sendonly"
+        return "recvonly" if recv else "inactive"
 
     def build_sdp(self, formats=None, direction=None):
         cfg = self.mgr.cfg["media"]
@@ -143,7 +148,7 @@ class Call:
         choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
         if choice is None:
             return False
-        self._apply_media(desc, choice)
+        self._apply_media(desc, choice, False)
         return True
 
     def answer_offer(self, body):
@@ -156,15 +161,22 @@ class Call:
         choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
         if choice is None:
             return None
-        self.remote_hold = sdpmod.is_remote_hold(desc)
-        self._apply_media(desc, choice)
+        self._apply_media(desc, choice, True)
         return self.build_sdp([choice])
 
-    def _apply_media(self, desc, choice):
-        self.remote_hold = sdpmod.is_remote_hold(desc)
+    def _apply_media(self, desc, choice, is_offer):
+        if is_offer:
+            # Only the peer's offers say what it wants; its answers merely
+            # mirror our offer (a "recvonly" answer to our hold is not its hold).
+            remote = desc.direction
+            if desc.hold:
+                # RFC 2543 hold: c=0.0.0.0 means "do not send to me"
+                remote = "sendonly" if remote in ("sendrecv", "sendonly") else "inactive"
+            self.remote_dir = remote
+            self.remote_hold = remote in ("sendonly", "inactive")
         direction = self.local_direction()
         self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
-                           direction in ("sendrecv", "sendonly") and not desc.hold,
+                           direction in ("sendrecv", "sendonly"),
                            direction in ("sendrecv", "recvonly"))
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
                       "codec": choice[1], "direction": direction})
