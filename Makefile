@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 FIRMWARE_PY := $(shell find firmware -name '*.py')
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv test test-core test-micropython bench mpy lint clean
+.PHONY: venv test test-core demo bench mpy lint clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: venv
 test-core: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests/core
 	cd host_tests/core && MICROPYPATH=../../firmware:. $(BIN)/micropython mpy_runner.py
+
+## demo: two simulated intercoms on 127.0.0.1 call each other (no PBX needed)
+demo: venv
+	$(BIN)/python tools/demo.py
 
 ## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython)
 bench: venv

@@ -167,15 +167,12 @@ class JitterBuffer:
                 if 0 < d < MAX_DROPOUT:
                     self.lost += d
                 self._gap = False
-            self._have = True
-            self._play = seq
-            self._high = seq
-            return self._store(seq, src, offset, n)
+            return self._put_first(seq, src, offset, n)
         d = seq_diff(seq, self._play)
         if d < -MAX_MISORDER or d > MAX_DROPOUT:
             self.restarts += 1
             self._reset_stream()
-            return self.put_first(seq, src, offset, n)
+            return self._put_first(seq, src, offset, n)
         if d < 0:
             if not self._playing and seq_diff(self._high, seq) < self.slots:
                 self._play = seq          # an earlier packet while prebuffering
@@ -201,7 +198,7 @@ class JitterBuffer:
             d -= 1
         return self._store(seq, src, offset, n)
 
-    def put_first(self, seq, src, offset, n):
+    def _put_first(self, seq, src, offset, n):
         # The first packet of a (re)started stream.
         self._have = True
         self._play = seq
@@ -215,7 +212,10 @@ class JitterBuffer:
             return False
         if n > self.frame_bytes:
             n = self.frame_bytes
-        g711.copy(self._ring, i * self.frame_bytes, src, offset, n)
+        fb = self.frame_bytes
+        g711.copy(self._ring, i * fb, src, offset, n)
+        if n < fb:
+            g711.fill(self._ring, i * fb + n, self.silence, fb - n)
         self._tags[i] = seq
         self._lens[i] = n
         if seq_diff(seq, self._high) > 0 or self._span() == 0:
@@ -227,11 +227,7 @@ class JitterBuffer:
     def _emit(self, seq, out):
         # Play the frame stored for seq and move past it.
         i = seq % self.slots
-        fb = self.frame_bytes
-        n = self._lens[i]
-        g711.copy(out, 0, self._ring, i * fb, n)
-        if n < fb:
-            g711.fill(out, n, self.silence, fb - n)
+        g711.copy(out, 0, self._ring, i * self.frame_bytes, self.frame_bytes)
         self._last = seq
         self._loss_run = 0
         self._underrun = False
