@@ -295,3 +295,37 @@ def test_rfc3261_9_2_cancel_for_unknown_transaction_gets_481():
     net.send(PEER, A, cancel.encode())
     net.flush()
     assert net.summaries()[-1] == "481 CANCEL"
+
+
+def test_rfc3261_22_3_in_dialog_reinvite_and_bye_challenged_by_the_proxy_are_resent_with_credentials():
+    net = Net()
+    a = net.phone(A[0], "alice", registrar="pbx.example", registrar_addr=PBX)
+    seen = []
+
+    def pbx(msg, src, net):
+        seen.append(msg)
+        if not msg.is_request or msg.method == "ACK":
+            return
+        if msg.get("proxy-authorization") is None:
+            resp = make_response(msg, 407, to_tag="pbx")
+            resp.add("Proxy-Authenticate", 'Digest realm="pbx", nonce="n%d", qop="auth"' % len(seen))
+        else:
+            resp = make_response(msg, 200, to_tag="pbx")
+            if msg.method == "INVITE":
+                resp.add("Contact", "<sip:flat@192.0.2.50:5060>")
+                resp.add("Content-Type", "application/sdp")
+                resp.body = sdp()
+        net.send(PBX, src, resp.encode())
+    net.attach(PBX, pbx)
+    a.dial("sip:flat@pbx.example")
+    net.run(10)
+    assert states(a)[-1] == "connected"
+    a.hold()
+    net.run(10)
+    assert states(a)[-1] == "on_hold"
+    a.hangup()
+    net.run(10)
+    methods = [(m.method, m.get("proxy-authorization") is not None) for m in seen
+               if m.is_request and m.method in ("INVITE", "BYE")]
+    assert methods == [("INVITE", False), ("INVITE", True), ("INVITE", False), ("INVITE", True),
+                       ("BYE", False), ("BYE", True)]

@@ -23,7 +23,8 @@
 # underrun: concealed the same way but _play does not move, so a packet
 # that is merely a little late (slow sender clock, jitter) still plays and
 # latency grows by exactly what the network needed. When a later packet
-# ends an underrun, _play jumps to it (the gap was concealed already).
+# ends an underrun, _play jumps to target - 1 frames before it, so the
+# output stays continuous and the depth stays at the target.
 # An underrun longer than the fade goes idle and re-prebuffers, which
 # re-centres the depth at a talk-spurt boundary, where it is inaudible.
 #
@@ -183,11 +184,15 @@ class JitterBuffer:
                 self.late += 1
             return False
         if self._underrun and d > 0:
-            # Nothing was buffered: the frames before seq were concealed already.
-            self.lost += d
-            self._play = seq
+            # Nothing was buffered and the frames before seq are missing:
+            # resume target - 1 frames before seq (those are concealed as
+            # holes) so the depth stays at the target; the rest are lost.
+            keep = self._target - 1
+            if d > keep:
+                self.lost += d - keep
+                self._play = (seq - keep) & 0xFFFF
+                d = keep
             self._underrun = False
-            d = 0
         while d >= self.slots:
             # Too far ahead for the ring: give up the oldest frames.
             if self._tags[self._play % self.slots] == self._play:

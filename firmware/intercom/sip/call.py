@@ -3,6 +3,7 @@
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.sip.message import Message, make_response
 from intercom.sip import sdp as sdpmod
+from intercom.sip.auth import DigestError
 
 # States reported in `call` events (DESIGN.md); every transition goes through Call.set_state.
 DIALING = "dialing"          # we sent an INVITE, nothing but 100 yet
@@ -56,6 +57,7 @@ class Call:
         self.reinvite_tx = None           # our pending re-INVITE
         self.pending_2xx = None           # (bytes, addr, interval) until the ACK arrives
         self.ack = None                   # (bytes, addr) for 2xx retransmissions
+        self.auth = None                  # DigestClient once the PBX challenged us
         self.want_hold = None             # hold/resume asked while an exchange was pending
         self.ack_body = None              # our answer, when the peer's 2xx carried the offer
         self.extra = {}                   # fields added to every call event (attempt, waiting)
@@ -182,8 +184,29 @@ class Call:
                       "codec": choice[1], "direction": direction})
 
     # --- sending helpers ------------------------------------------------------
-    def send_in_dialog(self, method, body=None, tu=None):
-        """Send a request inside the dialog through a client transaction."""
+    def send_bye(self):
+        """BYE; it outlives the call and answers one PBX challenge (§22.3)."""
+        self.send_in_dialog("BYE", tu=_Challenged(self))
+
+    def add_credentials(self, req, challenge):
+        """Answer a 401/407 from the registrar/outbound proxy; False if we may not."""
+        if not self.mgr.may_authenticate(challenge):
+            return False
+        if self.auth is None:
+            self.auth = self.mgr.digest_client()
+        header = "WWW-Authenticate" if challenge.status == 401 else "Proxy-Authenticate"
+        try:
+            self.auth.challenge(challenge.get_all(header))
+        except DigestError as err:
+            self.ua.log("warn", "call %d: %s" % (self.id, err))
+            return False
+        name = "Authorization" if challenge.status == 401 else "Proxy-Authorization"
+        req.add(name, self.auth.authorization(req.method, req.uri, req.body))
+        return True
+
+    def send_in_dialog(self, method, body=None, tu=None, challenge=None):
+        """Send a request inside the dialog through a client transaction;
+        `challenge` is a 401/407 to the previous attempt, answered here."""
         req, hop = self.dialog.new_request(self.ua, method)
         if method == "INVITE":
             req.add("Contact", "<%s>" % self.ua.contact_uri())
@@ -192,6 +215,8 @@ class Call:
         if body is not None:
             req.add("Content-Type", "application/sdp")
             req.body = body
+        if challenge is not None and not self.add_credentials(req, challenge):
+            return None
         addr = self.mgr.resolve(hop)
         if addr is None:
             return None
@@ -214,7 +239,7 @@ class Call:
     def hangup(self, reason="local_hangup"):
         """BYE a live call (the BYE transaction runs on after the call ends)."""
         if self.state in LIVE:
-            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.send_bye()
             self.end(reason)
             return True
         return False
@@ -246,6 +271,11 @@ class Call:
             return
         if tx is self.reinvite_tx:
             self.reinvite_tx = None
+        if status in (401, 407) and tx.request.get("authorization") is None \
+                and tx.request.get("proxy-authorization") is None:
+            self.reinvite_tx = self.send_in_dialog("INVITE", tx.request.body, challenge=resp)
+            if self.reinvite_tx is not None:
+                return
         if status < 300:
             self.dialog.refresh_target(resp)
             self.send_ack(resp)
@@ -259,7 +289,7 @@ class Call:
             self.start_timer("glare", (2100 if owner else 0) + span)
             return
         elif status in (408, 481):
-            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.send_bye()
             return self.end("dialog_lost", status)
         else:
             # the re-INVITE failed; the session stays as it was (§14.1)
@@ -301,7 +331,7 @@ class Call:
         # §13.3.1.4: no ACK within 64*T1 -> the session is torn down with BYE
         self.pending_2xx = None
         self.stop_timer("retransmit_2xx")
-        self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+        self.send_bye()
         self.end("no_ack", 408)
 
     def on_ack(self, ack):
@@ -312,7 +342,7 @@ class Call:
         self.stop_timer("ack_wait")
         if self.offer_sent is not None and ack.body:
             if not self.take_answer(ack.body):
-                self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+                self.send_bye()
                 return self.end("incompatible_media", 488)
         self.offer_sent = None
         self._apply_wanted_hold()
@@ -366,7 +396,7 @@ class Call:
     def on_timeout(self, tx):
         if tx is self.reinvite_tx:
             self.reinvite_tx = None
-            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.send_bye()
             self.end("timeout", 408)
 
     def on_ack_timeout(self, tx):
@@ -385,3 +415,18 @@ def new_invite(ua, uri, from_uri, from_tag, call_id, cseq, display=None):
     req.add("CSeq", "%d INVITE" % cseq)
     return req
 
+
+class _Challenged:
+    """Transaction user for a BYE: answers one 401/407, then lets it be."""
+
+    def __init__(self, call):
+        self.call = call
+        self.retried = False
+
+    def on_response(self, tx, resp):
+        if resp.status in (401, 407) and not self.retried:
+            self.retried = True
+            self.call.send_in_dialog(tx.request.method, tx.request.body or None, tu=self, challenge=resp)
+
+    def on_timeout(self, tx):
+        pass

@@ -2,7 +2,7 @@
 
 from intercom.sip.message import Message
 from intercom.sip.dialog import Dialog
-from intercom.sip.auth import DigestClient, DigestError
+from intercom.sip.auth import DigestError
 from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, LIVE
 
 MAX_REDIRECTS = 3
@@ -26,7 +26,6 @@ class OutgoingCall(Call):
         self.provisional = False       # CANCEL only after a provisional (§9.1)
         self.cancel_reason = None      # set once we decided to give up
         self.cancel_tx = None
-        self.auth = None
         self.auth_header = None
         self.auth_rounds = 0
 
@@ -160,12 +159,10 @@ class OutgoingCall(Call):
         self.stop_timer("cancel_wait")
         if self.cancel_reason is not None:
             # CANCEL lost the race with the 200: confirm, then hang up (§9.1)
-            self.state = CONNECTED
-            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.send_bye()
             return self.finish_attempt(self.cancel_reason, None)
         if not self.take_answer(resp.body):
-            self.state = CONNECTED
-            self.send_in_dialog("BYE", tu=self.mgr.orphan_tu)
+            self.send_bye()
             return self.finish_attempt("incompatible_media", 488)
         self.offer_sent = None
         self.set_state(CONNECTED)
@@ -189,13 +186,10 @@ class OutgoingCall(Call):
 
     def authenticate(self, resp):
         """Answer 401/407 on INVITE, but only for the registrar/outbound proxy (§22.3)."""
-        proxy = self.mgr.registrar_addr
-        if proxy is None or resp.source != proxy or self.auth_rounds >= MAX_AUTH_ROUNDS:
+        if not self.mgr.may_authenticate(resp) or self.auth_rounds >= MAX_AUTH_ROUNDS:
             return False
-        sip = self.mgr.cfg["sip"]
         if self.auth is None:
-            self.auth = DigestClient(sip.get("auth_user") or sip["user"], sip["password"],
-                                     lambda: self.ua.random_hex(16))
+            self.auth = self.mgr.digest_client()
         header = "WWW-Authenticate" if resp.status == 401 else "Proxy-Authenticate"
         try:
             stale = self.auth.challenge(resp.get_all(header))

@@ -4,6 +4,7 @@ from intercom.ticks import earliest
 from intercom.sip.message import make_response
 from intercom.sip.uri import parse_uri, SyntaxErr, unescape
 from intercom.sip.dialog import uri_addr
+from intercom.sip.auth import DigestClient
 from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD
 from intercom.sip.call_out import OutgoingCall
 from intercom.sip.call_in import IncomingCall
@@ -72,6 +73,19 @@ class CallManager:
         if self.registrar_addr is not None:
             return self.registrar_addr
         return self.resolve(uri_text)
+
+    def may_authenticate(self, challenge):
+        """Credentials go only to the registrar / outbound proxy (issue: no leaks to peers)."""
+        ok = self.registrar_addr is not None and tuple(challenge.source) == tuple(self.registrar_addr)
+        if not ok:
+            self.ua.log("warn", "not answering a %d challenge from %s:%d" % (
+                challenge.status, challenge.source[0], challenge.source[1]))
+        return ok
+
+    def digest_client(self):
+        sip = self.cfg["sip"]
+        return DigestClient(sip.get("auth_user") or sip["user"], sip["password"],
+                            lambda: self.ua.random_hex(16))
 
     def forget(self, call):
         if call in self.calls:
