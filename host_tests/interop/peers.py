@@ -190,15 +190,19 @@ def _digest(algorithm, user, realm, password, method, uri, nonce, nc, cnonce, qo
     return H("%s:%s:%s" % (ha1, nonce, ha2))
 
 
-def raw_register(port, user, password, expires=60, contact_params="", timeout=2.0):
+def raw_register(port, user, password, expires=60, contact_params="", timeout=2.0,
+                 contact_port=None):
     """REGISTER to 127.0.0.1:port, answering one 401/407 with digest credentials
     (MD5 or SHA-256, qop=auth if offered). expires=None leaves out the Expires
-    header; contact_params (";expires=0") is appended to the Contact. Returns the list of
-    (status, challenge header or None) of the responses received."""
+    header; contact_params (";expires=0") is appended to the Contact;
+    contact_port registers another endpoint's port (e.g. a SIPp UAS) instead
+    of this socket's. Returns the list of (status, challenge header or None)
+    of the responses received."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((HOST, 0))
     s.settimeout(timeout)
     lport = s.getsockname()[1]
+    cport = contact_port or lport
     callid = "raw-%s" % os.urandom(6).hex()
     ftag = os.urandom(4).hex()
     uri = "sip:%s:%d" % (HOST, port)
@@ -218,7 +222,7 @@ def raw_register(port, user, password, expires=60, contact_params="", timeout=2.
                 "%s%s"
                 "Content-Length: 0\r\n\r\n"
             ) % (uri, HOST, lport, os.urandom(6).hex(), user, HOST, ftag, user, HOST,
-                 callid, cseq, user, HOST, lport, contact_params,
+                 callid, cseq, user, HOST, cport, contact_params,
                  "" if expires is None else "Expires: %d\r\n" % expires, auth)
             s.sendto(msg.encode(), (HOST, port))
             while True:
@@ -259,6 +263,10 @@ _REG_LINE = re.compile(
     r"contact=(?P<contact>.*)$"
 )
 
+_REQ_LINE = re.compile(
+    r"REQUEST (?P<method>\S+) (?P<ruri>\S+) from (?P<ip>[0-9.]+):(?P<port>\d+) "
+    r"fu=(?P<fu>\S*) totag=(?P<totag>\S*) auth=(?P<auth>\S*)")
+
 
 def _int_or_none(v):
     try:
@@ -268,14 +276,16 @@ def _int_or_none(v):
 
 
 class Kamailio:
-    """Kamailio registrar on udp:127.0.0.1:port with digest users from a dict.
+    """Kamailio registrar and proxy on udp:127.0.0.1:port with digest users
+    from a dict; `trusted` users place calls without authenticating (static
+    trunk peers such as a SIPp UAC).
 
     with Kamailio({"door": "secret"}) as k:
-        k.port, k.register_count(), k.registers()
+        k.port, k.register_count(), k.registers(), k.requests()
     """
 
     def __init__(self, users=None, port=None, realm="intercom.test", algorithm="",
-                 workdir=None, start_timeout=10.0):
+                 workdir=None, start_timeout=10.0, trusted=()):
         self.binary = require_binary("kamailio")
         self.users = dict(users or {"door": "secret"})
         for name, pw in self.users.items():
@@ -283,6 +293,10 @@ class Kamailio:
                 raise ValueError("user/password must match %s" % _SAFE.pattern)
         if algorithm not in ("", "MD5", "SHA-256"):
             raise ValueError("algorithm must be '', 'MD5' or 'SHA-256' (Kamailio 5.6)")
+        self.trusted = tuple(trusted)
+        for name in self.trusted:
+            if name not in self.users:
+                raise ValueError("trusted user %r must be one of the users" % name)
         self.port = port or free_udp_port()
         self.realm = realm
         self.algorithm = algorithm
@@ -301,7 +315,9 @@ class Kamailio:
         users = "\n".join(
             '    $sht(users=>%s) = "%s";' % (u, p) for u, p in sorted(self.users.items())
         )
+        trusted = "\n".join('    $sht(trusted=>%s) = 1;' % u for u in sorted(self.trusted))
         text = (text.replace("@PORT@", str(self.port))
+                .replace("@TRUSTED@", trusted)
                 .replace("@REALM@", self.realm)
                 .replace("@ALGORITHM@", self.algorithm)
                 .replace("@USERS@", users))
@@ -375,6 +391,21 @@ class Kamailio:
             r["effective"] = r["cexpires"] if r["cexpires"] is not None else r["expires"]
             if src_port is None or r["port"] == src_port:
                 out.append(r)
+        return out
+
+    def requests(self, method=None):
+        """Every non-REGISTER request routed by the script, oldest first, as
+        dicts: method, ruri, ip, port, from_user, totag, auth (bool)."""
+        out = []
+        for line in self.log_text().splitlines():
+            m = _REQ_LINE.search(line)
+            if not m or (method and m.group("method") != method):
+                continue
+            d = m.groupdict()
+            out.append({"method": d["method"], "ruri": d["ruri"], "ip": d["ip"],
+                        "port": int(d["port"]), "from_user": d["fu"],
+                        "totag": d["totag"] not in ("", "<null>"),
+                        "auth": d["auth"] not in ("", "0", "<null>")})
         return out
 
     def register_count(self, src_port=None):

@@ -62,10 +62,25 @@ KNOWN_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO"
 MAX_CSEQ = 4294967295  # 2**32 - 1 (RFC 3261 §8.1.1.5: 32-bit unsigned)
 
 
+# Header names as received -> key, for names already checked to be tokens.
+# Parsing looks each name up here instead of validating and lowercasing it
+# again; learned names are capped so junk names cannot grow it without bound.
+_NAMES = {}
+_NAMES_MAX = 96
+
+
+def _learn(name, key):
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[name] = key
+
+
 def header_key(name):
     """Lowercase long form of a header name (compact forms expanded)."""
-    low = name.lower()
-    return COMPACT.get(low, low)
+    key = _NAMES.get(name)
+    if key is None:
+        key = name.lower()
+        key = COMPACT.get(key, key)
+    return key
 
 
 def canonical_name(key):
@@ -76,11 +91,29 @@ def canonical_name(key):
     return name
 
 
+for _key in COMPACT:
+    _learn(_key, COMPACT[_key])
+for _key in ("via", "from", "to", "call-id", "cseq", "contact", "max-forwards",
+             "content-type", "content-length", "route", "record-route", "allow",
+             "supported", "require", "expires", "user-agent", "server", "authorization",
+             "www-authenticate", "proxy-authenticate", "proxy-authorization", "event",
+             "subscription-state", "accept", "date", "timestamp", "organization"):
+    _learn(_key, _key)
+    _learn(canonical_name(_key), _key)
+
+_MULTI = set(MULTI)
+
+
 class Message:
     """A SIP request (method set) or response (status set).
 
     Headers keep their order; each is [key, name, value] with key the
-    lowercase long name. Structured values are parsed on first use."""
+    lowercase long name. Structured values are parsed on first use.
+    `_index` maps each key to its items in order, so lookups do not scan
+    the list: change headers only through add/set/remove, which keep it."""
+
+    line_error = None        # set by parse() for a malformed Request-Line
+    version_error = False    # set by parse() for a SIP version other than 2.0
 
     def __init__(self, method=None, uri=None, status=0, reason=""):
         self.method = method
@@ -89,6 +122,7 @@ class Message:
         self.reason = reason
         self.headers = []
         self.body = b""
+        self._index = {}
         self._cache = {}
 
     @classmethod
@@ -106,40 +140,40 @@ class Message:
     # --- header access ---------------------------------------------------
     def get(self, name, default=None):
         """First value of a header (whole line, not split on commas)."""
-        key = header_key(name)
-        for h in self.headers:
-            if h[0] == key:
-                return h[2]
-        return default
+        items = self._index.get(header_key(name))
+        return items[0][2] if items else default
 
     def get_all(self, name):
         """Every value of a header; list headers are split on top-level commas."""
-        key = header_key(name)
+        return self._all(header_key(name))
+
+    def _all(self, key):
+        items = self._index.get(key)
+        if not items:
+            return []
+        if key not in _MULTI:
+            return [h[2] for h in items]
         out = []
-        for h in self.headers:
-            if h[0] == key:
-                if key in MULTI:
-                    for part in split_quoted(h[2], ","):
-                        out.append(part.strip())
-                else:
-                    out.append(h[2])
+        for h in items:
+            for part in split_quoted(h[2], ","):
+                out.append(part.strip())
         return out
 
     def count(self, name):
-        key = header_key(name)
-        n = 0
-        for h in self.headers:
-            if h[0] == key:
-                n += 1
-        return n
+        return len(self._index.get(header_key(name), ()))
 
     def add(self, name, value, first=False):
         key = header_key(name)
         item = [key, canonical_name(key) if len(name) == 1 else name, value]
+        items = self._index.get(key)
+        if items is None:
+            self._index[key] = items = []
         if first:
             self.headers.insert(0, item)
+            items.insert(0, item)
         else:
             self.headers.append(item)
+            items.append(item)
         self._cache.pop(key, None)
 
     def set(self, name, value):
@@ -149,28 +183,31 @@ class Message:
 
     def remove(self, name):
         key = header_key(name)
-        self.headers = [h for h in self.headers if h[0] != key]
+        if self._index.pop(key, None):
+            self.headers = [h for h in self.headers if h[0] != key]
         self._cache.pop(key, None)
 
     # --- parsed views (cached) --------------------------------------------
-    def _parsed(self, key, parse):
-        value = self._cache.get(key)
+    @property
+    def vias(self):
+        value = self._cache.get("via")
         if value is None:
-            value = parse()
-            self._cache[key] = value
+            value = self._cache["via"] = [parse_via(v) for v in self._all("via")]
         return value
 
     @property
-    def vias(self):
-        return self._parsed("via", lambda: [parse_via(v) for v in self.get_all("via")])
-
-    @property
     def from_(self):
-        return self._parsed("from", lambda: parse_name_addr(self._required("from")))
+        value = self._cache.get("from")
+        if value is None:
+            value = self._cache["from"] = parse_name_addr(self._required("from"))
+        return value
 
     @property
     def to(self):
-        return self._parsed("to", lambda: parse_name_addr(self._required("to")))
+        value = self._cache.get("to")
+        if value is None:
+            value = self._cache["to"] = parse_name_addr(self._required("to"))
+        return value
 
     @property
     def call_id(self):
@@ -179,17 +216,23 @@ class Message:
     @property
     def cseq(self):
         """(number, METHOD) of the CSeq header."""
-        return self._parsed("cseq", self._parse_cseq)
+        value = self._cache.get("cseq")
+        if value is None:
+            value = self._cache["cseq"] = self._parse_cseq()
+        return value
 
     @property
     def contacts(self):
-        return self._parsed("contact", lambda: [parse_name_addr(v) for v in self.get_all("contact")])
+        value = self._cache.get("contact")
+        if value is None:
+            value = self._cache["contact"] = [parse_name_addr(v) for v in self._all("contact")]
+        return value
 
     def _required(self, key):
-        value = self.get(key)
-        if value is None:
+        items = self._index.get(key)
+        if not items:
             raise SyntaxErr("missing " + canonical_name(key))
-        return value
+        return items[0][2]
 
     def _parse_cseq(self):
         parts = self._required("cseq").split()
@@ -208,12 +251,9 @@ class Message:
 
     def encode(self):
         """Serialize to bytes; Content-Length is always recomputed."""
-        lines = [self.start_line()]
-        for key, name, value in self.headers:
-            if key != "content-length":
-                lines.append(name + ": " + value)
+        lines = [h[1] + ": " + h[2] for h in self.headers if h[0] != "content-length"]
         lines.append("Content-Length: " + str(len(self.body)))
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+        return (self.start_line() + "\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + self.body
 
     def __repr__(self):
         return "<SIP %s>" % self.start_line()
@@ -248,20 +288,21 @@ def parse(data):
         text = bytes(head).decode()
     except UnicodeError:
         raise ParseError("header section is not UTF-8", None)
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = text.split("\r\n")
+    if text.count("\n") >= len(lines):      # some lines end in a bare LF
+        lines = text.replace("\r\n", "\n").split("\n")
     msg = _parse_start_line(lines[0])
-    _parse_headers(msg, lines, 1)
-    line_error = getattr(msg, "line_error", None)
-    if line_error:
-        raise ParseError(line_error, 400, msg)
+    _parse_headers(msg, lines)
+    if msg.line_error:
+        raise ParseError(msg.line_error, 400, msg)
     if not has_blank:
         raise ParseError("no empty line after the headers", 400, msg)
-    lengths = msg.get_all("content-length")
+    lengths = msg._index.get("content-length")
     if lengths:
-        values = set(v.strip() for v in lengths)
-        if len(values) != 1:
-            raise ParseError("conflicting Content-Length values", 400, msg)
-        length = values.pop()
+        length = lengths[0][2].strip()
+        for h in lengths:
+            if h[2].strip() != length:
+                raise ParseError("conflicting Content-Length values", 400, msg)
         if not length.isdigit() or len(length) > 9:
             raise ParseError("bad Content-Length", 400, msg)
         length = int(length)
@@ -296,41 +337,55 @@ def _parse_start_line(line):
     return msg
 
 
-def _parse_headers(msg, lines, first):
+def _parse_headers(msg, lines):
     headers = msg.headers
-    for i in range(first, len(lines)):
+    index = msg._index
+    for i in range(1, len(lines)):
         line = lines[i]
-        if not line:
-            continue
-        if line[0] in " \t":                       # §7.3.1 line folding
-            if not headers:
-                raise ParseError("continuation line before any header", None)
-            headers[-1][2] = headers[-1][2] + " " + line.strip()
-            continue
-        colon = line.find(":")
-        if colon <= 0:
-            raise ParseError("header line without a colon", 400, msg)
-        name = line[:colon].rstrip()
-        if not is_token(name):
-            raise ParseError("bad header name %r" % name, 400, msg)
-        key = header_key(name)
-        headers.append([key, name, line[colon + 1:].strip()])
+        # fast path: "Name: value" with a name seen before (hence a token)
+        name, colon, value = line.partition(":")
+        key = _NAMES.get(name)
+        if key is None or not colon:
+            if not line:
+                continue
+            if line[0] in " \t":                       # §7.3.1 line folding
+                if not headers:
+                    raise ParseError("continuation line before any header", None)
+                headers[-1][2] = headers[-1][2] + " " + line.strip()
+                continue
+            colon = line.find(":")
+            if colon <= 0:
+                raise ParseError("header line without a colon", 400, msg)
+            name = line[:colon].rstrip()
+            if not is_token(name):
+                raise ParseError("bad header name %r" % name, 400, msg)
+            key = header_key(name)
+            _learn(name, key)
+            value = line[colon + 1:]
+        item = [key, name, value.strip()]
+        headers.append(item)
+        items = index.get(key)
+        if items is None:
+            index[key] = [item]
+        else:
+            items.append(item)
 
 
 def check_request(msg):
     """Semantic checks of §8.2 for a parsed request; raise ParseError(status).
 
     Returns normally when the request can be handed to the transaction layer."""
+    index = msg._index
     for key in ("via", "call-id", "cseq", "from", "to"):
-        if msg.get(key) is None:
+        if not index.get(key):
             raise ParseError("missing " + canonical_name(key), None, msg)
     try:
         for key in SINGLE:
-            if key != "content-length" and msg.count(key) > 1:
+            # (Content-Length repeats were checked by parse(); Call-ID is not
+            # a list header, so a single one is also a single value)
+            if key != "content-length" and len(index.get(key, ())) > 1:
                 raise SyntaxErr("more than one " + canonical_name(key))
-            if key == "call-id" and len(msg.get_all(key)) != 1:
-                raise SyntaxErr("more than one Call-ID")
-        if getattr(msg, "version_error", False):
+        if msg.version_error:
             raise ParseError("SIP version not supported", 505, msg)
         vias = msg.vias
         if not vias:
@@ -354,7 +409,8 @@ def check_request(msg):
 def check_response(msg):
     """Checks for a received response; a bad one is dropped (status None)."""
     try:
-        if len(msg.vias) < 1 or msg.count("cseq") != 1 or msg.count("call-id") != 1:
+        index = msg._index
+        if len(msg.vias) < 1 or len(index.get("cseq", ())) != 1 or len(index.get("call-id", ())) != 1:
             raise SyntaxErr("missing or repeated Via/CSeq/Call-ID")
         _ = (msg.cseq, msg.from_, msg.to)
     except SyntaxErr as err:
@@ -366,10 +422,9 @@ def make_response(request, status, reason=None, to_tag=None):
     Call-ID and CSeq copied; a To tag added when given and absent."""
     resp = Message.response(status, reason)
     for key in ("via", "from", "to", "call-id", "cseq"):
-        for h in request.headers:
-            if h[0] == key:
-                value = h[2]
-                if key == "to" and to_tag and ";tag=" not in value.replace(" ", "").lower():
-                    value = value + ";tag=" + to_tag
-                resp.headers.append([key, canonical_name(key), value])
+        for h in request._index.get(key, ()):
+            value = h[2]
+            if key == "to" and to_tag and ";tag=" not in value.replace(" ", "").lower():
+                value = value + ";tag=" + to_tag
+            resp.add(canonical_name(key), value)
     return resp
