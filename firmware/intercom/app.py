@@ -2,6 +2,7 @@
 
 from intercom.ticks import ticks_add, ticks_diff
 from intercom.board import roles_of_kind
+from intercom.sip.uri import is_digits
 
 QUIT_GRACE_MS = 5000      # how long quit waits for the unregister to complete
 
@@ -60,7 +61,7 @@ class App:
         elif verb in ("answer", "hangup", "hold", "resume"):
             number = None
             if args:
-                if len(args) != 1 or not args[0].isdigit():
+                if len(args) != 1 or not is_digits(args[0]):
                     return self._error("%s takes an optional call id" % verb)
                 number = int(args[0])
             getattr(self.ua, verb)(number)

@@ -42,6 +42,16 @@ def free_udp_port():
         s.close()
 
 
+def free_tcp_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
 def free_udp_ports(n, spacing=1, even=False):
     """n distinct free UDP ports; with spacing > 1, port + 1 .. port + spacing - 1
     are free as well (baresip also binds SIP port + 1); even=True for RTP
@@ -527,6 +537,191 @@ class Sipp:
         ) % (
             self.returncode, " ".join(self.cmd), _tail(self.screen_file, 30),
             self.errors()[-3000:], self.logs()[-2000:], self.messages()[-4000:])
+
+
+# -- baresip ------------------------------------------------------------------
+
+_BARESIP_CONFIG = """\
+# baresip 1.0 headless for the interop tests: SIP over UDP on 127.0.0.1 only,
+# G.711 codecs, no audio device (no RTP is needed yet), driven by ctrl_tcp.
+poll_method\t\tepoll
+sip_listen\t\t127.0.0.1:{sip_port}
+sip_transports\t\tudp
+net_interface\t\t127.0.0.1
+audio_player\t\tnone,none
+audio_source\t\tnone,none
+audio_alert\t\tnone,none
+rtp_ports\t\t{rtp_lo}-{rtp_hi}
+module_path\t\t/usr/lib/baresip/modules
+module\t\t\tg711.so
+module_app\t\taccount.so
+module_app\t\tctrl_tcp.so
+ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
+"""
+
+
+class Baresip:
+    """baresip (Debian baresip-core) registered as `user` at a registrar on
+    127.0.0.1:registrar_port, auto-answering, driven over ctrl_tcp
+    (netstring JSON commands; its events are collected in `events`).
+
+    It binds SIP port + 1 too, so sip_port and sip_port + 1 must be free.
+    with Baresip("bob", "pw", kamailio.port) as b:
+        b.wait_registered(5); b.command("dial", "sip:door@127.0.0.1:5060")
+        b.wait_event("CALL_ESTABLISHED", 5)
+    """
+
+    def __init__(self, user, password, registrar_port, sip_port=None, answermode="auto",
+                 workdir=None, start_timeout=8.0):
+        self.binary = require_binary("baresip", "baresip-core")
+        self.user = user
+        self.registrar_port = registrar_port
+        self.sip_port = sip_port or free_udp_ports(1, spacing=2)[0]
+        self.ctrl_port = free_tcp_port()
+        rtp = free_udp_ports(1, spacing=4, even=True)[0]
+        self.workdir = workdir or _workdir("baresip")
+        os.makedirs(self.workdir, exist_ok=True)
+        with open(os.path.join(self.workdir, "config"), "w") as f:
+            f.write(_BARESIP_CONFIG.format(sip_port=self.sip_port, ctrl_port=self.ctrl_port,
+                                           rtp_lo=rtp, rtp_hi=rtp + 3))
+        with open(os.path.join(self.workdir, "accounts"), "w") as f:
+            f.write("<sip:%s@%s:%d;transport=udp>;auth_pass=%s;answermode=%s;regint=60\n"
+                    % (user, HOST, registrar_port, password, answermode))
+        self.log = os.path.join(self.workdir, "baresip.log")
+        self.start_timeout = start_timeout
+        self.cmd = [self.binary, "-f", self.workdir]
+        self.proc = None
+        self.sock = None
+        self.events = []          # ctrl_tcp events (dicts with "type")
+        self.responses = []
+        self._cond = threading.Condition()
+        self._reader = None
+        self._cursor = 0
+
+    def start(self):
+        logf = open(self.log, "wb")
+        try:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         start_new_session=True)
+        finally:
+            logf.close()
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("baresip exited with %s during start:\n%s"
+                                   % (self.proc.returncode, _tail(self.log)))
+            try:
+                self.sock = socket.create_connection((HOST, self.ctrl_port), timeout=0.2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("baresip ctrl_tcp not listening on %d:\n%s"
+                                       % (self.ctrl_port, _tail(self.log)))
+                time.sleep(0.05)
+        self.sock.settimeout(None)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self):
+        buf = b""
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            buf += data
+            while True:            # netstrings: LEN ":" JSON ","
+                colon = buf.find(b":")
+                if colon < 0 or not buf[:colon].isdigit():
+                    break
+                n = int(buf[:colon])
+                if len(buf) < colon + 2 + n:
+                    break
+                payload = buf[colon + 1: colon + 1 + n]
+                buf = buf[colon + 2 + n:]
+                try:
+                    msg = json.loads(payload.decode("utf-8", "replace"))
+                except ValueError:
+                    continue
+                with self._cond:
+                    if msg.get("event"):
+                        msg["_t"] = time.monotonic()
+                        self.events.append(msg)
+                    else:
+                        self.responses.append(msg)
+                    self._cond.notify_all()
+
+    def command(self, name, params=None):
+        """Send one ctrl_tcp command (a netstring of JSON)."""
+        msg = {"command": name, "token": "t%d" % len(self.responses)}
+        if params is not None:
+            msg["params"] = params
+        data = json.dumps(msg).encode()
+        self.sock.sendall(b"%d:%s," % (len(data), data))
+
+    def wait_event(self, etype, timeout):
+        """The next ctrl_tcp event of type etype (CALL_INCOMING, CALL_ESTABLISHED,
+        CALL_CLOSED, ...), or AssertionError with the log tail."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(self._cursor, len(self.events)):
+                    if self.events[i].get("type") == etype:
+                        self._cursor = i + 1
+                        return self.events[i]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(min(left, 0.2))
+        raise AssertionError("baresip: no %s event within %.1f s\n%s" % (etype, timeout, self.describe()))
+
+    def wait_registered(self, timeout):
+        """Wait for the registrar's 200 (baresip logs `USER@...: ... 200 OK`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(r"%s@\S+: \{\S+\} 200 OK" % re.escape(self.user), self.log_text()):
+                return True
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError("baresip %s did not register within %.1f s\n%s"
+                             % (self.user, timeout, self.describe()))
+
+    def log_text(self):
+        try:
+            with open(self.log, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def describe(self):
+        with self._cond:
+            evs = [{k: v for k, v in e.items() if k != "_t"} for e in self.events[-10:]]
+        return "baresip cmd: %s\nevents: %s\n--- baresip log ---\n%s" % (
+            " ".join(self.cmd), json.dumps(evs), _tail(self.log, 30))
+
+    def stop(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        rc = stop_pid(self.proc)
+        if self._reader is not None:
+            self._reader.join(2)
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
 
 
 # -- tools/sim ----------------------------------------------------------------

@@ -11,7 +11,7 @@
 #   *_FADE    256 B   code -> code of the same sample at half amplitude (-6 dB)
 #   *_LEVEL   256 B   code -> magnitude rank 0..127 (0 = silence), for peak()
 #
-# Every kernel exists twice: a @micropython.viper one (media/_viper.py) and a
+# Every kernel exists twice: a native viper one (media/_viper.py) and a
 # pure-Python one here (py_*). IMPLEMENTATION says which the public names
 # are bound to; the py_* names always exist so tests can compare the two.
 

@@ -161,18 +161,18 @@ class JitterBuffer:
         payload longer than frame_bytes is truncated, a shorter one padded
         with silence when played."""
         self.received += 1
+        d = seq_diff(seq, self._play)
+        if (self._have or self._gap) and (d < -MAX_MISORDER or d > MAX_DROPOUT):
+            # A new stream (restart, SSRC change): its timing is unrelated.
+            self.restarts += 1
+            self._reset_stream()
+            self._have_transit = False
         self._update_jitter(ts_hi, ts_lo, arrival_ms)
         if not self._have:
             if self._gap:
-                d = seq_diff(seq, self._play)
-                if 0 < d < MAX_DROPOUT:
-                    self.lost += d
+                if d > 0:
+                    self.lost += d    # the idle gap's frames never came
                 self._gap = False
-            return self._put_first(seq, src, offset, n)
-        d = seq_diff(seq, self._play)
-        if d < -MAX_MISORDER or d > MAX_DROPOUT:
-            self.restarts += 1
-            self._reset_stream()
             return self._put_first(seq, src, offset, n)
         if d < 0:
             if not self._playing and seq_diff(self._high, seq) < self.slots:

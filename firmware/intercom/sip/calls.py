@@ -2,7 +2,7 @@
 
 from intercom.ticks import earliest
 from intercom.sip.message import make_response
-from intercom.sip.uri import parse_uri, SyntaxErr, unescape
+from intercom.sip.uri import parse_uri, SyntaxErr, unescape, is_digits
 from intercom.sip.dialog import uri_addr
 from intercom.sip.auth import DigestClient
 from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD
@@ -26,7 +26,7 @@ class _OrphanTU:
 
 def _is_ipv4(host):
     parts = host.split(".")
-    return len(parts) == 4 and all(p.isdigit() and int(p) < 256 for p in parts)
+    return len(parts) == 4 and all(is_digits(p) and len(p) <= 3 and int(p) < 256 for p in parts)
 
 
 class CallManager:

@@ -1,6 +1,6 @@
 """SIP message codec: framing, start line, headers, body (RFC 3261 §7, §18.3, §20)."""
 
-from intercom.sip.uri import SyntaxErr, parse_name_addr, parse_uri, parse_via, split_quoted, is_token
+from intercom.sip.uri import SyntaxErr, parse_name_addr, parse_uri, parse_via, split_quoted, is_token, is_digits
 
 
 class ParseError(Exception):
@@ -93,11 +93,7 @@ def canonical_name(key):
 
 for _key in COMPACT:
     _learn(_key, COMPACT[_key])
-for _key in ("via", "from", "to", "call-id", "cseq", "contact", "max-forwards",
-             "content-type", "content-length", "route", "record-route", "allow",
-             "supported", "require", "expires", "user-agent", "server", "authorization",
-             "www-authenticate", "proxy-authenticate", "proxy-authorization", "event",
-             "subscription-state", "accept", "date", "timestamp", "organization"):
+for _key in MULTI + SINGLE:
     _learn(_key, _key)
     _learn(canonical_name(_key), _key)
 
@@ -188,26 +184,27 @@ class Message:
         self._cache.pop(key, None)
 
     # --- parsed views (cached) --------------------------------------------
+    def _view(self, key, parse, many):
+        value = self._cache.get(key)
+        if value is None:
+            if many:
+                value = [parse(v) for v in self._all(key)]
+            else:
+                value = parse(self._required(key))
+            self._cache[key] = value
+        return value
+
     @property
     def vias(self):
-        value = self._cache.get("via")
-        if value is None:
-            value = self._cache["via"] = [parse_via(v) for v in self._all("via")]
-        return value
+        return self._view("via", parse_via, True)
 
     @property
     def from_(self):
-        value = self._cache.get("from")
-        if value is None:
-            value = self._cache["from"] = parse_name_addr(self._required("from"))
-        return value
+        return self._view("from", parse_name_addr, False)
 
     @property
     def to(self):
-        value = self._cache.get("to")
-        if value is None:
-            value = self._cache["to"] = parse_name_addr(self._required("to"))
-        return value
+        return self._view("to", parse_name_addr, False)
 
     @property
     def call_id(self):
@@ -216,32 +213,17 @@ class Message:
     @property
     def cseq(self):
         """(number, METHOD) of the CSeq header."""
-        value = self._cache.get("cseq")
-        if value is None:
-            value = self._cache["cseq"] = self._parse_cseq()
-        return value
+        return self._view("cseq", _parse_cseq, False)
 
     @property
     def contacts(self):
-        value = self._cache.get("contact")
-        if value is None:
-            value = self._cache["contact"] = [parse_name_addr(v) for v in self._all("contact")]
-        return value
+        return self._view("contact", parse_name_addr, True)
 
     def _required(self, key):
         items = self._index.get(key)
         if not items:
             raise SyntaxErr("missing " + canonical_name(key))
         return items[0][2]
-
-    def _parse_cseq(self):
-        parts = self._required("cseq").split()
-        if len(parts) != 2 or not parts[0].isdigit() or len(parts[0]) > 10:
-            raise SyntaxErr("bad CSeq")
-        number = int(parts[0])
-        if number > MAX_CSEQ or not is_token(parts[1]):
-            raise SyntaxErr("CSeq out of range")
-        return number, parts[1]
 
     # --- serialization ---------------------------------------------------
     def start_line(self):
@@ -257,6 +239,16 @@ class Message:
 
     def __repr__(self):
         return "<SIP %s>" % self.start_line()
+
+
+def _parse_cseq(value):
+    parts = value.split()
+    if len(parts) != 2 or not is_digits(parts[0]) or len(parts[0]) > 10:
+        raise SyntaxErr("bad CSeq")
+    number = int(parts[0])
+    if number > MAX_CSEQ or not is_token(parts[1]):
+        raise SyntaxErr("CSeq out of range")
+    return number, parts[1]
 
 
 def _split_head(data):
@@ -303,7 +295,7 @@ def parse(data):
         for h in lengths:
             if h[2].strip() != length:
                 raise ParseError("conflicting Content-Length values", 400, msg)
-        if not length.isdigit() or len(length) > 9:
+        if not is_digits(length) or len(length) > 9:
             raise ParseError("bad Content-Length", 400, msg)
         length = int(length)
         if body_at + length > len(data):
@@ -320,14 +312,14 @@ def _parse_start_line(line):
         if parts[0] != "SIP/2.0":
             raise ParseError("unsupported SIP version in response", None)
         code = parts[1] if len(parts) > 1 else ""
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        if len(code) != 3 or not is_digits(code) or not 100 <= int(code) <= 699:
             raise ParseError("bad status code %r" % code, None)
         return Message(status=int(code), reason=parts[2] if len(parts) > 2 else "")
     parts = line.split(" ")
     method = parts[0]
     if not is_token(method):
         raise ParseError("bad method", None)
-    msg = Message(method=method, uri=parts[1] if len(parts) > 1 else "")
+    msg = Message(method, parts[1] if len(parts) > 1 else "")
     # RFC 4475 §3.1.2.8-10: extra or missing SP is malformed; the headers are
     # still parsed so that a 400 can be sent if they allow it.
     if len(parts) != 3 or not parts[1] or not parts[2].startswith("SIP/"):
@@ -380,11 +372,13 @@ def check_request(msg):
         if not index.get(key):
             raise ParseError("missing " + canonical_name(key), None, msg)
     try:
-        for key in SINGLE:
-            # (Content-Length repeats were checked by parse(); Call-ID is not
-            # a list header, so a single one is also a single value)
-            if key != "content-length" and len(index.get(key, ())) > 1:
-                raise SyntaxErr("more than one " + canonical_name(key))
+        # fewer keys than headers means some header repeats: only then look
+        # (Content-Length repeats were checked by parse(); Call-ID is not a
+        # list header, so a single one is also a single value)
+        if len(index) != len(msg.headers):
+            for key in SINGLE:
+                if key != "content-length" and len(index.get(key, ())) > 1:
+                    raise SyntaxErr("more than one " + canonical_name(key))
         if msg.version_error:
             raise ParseError("SIP version not supported", 505, msg)
         vias = msg.vias
@@ -400,7 +394,7 @@ def check_request(msg):
         if uri.is_sip and uri.headers is not None:
             raise SyntaxErr("Request-URI carries header fields")
         max_forwards = msg.get("max-forwards")
-        if max_forwards is not None and not max_forwards.isdigit():
+        if max_forwards is not None and not is_digits(max_forwards):
             raise SyntaxErr("bad Max-Forwards")
     except SyntaxErr as err:
         raise ParseError(str(err), 400, msg)

@@ -3,7 +3,7 @@
 from intercom.ticks import ticks_add
 from intercom.sip.auth import DigestClient, DigestError
 from intercom.sip.message import Message
-from intercom.sip.uri import SyntaxErr, parse_name_addr
+from intercom.sip.uri import SyntaxErr, parse_name_addr, is_digits
 
 # States, all transitions live in this module:
 IDLE = "idle"                  # no binding and nothing pending (start, or after unregister)
@@ -123,7 +123,7 @@ class Registration:
             return
         elif status == 423 and not unregistering:
             minimum = resp.get("min-expires", "")
-            if minimum.strip().isdigit() and int(minimum) > self.expires:
+            if is_digits(minimum.strip()) and int(minimum) > self.expires:
                 self.expires = int(minimum)
                 self.ua.log("info", "registrar wants Expires >= %d; retrying" % self.expires)
                 self._send(self.expires)
@@ -165,11 +165,11 @@ class Registration:
             except SyntaxErr:
                 continue
             if (uri.user, uri.host, uri.port) == (ua.user, ua.contact_host, ua.contact_port) \
-                    and expires.isdigit():
+                    and is_digits(expires):
                 granted = int(expires)
         if granted is None:
             header = resp.get("expires", "").strip()
-            granted = int(header) if header.isdigit() else self.expires
+            granted = int(header) if is_digits(header) else self.expires
         self.bound = granted > 0
         self.failures = 0
         self.granted = granted
@@ -216,7 +216,7 @@ class Registration:
         received = via.param("received")
         rport = via.param("rport")
         host = received or self.ua.contact_host
-        port = int(rport) if rport and rport.isdigit() else self.ua.contact_port
+        port = int(rport) if rport and is_digits(rport) else self.ua.contact_port
         if (host, port) != (self.ua.contact_host, self.ua.contact_port):
             self.ua.log("info", "registrar sees us at %s:%d; updating Contact" % (host, port))
             self.ua.contact_host, self.ua.contact_port = host, port

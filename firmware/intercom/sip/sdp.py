@@ -1,5 +1,7 @@
 """SDP for one audio stream: parse, offer and answer (RFC 4566, RFC 3264 §5-§8, RFC 4733 §7)."""
 
+from intercom.sip.uri import is_digits
+
 # Static payload types we can carry (RFC 3551 §6) and the DTMF event type.
 STATIC = {"PCMU": 0, "PCMA": 8}
 STATIC_NAMES = {0: "PCMU", 8: "PCMA"}
@@ -58,14 +60,14 @@ def parse_sdp(body):
             in_audio = False
             parts = value.split()
             if len(parts) >= 4 and parts[0] == "audio" and not seen_audio:
-                if not parts[1].isdigit():
+                if not is_digits(parts[1]):
                     raise SdpError("bad port in m= line")
                 seen_audio = in_audio = True
                 offer.port = int(parts[1].split("/")[0])
                 if parts[2] not in ("RTP/AVP", "RTP/AVPF"):
                     raise SdpError("unsupported transport " + parts[2])
                 for pt in parts[3:]:
-                    if not pt.isdigit():
+                    if not is_digits(pt):
                         raise SdpError("bad payload type " + pt)
                     payloads.append(int(pt))
         elif kind == "o":
@@ -91,9 +93,9 @@ def parse_sdp(body):
             elif in_audio and name == "rtpmap":
                 pt, _, enc = arg.partition(" ")
                 bits = enc.split("/")
-                if pt.isdigit() and len(bits) >= 2 and bits[1].isdigit():
+                if is_digits(pt) and len(bits) >= 2 and is_digits(bits[1]):
                     rtpmap[int(pt)] = (bits[0].upper(), int(bits[1]))
-            elif in_audio and name == "ptime" and arg.strip().isdigit():
+            elif in_audio and name == "ptime" and is_digits(arg.strip()):
                 offer.ptime = int(arg.strip())
     if not seen_audio:
         raise SdpError("no audio stream")

@@ -27,6 +27,11 @@ def _all_chars(text, ascii_ok, extra):
     return True
 
 
+def is_digits(text):
+    """True if text is one or more ASCII digits (str.isdigit also accepts '²')."""
+    return bool(text) and not text.strip("0123456789")
+
+
 def is_token(text):
     """True if text is a non-empty RFC 3261 token."""
     return bool(text) and (not text.strip(_TOKEN) or _all_chars(text, _TOKEN, _TOKEN_EXTRA))
@@ -230,9 +235,8 @@ def parse_uri(text):
     if q >= 0:
         headers = rest[q + 1:]
         rest = rest[:q]
-    semi = rest.find(";")
-    hostport = rest if semi < 0 else rest[:semi]
-    params = [] if semi < 0 else split_params(rest[semi + 1:], "URI parameters")
+    hostport, semi, params = rest.partition(";")
+    params = split_params(params, "URI parameters") if semi else []
     host, port = parse_hostport(hostport, text)
     return Uri(scheme, user, host, port, params, headers, password)
 
@@ -251,16 +255,15 @@ def parse_hostport(hostport, context):
                 raise SyntaxErr("bad host in %r" % context)
             port = tail[1:]
     else:
-        pc = hostport.find(":")
-        host = hostport if pc < 0 else hostport[:pc]
-        if pc >= 0:
-            port = hostport[pc + 1:]
+        host, pc, port = hostport.partition(":")
+        if not pc:
+            port = None
         if host.strip(_HOST) and not _all_chars(host, _HOST, "-._"):
             raise SyntaxErr("bad host %r in %r" % (host, context))
     if not host:
         raise SyntaxErr("empty host in %r" % context)
     if port is not None:
-        if not port.isdigit() or len(port) > 5 or int(port) > 65535:
+        if not is_digits(port) or len(port) > 5 or int(port) > 65535:
             raise SyntaxErr("bad port %r in %r" % (port, context))
         port = int(port)
     return host.lower(), port
@@ -316,7 +319,7 @@ def parse_name_addr(text):
             raise SyntaxErr("display name not followed by <URI>")
     lt = text.find("<")
     if lt >= 0:
-        if display is None:
+        if display is None and lt:
             words = text[:lt].strip()
             # RFC 4475 §3.1.1.6: accept a token display name with no LWS before '<'
             for word in words.split():
@@ -378,14 +381,19 @@ def parse_via(text):
     semi = text.find(";")
     head = text if semi < 0 else text[:semi]
     params = [] if semi < 0 else split_params(text[semi + 1:], "Via")
-    parts = head.split("/")
-    if len(parts) != 3:
-        raise SyntaxErr("bad Via sent-protocol %r" % head)
-    name = parts[0].strip()
-    version = parts[1].strip()
-    tail = parts[2].strip().split(None, 1)
-    if name.upper() != "SIP" or version != "2.0" or len(tail) != 2:
-        raise SyntaxErr("bad Via %r" % head)
+    if head.startswith("SIP/2.0/") and head.count("/") == 2:    # the usual spelling
+        tail = head[8:].strip().split(None, 1)
+        if len(tail) != 2:
+            raise SyntaxErr("bad Via %r" % head)
+    else:
+        parts = head.split("/")
+        if len(parts) != 3:
+            raise SyntaxErr("bad Via sent-protocol %r" % head)
+        name = parts[0].strip()
+        version = parts[1].strip()
+        tail = parts[2].strip().split(None, 1)
+        if name.upper() != "SIP" or version != "2.0" or len(tail) != 2:
+            raise SyntaxErr("bad Via %r" % head)
     if not is_token(tail[0]):
         raise SyntaxErr("bad Via transport %r" % tail[0])
     host, port = parse_hostport(tail[1].strip(), "Via")

@@ -1,0 +1,147 @@
+"""One call's audio stream: mic PCM -> G.711 -> RTP, RTP -> jitter buffer -> PCM (RFC 3550, RFC 3551, RFC 4733)."""
+
+from intercom.media import g711
+from intercom.media.rtp import RtpSender, RtpReceiver, TelephoneEvent
+from intercom.media.jitter import JitterBuffer
+
+FRAME_SAMPLES = 160          # 20 ms at 8 kHz
+NO_DIGIT = -1
+
+
+class MediaSession:
+    """Everything the 20 ms audio path needs, preallocated at start().
+
+    Per frame the driver calls next_packet(mic_pcm) -> datagram view or
+    None, play(speaker_pcm) -> jitter status, and receive(data, addr, now)
+    for each RTP datagram. None of them allocates. Symmetric RTP: we send
+    from the port we receive on and latch to the source address of the
+    peer's first valid packet when it differs from its SDP (NAT)."""
+
+    def __init__(self, random_bytes):
+        self.random_bytes = random_bytes
+        self.active = False
+        self.codes = bytearray(FRAME_SAMPLES)
+        self.codes_mv = memoryview(self.codes)
+        self.event = TelephoneEvent()
+        self.dest = None
+        self.sdp_dest = None
+        self.send_enabled = False
+        self.recv_enabled = False
+        self.codec = None
+        self.dtmf_pt = -1
+        self.foreign_pt = 0
+        self.latched = False
+        self.dtmf_rx = None
+        self.dtmf_tx = None
+        self.sender = None
+        self.receiver = None
+        self.jitter = None
+        self.call_id = None
+        self.digit = NO_DIGIT
+
+    # --- control (allocates; once per call or re-INVITE) ------------------------
+    def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv):
+        """Begin a stream for a negotiated Media description."""
+        self.call_id = call_id
+        self.codec = g711.codec_for(payload_type)
+        if self.codec is None:
+            raise ValueError("payload type %d is not G.711" % payload_type)
+        seed = self.random_bytes(8)
+        self.sender = RtpSender(seed[:4], payload_type, seq=(seed[4] << 8) | seed[5],
+                                ts_hi=(seed[6] << 8) | seed[7], ts_lo=0)
+        self.receiver = RtpReceiver()
+        self.jitter = JitterBuffer(self.codec)
+        from intercom.media.dtmf import DtmfReceiver, DtmfSender
+        self.dtmf_rx = DtmfReceiver()
+        self.dtmf_tx = DtmfSender()
+        self.latched = False
+        self.foreign_pt = 0
+        self.active = True
+        self.update(address, port, payload_type, dtmf_pt, send, recv)
+
+    def update(self, address, port, payload_type, dtmf_pt, send, recv):
+        """A re-INVITE changed the stream: follow the new address and direction."""
+        if g711.codec_for(payload_type) is not self.codec:
+            self.codec = g711.codec_for(payload_type)
+            self.sender.payload_type = payload_type
+            self.jitter = JitterBuffer(self.codec)
+        self.sdp_dest = (address, port)
+        if not self.latched or address == "0.0.0.0":
+            self.dest = self.sdp_dest
+        if self.sdp_dest != self.dest and self.receiver is not None:
+            # the peer moved (new SDP): listen for its new source again
+            self.latched = False
+            self.dest = self.sdp_dest
+            self.receiver.unlatch()
+        self.dtmf_pt = dtmf_pt if dtmf_pt is not None else -1
+        if send and not self.send_enabled:
+            self.sender.talkspurt()
+        self.send_enabled = send and address != "0.0.0.0"
+        self.recv_enabled = recv
+
+    def stop(self):
+        """End the stream; the statistics for the call's ended event."""
+        if not self.active:
+            return None
+        self.active = False
+        stats = self.jitter.stats()
+        rx = self.receiver
+        stats.update({"packets_sent": self.sender.packets, "malformed": rx.malformed,
+                      "foreign_ssrc": rx.foreign, "foreign_pt": self.foreign_pt})
+        return stats
+
+    # --- the 20 ms path (allocation free) -----------------------------------------
+    def receive(self, data, addr, now):
+        """One datagram from the RTP socket. A DTMF digit that starts here is
+        left in self.digit (a small int index into DIGITS), else NO_DIGIT."""
+        self.digit = NO_DIGIT
+        if not self.active:
+            return False
+        rx = self.receiver
+        if not rx.parse(data, len(data)):
+            return False
+        if not self.latched:
+            self.latched = True
+            if addr != self.dest:
+                self.dest = addr             # symmetric RTP: answer where it came from
+        pt = rx.payload_type
+        if pt == self.dtmf_pt:
+            if self.event.parse(data, rx.offset, rx.length):
+                self.digit = self.dtmf_rx.on_event(rx.ts_hi, rx.ts_lo, self.event.event, self.event.end,
+                                                   self.event.duration)
+            self.jitter.skip(rx.seq) if hasattr(self.jitter, "skip") else None
+            return True
+        if pt != self.codec.payload_type:
+            self.foreign_pt += 1
+            return False
+        if self.recv_enabled:
+            self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, data, rx.offset, rx.length, now)
+        return True
+
+    def next_packet(self, mic_pcm):
+        """The RTP datagram for this frame (a memoryview), or None when not sending."""
+        if not self.active or not self.send_enabled:
+            return None
+        sender = self.sender
+        tx = self.dtmf_tx
+        if tx.active and self.dtmf_pt >= 0:
+            length = tx.next_payload(sender.payload)
+            if length:
+                return sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker)
+        self.codec.encode(mic_pcm, sender.payload, FRAME_SAMPLES)
+        return sender.packet_for(FRAME_SAMPLES)
+
+    def play(self, speaker_pcm):
+        """Decode the next frame into speaker_pcm (16-bit); the jitter status."""
+        if not self.active:
+            return -1
+        status = self.jitter.get(self.codes_mv)
+        self.codec.decode(self.codes_mv, speaker_pcm, FRAME_SAMPLES)
+        return status
+
+    def send_digits(self, digits):
+        """Queue DTMF digits as RFC 4733 events (allocates the string only)."""
+        if self.active and self.dtmf_pt >= 0:
+            self.dtmf_tx.start(digits)
+            return True
+        return False

@@ -1,0 +1,211 @@
+"""Call-progress and local tones (ITU-T E.180 / ETSI ES 201 970 cadences) from a sine table, integer only."""
+
+# Tones are synthesised into 16-bit signed little-endian PCM frames, the same
+# format as the audio pump's speaker and microphone buffers.
+#
+# Synthesis: a 256-entry sine table (peak 32767) and 24-bit phase
+# accumulators, one per component. A component of f Hz at rate r advances
+# by inc = f * 2**24 / r per sample; the table index is phase >> 16.
+# Invariants (so every intermediate stays a small int on a 31-bit port):
+#   - phase and inc are < 2**24,
+#   - levels are Q12 gains in 0..4095, so table * level < 2**27 and the sum
+#     of two components < 2**28,
+#   - segment lengths are sample counts (< 2**20).
+# All per-rate numbers are computed in ToneGenerator.__init__; start(),
+# fill() and mix_into() only index tuples and store small ints, so the
+# 20 ms path allocates nothing.
+
+from array import array
+
+# round(32767 * sin(i * pi / 128)) for i = 0..64: the first quarter wave.
+_QUARTER = (
+    0, 804, 1608, 2410, 3212, 4011, 4808, 5602, 6393, 7179, 7962, 8739, 9512,
+    10278, 11039, 11793, 12539, 13279, 14010, 14732, 15446, 16151, 16846,
+    17530, 18204, 18868, 19519, 20159, 20787, 21403, 22005, 22594, 23170,
+    23731, 24279, 24811, 25329, 25832, 26319, 26790, 27245, 27683, 28105,
+    28510, 28898, 29268, 29621, 29956, 30273, 30571, 30852, 31113, 31356,
+    31580, 31785, 31971, 32137, 32285, 32412, 32521, 32609, 32678, 32728,
+    32757, 32767,
+)
+
+
+def _build_sine():
+    t = array("h", [0] * 256)
+    for i in range(256):
+        q = i & 127
+        v = _QUARTER[q] if q <= 64 else _QUARTER[128 - q]
+        t[i] = -v if i >= 128 else v
+    return t
+
+
+SINE = _build_sine()  # one full period, 256 signed 16-bit samples
+
+PHASE_MASK = 0xFFFFFF
+
+# Levels (Q12 gain on a full-scale sine): 1000 ~ -12 dBFS peak per component.
+_L = 1000
+_L2 = 560     # each component of a dual tone, same peak as _L
+_LOUD = 2000  # speaker ring signal
+
+# name -> (repeat, segments); a segment is (ms, f1 Hz, f2 Hz, level1, level2);
+# f = 0 / level 0 is silence. Cadences follow ITU-T E.180 Suppl. 2 / ETSI
+# ES 201 970 for Europe (425 Hz), and ANSI T1.401 for the US variants.
+TONES = {
+    # Ringback: 425 Hz 1 s on / 4 s off (default, Europe).
+    "ringback": (True, ((1000, 425, 0, _L, 0), (4000, 0, 0, 0, 0))),
+    # Ringback, North America: 440 + 480 Hz 2 s on / 4 s off.
+    "ringback_us": (True, ((2000, 440, 480, _L2, _L2), (4000, 0, 0, 0, 0))),
+    # Busy: 425 Hz 0.5 s on / 0.5 s off.
+    "busy": (True, ((500, 425, 0, _L, 0), (500, 0, 0, 0, 0))),
+    # Busy, North America: 480 + 620 Hz 0.5 / 0.5.
+    "busy_us": (True, ((500, 480, 620, _L2, _L2), (500, 0, 0, 0, 0))),
+    # Call waiting: 425 Hz 0.2 s every 3 s, quieter than the call itself.
+    "call_waiting": (True, ((200, 425, 0, _L // 2, 0), (2800, 0, 0, 0, 0))),
+    # Door opened: a short rising two-tone (one shot).
+    "door_open": (False, ((120, 880, 0, _L, 0), (200, 1320, 0, _L, 0))),
+    # Door entry rejected: one low tone (one shot).
+    "door_reject": (False, ((500, 330, 0, _L, 0),)),
+    # Door PIN locked out: three short low beeps (one shot).
+    "lockout": (False, ((100, 300, 0, _L, 0), (100, 0, 0, 0, 0),
+                        (100, 300, 0, _L, 0), (100, 0, 0, 0, 0),
+                        (100, 300, 0, _L, 0))),
+    # Incoming-call ring on the device speaker: two 0.4 s bursts of an
+    # 800/1000 Hz warble (25 ms each), 0.2 s apart, every 3 s.
+    "ring": (True, (((25, 800, 0, _LOUD, 0), (25, 1000, 0, _LOUD, 0)) * 8
+                    + ((200, 0, 0, 0, 0),)
+                    + ((25, 800, 0, _LOUD, 0), (25, 1000, 0, _LOUD, 0)) * 8
+                    + ((2000, 0, 0, 0, 0),))),
+}
+
+
+def phase_increment(freq, rate):
+    """freq * 2**24 // rate without intermediates above 2**26 (freq < rate)."""
+    q, r = divmod(freq << 12, rate)
+    return (q << 12) + ((r << 12) // rate)
+
+
+class ToneGenerator:
+    """Plays one tone from TONES at a time into 16-bit LE PCM frames.
+
+    rate is 8000 (RTP/G.711 side) or 16000 (device speaker). start(name)
+    selects a tone, fill() overwrites a frame, mix_into() adds to one with
+    saturation; both return whether the tone is still running afterwards.
+    Repeating tones run until stop(); one-shot tones end by themselves."""
+
+    def __init__(self, rate=8000):
+        if rate not in (8000, 16000):
+            raise ValueError("rate must be 8000 or 16000")
+        self.rate = rate
+        self._tones = {}
+        for name in TONES:
+            repeat, segs = TONES[name]
+            out = []
+            for ms, f1, f2, a1, a2 in segs:
+                out.append((ms * rate // 1000, phase_increment(f1, rate),
+                            phase_increment(f2, rate), a1, a2))
+            self._tones[name] = (repeat, tuple(out))
+        self.name = None      # the tone playing, or None
+        self.active = False
+        self._segs = ()
+        self._repeat = False
+        self._k = 0           # current segment index
+        self._left = 0        # samples left in the current segment
+        self._i1 = self._i2 = self._a1 = self._a2 = 0
+        self._p1 = self._p2 = 0
+
+    def start(self, name):
+        """Start tone `name` (a key of TONES) from the beginning of its cadence."""
+        if name not in self._tones:
+            raise ValueError("unknown tone %r" % (name,))
+        self._repeat, self._segs = self._tones[name]
+        self.name = name
+        self.active = True
+        self._k = -1
+        self._a1 = self._a2 = 0     # "previous segment silent": phases restart
+        self._next_segment()
+
+    def stop(self):
+        """Stop the tone; later frames are silence (fill) or untouched (mix_into)."""
+        self.active = False
+        self.name = None
+
+    def _next_segment(self):
+        # Advance to the next segment, wrapping for repeating tones. Phases
+        # run on across segments (no click at a frequency change) and restart
+        # at 0 after silence (the tone starts at a zero crossing).
+        k = self._k + 1
+        if k >= len(self._segs):
+            if not self._repeat:
+                self.active = False
+                self.name = None
+                return False
+            k = 0
+        silent = self._a1 == 0 and self._a2 == 0
+        self._k = k
+        self._left, self._i1, self._i2, self._a1, self._a2 = self._segs[k]
+        if silent:
+            self._p1 = self._p2 = 0
+        return True
+
+    def fill(self, buf, nsamples):
+        """Overwrite nsamples 16-bit LE samples of buf with the tone (silence when idle)."""
+        return self._run(buf, nsamples, False)
+
+    def mix_into(self, buf, nsamples):
+        """Add the tone to nsamples 16-bit LE samples of buf, saturating at +-32767/-32768."""
+        return self._run(buf, nsamples, True)
+
+    def _run(self, buf, n, mix):
+        j = 0
+        end = n << 1
+        while j < end and self.active:
+            if self._left == 0:
+                if not self._next_segment():
+                    break
+                continue
+            chunk = (end - j) >> 1
+            if chunk > self._left:
+                chunk = self._left
+            self._left -= chunk
+            stop = j + (chunk << 1)
+            if self._a1 == 0 and self._a2 == 0:
+                if not mix:
+                    _zero(buf, j, stop)
+            else:
+                self._render(buf, j, stop, mix)
+            j = stop
+        if j < end and not mix:
+            _zero(buf, j, end)
+        return self.active
+
+    def _render(self, buf, j, stop, mix):
+        # buf[j:stop] gets (sin(p1) * a1 + sin(p2) * a2) >> 12, |value| < 2**15.
+        t = SINE
+        p1 = self._p1
+        p2 = self._p2
+        i1 = self._i1
+        i2 = self._i2
+        a1 = self._a1
+        a2 = self._a2
+        while j < stop:
+            s = (t[p1 >> 16] * a1 + t[p2 >> 16] * a2) >> 12
+            p1 = (p1 + i1) & PHASE_MASK
+            p2 = (p2 + i2) & PHASE_MASK
+            if mix:
+                u = buf[j] | (buf[j + 1] << 8)
+                s += u - ((u & 0x8000) << 1)
+                if s > 32767:
+                    s = 32767
+                elif s < -32768:
+                    s = -32768
+            buf[j] = s & 0xFF
+            buf[j + 1] = (s >> 8) & 0xFF
+            j += 2
+        self._p1 = p1
+        self._p2 = p2
+
+
+def _zero(buf, j, stop):
+    while j < stop:
+        buf[j] = 0
+        j += 1
