@@ -49,3 +49,27 @@ lint: venv
 
 clean:
 	rm -rf build $(VENV) host_tests/_out
+
+## --- device: flash MicroPython, deploy the firmware, REPL (need a serial PORT) ------------
+## deploy: make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc-inmp441 CONFIG=my.json [TOOL=ampy]
+## flash-micropython: make flash-micropython PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-....bin [BOARD=...]
+## repl: make repl PORT=/dev/ttyUSB0;  package: regenerate package.json (mpremote mip install)
+.PHONY: deploy flash-micropython repl package
+TOOL ?= mpremote
+DEPLOY := $(BIN)/python tools/deploy.py $(if $(DRY_RUN),--dry-run)
+
+DEPLOY_ARGS = --port "$(PORT)" --board "$(BOARD)" --config "$(CONFIG)" --tool "$(TOOL)"
+
+deploy: venv
+	@$(DEPLOY) deploy --check $(DEPLOY_ARGS)
+	$(MAKE) --no-print-directory mpy
+	$(DEPLOY) deploy $(DEPLOY_ARGS)
+
+flash-micropython: venv
+	$(DEPLOY) flash --port "$(PORT)" --firmware "$(FIRMWARE)" --board "$(BOARD)" --chip "$(CHIP)"
+
+repl: venv
+	$(DEPLOY) repl --port "$(PORT)"
+
+package: venv
+	$(BIN)/python tools/deploy.py package

@@ -7,15 +7,19 @@ import binascii
 from intercom import config as config_mod
 from intercom.board import load_board, BoardError
 
-USAGE = "usage: main.py [--config FILE] [--pcap FILE] [--boards DIR]"
+USAGE = "usage: main.py [--config FILE] [--pcap FILE] [--boards DIR] [--mic WAV] [--speaker WAV]"
 
 
 def random_hex(digits):
     return binascii.hexlify(os.urandom((digits + 1) // 2)).decode()[:digits]
 
 
+def random_bytes(n):
+    return os.urandom(n)
+
+
 def parse_args(argv):
-    opts = {"config": "config.json", "pcap": None, "boards": None}
+    opts = {"config": "config.json", "pcap": None, "boards": None, "mic": None, "speaker": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -65,13 +69,23 @@ def run_host(cfg, description, opts):
     from intercom.driver import Driver
     from intercom.netcompat import ticks_ms
 
+    from intercom.hal.host_audio import HostAudio
+    from intercom.media.wav import WavError
+
     board = HostBoard(description, cfg.get("log_level", "info"))
+    try:
+        board.audio = HostAudio(opts["mic"], opts["speaker"])
+    except (OSError, WavError) as err:
+        fail("audio file: %s" % err)
     sip = cfg["sip"]
     local_ip = "127.0.0.1"
+    rtp_port = cfg["media"]["rtp_port"]
     try:
         sock = UdpSocket(local_ip, sip["local_port"])
+        rtp = UdpSocket(local_ip, rtp_port)
+        rtcp = UdpSocket(local_ip, rtp_port + 1)
     except OSError as err:
-        fail("cannot bind SIP port %d: %s" % (sip["local_port"], err))
+        fail("cannot bind SIP port %d or RTP ports %d-%d: %s" % (sip["local_port"], rtp_port, rtp_port + 1, err))
     registrar_addr = None
     if sip["registrar"]:
         target = sip.get("outbound_proxy") or sip["registrar"]
@@ -84,10 +98,12 @@ def run_host(cfg, description, opts):
     if opts["pcap"]:
         from intercom.hal.pcap import PcapWriter
         trace = PcapWriter(opts["pcap"], (local_ip, sip["local_port"])).record
-    app = App(ua, board, cfg)
-    board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": cfg["media"]["rtp_port"]})
-    Driver(ua, app, board, sock, trace).run()
-    sock.close()
+    app = App(ua, board, cfg, random_bytes)
+    board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
+    Driver(ua, app, board, sock, rtp, rtcp, trace).run()
+    board.audio.close()
+    for s in (sock, rtp, rtcp):
+        s.close()
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Intercom policy: board inputs and REPL commands -> phone actions, events -> outputs (pure)."""
 
-from intercom.ticks import ticks_add, ticks_diff
+from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.board import roles_of_kind
 from intercom.sip.uri import is_digits
+from intercom.audio import AudioControl
 
 QUIT_GRACE_MS = 5000      # how long quit waits for the unregister to complete
 
@@ -24,13 +25,16 @@ class App:
     The driver calls start(), on_command(), on_button(), on_event() and
     tick(); `finished` tells it to stop."""
 
-    def __init__(self, ua, board, cfg):
+    def __init__(self, ua, board, cfg, random_bytes=None):
         self.ua = ua
         self.board = board
         self.cfg = cfg
         self.buttons = roles_of_kind(board.description, "button")
         self.finished = False
         self.quit_deadline = None
+        self.now = ua.now
+        cname = "%s@%s" % (cfg["sip"]["user"], ua.local_ip)
+        self.audio = AudioControl(cfg, board, board.emit, random_bytes or _no_random, cname)
 
     def start(self, now):
         self.board.set_led(LED_BOOTING)
@@ -42,6 +46,7 @@ class App:
     # --- inputs -------------------------------------------------------------
     def on_command(self, line, now):
         """One REPL/stdin command line."""
+        self.now = now
         words = line.split()
         if not words:
             return
@@ -66,7 +71,11 @@ class App:
                 number = int(args[0])
             getattr(self.ua, verb)(number)
         elif verb == "dtmf":
-            self._error("dtmf needs the media pipeline (RFC 4733), which this build does not have yet")
+            digits = "".join(args).upper()
+            if not digits or digits.strip("0123456789*#ABCD"):
+                self._error("dtmf takes digits 0-9, *, #, A-D")
+            else:
+                self.audio.send_digits(digits)
         else:
             self._error("unknown command %r; commands: %s" % (verb, COMMAND_HELP))
 
@@ -75,6 +84,7 @@ class App:
 
         talk is off-hook: answer a ringing call, resume a held one, else
         call the targets; hangup ends, rejects or cancels."""
+        self.now = now
         self.board.log("info", "button %s %s" % (role, action))
         if action == "release":
             return
@@ -105,6 +115,16 @@ class App:
     def on_event(self, event):
         """One UserAgent event: report it and reflect it on the LEDs."""
         name = event["event"]
+        if name == "dtmf":
+            # digits from SIP INFO go through the same door logic as RFC 4733 ones
+            self.audio.on_digit(event["digit"], event.get("id"), self.now, event.get("via", "info"))
+            return
+        if name == "media":
+            self.audio.on_media_event(event)
+        if name == "call":
+            stats = self.audio.on_call_event(event, self.now)
+            if stats is not None:
+                event["media"] = stats
         if name == "registered":
             self.board.set_led(LED_REGISTERED)
         elif name == "registration_failed":
@@ -125,12 +145,18 @@ class App:
         self.board.emit(event)
 
     def next_deadline(self):
-        return self.quit_deadline
+        return earliest(self.quit_deadline, self.audio.next_deadline(self.now), self.now)
 
     def tick(self, now):
+        self.now = now
+        self.audio.tick(now)
         if self.quit_deadline is not None and ticks_diff(now, self.quit_deadline) >= 0:
             self.board.log("warn", "unregister did not complete in time; quitting anyway")
             self.finished = True
 
     def _error(self, message):
         self.board.emit({"event": "error", "message": message})
+
+
+def _no_random(n):
+    raise ValueError("no random source given to the App")

@@ -1,12 +1,15 @@
-"""The polling loop: one select.poll() over sockets and inputs, the core's deadlines as timeout (I/O only)."""
+"""The polling loop: select.poll() over SIP, RTP, RTCP and inputs, timed by core deadlines and the audio clock (I/O only)."""
 
 import select
 
-from intercom.ticks import ticks_diff, earliest
+from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import ticks_ms
 
 MAX_WAIT_MS = 1000     # wake at least once a second (watchdog, input)
 RECV_SIZE = 4096       # a SIP datagram over UDP stays below the path MTU (§18.1.1)
+RTP_RECV_SIZE = 1500
+FRAME_MS = 20
+RESYNC_MS = 200        # this far behind, the frame clock restarts instead of bursting
 
 
 class Driver:
@@ -15,18 +18,28 @@ class Driver:
     Everything that touches sockets, stdin or the clock lives here; the
     UserAgent and App only see bytes, addresses, events and `now`."""
 
-    def __init__(self, ua, app, board, sip_sock, trace=None):
+    def __init__(self, ua, app, board, sip_sock, rtp_sock=None, rtcp_sock=None, trace=None):
         self.ua = ua
         self.app = app
         self.board = board
+        self.audio = getattr(board, "audio", None)
         self.sip_sock = sip_sock
+        self.rtp_sock = rtp_sock
+        self.rtcp_sock = rtcp_sock
         self.trace = trace          # trace(direction, data, addr) for logs and pcap
         self.poll = select.poll()
         self.poll.register(sip_sock.sock, select.POLLIN)
-        self.inputs = []
+        for sock in (rtp_sock, rtcp_sock):
+            if sock is not None:
+                self.poll.register(sock.sock, select.POLLIN)
         for obj in board.pollables():
             self.poll.register(obj, select.POLLIN)
-            self.inputs.append(obj)
+        self.next_frame = None      # the audio frame clock (ticks), None when idle
+        self.late_frames = 0
+        self.resyncs = 0
+        self.rtp_peer = None        # the address the RTP socket is connected to
+        # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
+        self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
     def run(self):
         now = ticks_ms()
@@ -37,25 +50,108 @@ class Driver:
             self.step()
         self.flush(ticks_ms())
 
+    def pumping(self):
+        return self.app.audio.running() or (self.audio is not None and self.audio.always_on)
+
     def step(self):
-        """One loop iteration: wait, read, advance timers, send, report."""
+        """One loop iteration: wait, read, advance timers, pump audio, send, report."""
         now = ticks_ms()
         deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
+        if self.pumping():
+            if self.next_frame is None:
+                self.next_frame = now
+            deadline = earliest(deadline, self.next_frame, now)
+        else:
+            self.next_frame = None
         wait = MAX_WAIT_MS
         if deadline is not None:
             wait = max(0, min(wait, ticks_diff(deadline, now)))
-        for obj, _flags in self.poll.poll(wait):
+        for obj, _flags in self.wait(wait):
             now = ticks_ms()
-            if obj is self.sip_sock.sock or obj == self.sip_sock.fileno():
+            if self._is(obj, self.rtp_sock):
+                self.read_rtp(now)
+            elif self._is(obj, self.sip_sock):
                 self.read_sip(now)
+            elif self._is(obj, self.rtcp_sock):
+                self.read_rtcp(now)
             elif self.board.owns(obj):
                 self.read_input(obj, now)
         now = ticks_ms()
+        if self.next_frame is not None and ticks_diff(now, self.next_frame) >= 0:
+            self.pump(now)
         self.ua.tick(now)
         self.app.tick(now)
         self.flush(now)
         self.board.feed_watchdog()
 
+    @staticmethod
+    def _is(obj, sock):
+        return sock is not None and (obj is sock.sock or obj == sock.fileno())
+
+    # --- audio: the 20 ms path (allocates nothing but received datagrams) -------------
+    def pump(self, now):
+        """One audio frame each way, on the frame clock (drift-free: the
+        deadline advances by exactly 20 ms; far behind, it restarts)."""
+        audio = self.app.audio
+        session = audio.session
+        if self.rtp_peer is not None and (not session.latched or session.dest != self.rtp_peer):
+            self._unconnect_rtp()
+        packet = audio.frame(self.audio)
+        if packet is not None and self.rtp_sock is not None:
+            if self.rtp_peer is not None:
+                self.rtp_sock.send(packet)
+            else:
+                self.rtp_sock.sendto(packet, session.dest)
+        report = session.rtcp_report(now)
+        if report is not None and self.rtcp_sock is not None:
+            self.rtcp_sock.sendto(report, session.rtcp_dest)
+        self.next_frame = ticks_add(self.next_frame, FRAME_MS)
+        behind = ticks_diff(now, self.next_frame)
+        if behind > 0:
+            self.late_frames += 1
+            if behind > RESYNC_MS:
+                self.resyncs += 1
+                self.next_frame = ticks_add(now, FRAME_MS)
+
+    def read_rtp(self, now):
+        """One datagram per wake-up (a second read would raise, and raising allocates).
+
+        Until the stream latches we need each source address (recvfrom);
+        then the socket is connected to the peer and recv() gets only its
+        packets, allocating nothing but the datagram."""
+        if self.rtp_peer is not None:
+            data = self.rtp_sock.recv(RTP_RECV_SIZE)
+            if data is not None:
+                self.app.audio.on_rtp(data, self.rtp_peer, now)
+            return
+        got = self.rtp_sock.recvfrom(RTP_RECV_SIZE)
+        if got is None:
+            return
+        session = self.app.audio.session
+        self.app.audio.on_rtp(got[0], got[1], now)
+        if session.active and session.latched:
+            try:
+                self.rtp_sock.connect(session.dest)
+                self.rtp_peer = session.dest
+            except OSError as err:
+                self.board.log("warn", "cannot connect the RTP socket: %s" % err)
+
+    def _unconnect_rtp(self):
+        # A UDP socket cannot be portably disconnected: open it again.
+        from intercom.netcompat import UdpSocket
+        local = self.rtp_sock.local
+        self.poll.unregister(self.rtp_sock.sock)
+        self.rtp_sock.close()
+        self.rtp_sock = UdpSocket(local[0], local[1])
+        self.poll.register(self.rtp_sock.sock, select.POLLIN)
+        self.rtp_peer = None
+
+    def read_rtcp(self, now):
+        data = self.rtcp_sock.recv(RTP_RECV_SIZE)
+        if data is not None:
+            self.app.audio.session.receive_rtcp(data, now)
+
+    # --- SIP and inputs ------------------------------------------------------------
     def read_sip(self, now):
         while True:
             got = self.sip_sock.recvfrom(RECV_SIZE)

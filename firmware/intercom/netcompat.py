@@ -45,6 +45,7 @@ class UdpSocket:
     destination sockaddrs, so sending never resolves again."""
 
     def __init__(self, ip, port):
+        self.local = (ip, port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,6 +65,24 @@ class UdpSocket:
         except OSError:
             return None
         return data, to_tuple(raw)
+
+    def recv(self, size=1500):
+        """One datagram without its source (the only per-packet allocation), or None."""
+        try:
+            return self.sock.recv(size)
+        except OSError:
+            return None
+
+    def connect(self, addr):
+        """Accept datagrams from addr only, so recv() needs no source check."""
+        self.sock.connect(sockaddr(addr))
+
+    def send(self, data):
+        try:
+            self.sock.send(data)
+            return True
+        except OSError:
+            return False
 
     def sendto(self, data, addr):
         dest = self._dest.get(addr)

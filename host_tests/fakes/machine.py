@@ -72,10 +72,9 @@ def fake_set_level(gpio, level):
     if st.trigger & edge:
         pin = Pin(gpio)
         if st.hard:
-            st.handler(pin)
+            st.handler(pin)                 # runs inside the interrupt
         else:
-            _schedule(st.handler, pin)
-        if not st.hard:
+            _schedule(st.handler, pin)      # soft IRQ: the scheduler runs it next
             fake_run_scheduled()
 
 
@@ -180,7 +179,7 @@ class I2S:
         for pin in (sck, ws, sd):
             if not isinstance(pin, Pin):
                 raise TypeError("sck, ws and sd must be Pin objects")
-        if mode not in (I2S.RX, I2S.TX):
+        if mode not in (I2S.RX, I2S.TX, getattr(I2S, "PDM_RX", I2S.RX)):
             raise ValueError("invalid mode")
         if bits not in (16, 32):
             raise ValueError("invalid bits")
@@ -217,7 +216,7 @@ class I2S:
         self.callback = handler
 
     def readinto(self, buf):
-        if not self.live or self.mode != I2S.RX:
+        if not self.live or self.mode == I2S.TX:
             raise OSError("I2S not set up for reading")
         if self.callback is None:
             data = _i2s_rx.setdefault(self.id, bytearray())
@@ -235,7 +234,7 @@ class I2S:
         data = _i2s_rx[self.id]
         n = len(buf)
         buf[:] = data[:n]
-        del data[:n]
+        _i2s_rx[self.id] = data[n:]     # MicroPython bytearrays have no slice deletion
 
     def _try_fill(self):
         data = _i2s_rx.get(self.id)

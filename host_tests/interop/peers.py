@@ -555,6 +555,8 @@ rtp_ports\t\t{rtp_lo}-{rtp_hi}
 module_path\t\t/usr/lib/baresip/modules
 module\t\t\tg711.so
 module_app\t\taccount.so
+# menu: the dial, hangup and accept commands of ctrl_tcp
+module_app\t\tmenu.so
 module_app\t\tctrl_tcp.so
 ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
 """

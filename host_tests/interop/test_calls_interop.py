@@ -9,9 +9,8 @@ per test and stopped by PID. The sim writes its SIP datagrams to sim.pcap in
 the test's tmp_path, SIPp its message trace: both are in failure messages.
 """
 
-import json
 import os
-import socket
+import struct
 import subprocess
 import sys
 import time
@@ -19,8 +18,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import (HOST, Kamailio, Sim, Sipp, free_rtp_port, free_udp_ports,  # noqa: E402
-                   raw_register, require_binary, stop_pid, _tail)
+from peers import (HOST, Baresip, Kamailio, Sim, Sipp, free_rtp_port, free_udp_ports,  # noqa: E402
+                   raw_register, require_binary, stop_pid)
 
 MODES = ["p2p", "kamailio"]
 USERS = {"door": "secret", "sipp": "sippsecret", "bob": "bobsecret"}
@@ -149,7 +148,6 @@ def setup_factory(tmp_path):
 
 def pcap_ladder(path, limit=40):
     """The SIP ladder of a pcap written by the sim: one line per datagram."""
-    import struct
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -180,7 +178,6 @@ def pcap_ladder(path, limit=40):
 
 def pcap_messages(path):
     """(first line, payload) of every datagram in the sim's pcap."""
-    import struct
     with open(path, "rb") as f:
         data = f.read()
     out = []
@@ -200,6 +197,13 @@ def with_report(st, fn, *args):
         return fn(st, *args)
     except AssertionError as e:
         raise AssertionError("%s\n==== peers ====\n%s" % (e, st.report())) from None
+
+
+def cseq_method(msg):
+    for line in msg.split("\r\n"):
+        if line.lower().startswith("cseq:"):
+            return line[5:].split()[-1]
+    return None
 
 
 def call_states(sim, call_id=None):
@@ -306,6 +310,42 @@ def test_sim_calls_sipp_uas_hold_resume_via_kamailio_cpython(setup_factory):
                 "answer_then_remote_hold_resume")
 
 
+def run_talk_button_forwards_on_busy(st):
+    """calls.targets in order (issue 3 item 5, the UA side of forwarding on
+    busy): the talk button calls the first target, which answers 486; the sim
+    moves on to the second, which answers; the hangup button ends the call."""
+    busy_port, answer_port = free_udp_ports(2)
+    busy = st.sipp("uas_busy_486.xml", port=busy_port, timeout=15, args=["-s", "sipp"])
+    answer = st.sipp("uas_answer.xml", port=answer_port, timeout=15, args=["-s", "sipp"])
+    busy.start()
+    answer.start()
+    assert st.mode == "p2p"   # two SIPp peers; through Kamailio they would share user "sipp"
+    targets = [st.uri_of_sipp(busy_port), st.uri_of_sipp(answer_port)]
+    sim = st.sim(targets=targets)
+    sim.send("press talk")
+    sim.send("release talk")
+    first = sim.wait_event("call", 5, state="dialing")
+    assert (first.get("attempt"), first.get("of")) == (1, 2), first
+    end1 = sim.wait_event("call", 5, id=first["id"], state="ended")
+    assert (end1.get("status"), end1.get("reason")) == (486, "busy"), end1
+    second = sim.wait_event("call", 5, state="dialing")
+    assert second["id"] != first["id"], second
+    assert (second.get("attempt"), second.get("of")) == (2, 2), second
+    assert second.get("peer") == targets[1], (second, targets)
+    sim.wait_event("call", 5, id=second["id"], state="connected")
+    sim.send("press hangup")
+    end2 = sim.wait_event("call", 5, id=second["id"], state="ended")
+    assert end2.get("reason") == "local_hangup", end2
+    assert busy.wait(10) == 0, busy.report()
+    assert answer.wait(10) == 0, answer.report()
+    assert sim.quit(10) == 0
+    sim.check_stdout()
+
+
+def test_sim_talk_button_calls_targets_in_order_next_on_busy_486_p2p(setup_factory):
+    with_report(setup_factory("p2p"), run_talk_button_forwards_on_busy)
+
+
 # -- a SIPp UAC calls the sim --------------------------------------------------------
 
 UAC_FLOWS = [
@@ -323,6 +363,8 @@ def run_sipp_uac_calls_sim(st, flow, runtime=None):
         "cancel_while_ringing_487": ("uac_cancel.xml", 600, {}),
         "sipp_holds_and_resumes_us": ("uac_hold.xml", 500, {"auto_answer": True}),
     }[flow]
+    if st.mode == "p2p" and flow == "auto_answer_then_sipp_bye":
+        calls["accept_from"] = ["127.0.0.1"]     # an explicit address list
     sim = st.sim(runtime=runtime, **calls)
     uac = st.sipp(scenario, remote=st.sim_address(), timeout=20,
                   args=["-s", "door", "-d", str(pause_ms)])
@@ -399,7 +441,6 @@ def test_sipp_uac_calls_sim_p2p_cpython(setup_factory):
 
 
 def _baresip(st):
-    from peers import Baresip
     b = Baresip("bob", USERS["bob"], st.kamailio.port, workdir=str(st.tmp / "baresip"))
     st.baresip = b
     b.start()
@@ -476,34 +517,44 @@ def run_sipvicious_scan(st):
     svwar = require_binary("svwar", "sipvicious")
     sim = st.sim()       # registered at Kamailio, accept_from "registrar"
     dic = st.tmp / "extensions.txt"
-    dic.write_text("door\n100\n1000\nadmin\nsipp\n")
-    target = "%s" % HOST
+    dic.write_text("door\n100\nadmin\n")
+    sport = str(st.local_port)
+    p1, p2, p3 = free_udp_ports(3)
     runs = [
-        [svmap, "-p", str(st.local_port), "-m", "INVITE", "-e", "door", target],
-        [svmap, "-p", str(st.local_port), target],                          # OPTIONS
-        [svwar, "-p", str(st.local_port), "-m", "INVITE", "-d", str(dic), "--force", target],
-        [svwar, "-p", str(st.local_port), "-m", "INVITE", "-e", "100-120", "--force", target],
+        # svmap's INVITE probe for our very user, and its OPTIONS probe
+        [svmap, "-P", str(p1), "-p", sport, "-m", "INVITE", "-e", "door", HOST],
+        [svmap, "-P", str(p2), "-p", sport, HOST],
+        # svwar guessing extensions with INVITEs (--force: it takes our 403
+        # for an authenticating PBX and would stop)
+        [svwar, "-P", str(p3), "-p", sport, "-m", "INVITE", "-d", str(dic), "--force", HOST],
     ]
+    # The scanners run in parallel; they idle waiting for answers long after
+    # their probes went out (the sim's 403 is retransmitted until Timer H:
+    # svmap never ACKs, svwar ACKs with a new branch), so they are bounded.
+    procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, cwd=str(st.tmp), start_new_session=True)
+             for cmd in runs]
+    deadline = time.monotonic() + 6
     outputs = []
-    for cmd in runs:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, cwd=str(st.tmp), start_new_session=True)
+    for cmd, proc in zip(runs, procs, strict=True):
         try:
-            out, _ = proc.communicate(timeout=25)
+            out, _ = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             stop_pid(proc)
             out, _ = proc.communicate()
-        outputs.append("$ %s\n%s" % (" ".join(cmd), out.decode("utf-8", "replace")))
+        outputs.append("$ %s\n%s" % (" ".join(cmd), out.decode("utf-8", "replace")[-1500:]))
     scans = "\n".join(outputs)
-    time.sleep(0.3)
     assert no_incoming(sim), "a scanner made the sim ring:\n%s\n%s" % (scans, sim.describe())
-    # the scans did reach the sim: it refused their INVITEs with 403
     msgs = pcap_messages(sim.pcap)
-    scanner_invites = [m for f, m in msgs if f.startswith("INVITE ")]
-    refused = [f for f, m in msgs if f.startswith("SIP/2.0 403")]
-    assert scanner_invites and len(refused) >= 1, scans
-    # it is still registered and usable: OPTIONS from svmap got 200
-    assert any(f.startswith("SIP/2.0 200") and "OPTIONS" in m for f, m in msgs), scans
+    invites = [f for f, m in msgs if f.startswith("INVITE ")]
+    answers = [f for f, m in msgs if f.startswith("SIP/2.0 ") and cseq_method(m) == "INVITE"]
+    # the scans did reach the sim, including an INVITE for our own user, and
+    # every one was refused with 403 (never 100/180: it did not start ringing)
+    assert "INVITE sip:door@%s SIP/2.0" % HOST in invites, (invites, scans)
+    assert len(invites) >= 3, (invites, scans)
+    assert answers and all(f.startswith("SIP/2.0 403") for f in answers), pcap_ladder(sim.pcap)
+    # the OPTIONS probe is answered and the sim is still registered and idle
+    assert any(f.startswith("SIP/2.0 200") and cseq_method(m) == "OPTIONS" for f, m in msgs), scans
     assert sim.quit(10) == 0
     sim.check_stdout()
 

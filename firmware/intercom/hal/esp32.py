@@ -1,4 +1,4 @@
-"""ESP32 board: buttons, LED, relay, watchdog, Wi-Fi and I2S audio from boards/<name>.json (the only machine/network user)."""
+"""ESP32 board: buttons, LED, relay, watchdog, Wi-Fi, I2S audio from boards/<name>.json (sole machine/network user)."""
 
 import machine
 import network

@@ -21,6 +21,7 @@ class HostBoard:
         self.led = None
         self.relay = False
         self.input_open = True
+        self.audio = None           # a HostAudio when the simulator has WAV files
 
     # --- driver interface ------------------------------------------------------
     def pollables(self):

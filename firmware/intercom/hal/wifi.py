@@ -15,7 +15,7 @@ _FAILED = ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL",
 class Station:
     """Keeps a network.WLAN station connected; reports changes as events.
 
-    States: "off" (no SSID configured), "down" (waiting for retry_at),
+    States: "off" (no SSID configured), "idle" (before start()), "down" (waiting for retry_at),
     "connecting" (connect() called at started), "up" (has an IP).
     Events: {"event": "wifi", "connected": bool, "ip": str or None,
     "reason": str}; the app re-registers on connected=True."""
@@ -29,7 +29,7 @@ class Station:
         self.pm_none = getattr(cls, "PM_NONE", None)
         self.pm_default = getattr(cls, "PM_PERFORMANCE", None)
         self.failed = [getattr(network, name) for name in _FAILED if hasattr(network, name)]
-        self.state = "off" if not ssid else "down"
+        self.state = "off" if not ssid else "idle"
         self.retry_at = None
         self.started = 0
         self.checked = 0

@@ -103,7 +103,10 @@ class DtmfSender:
     marker bit must be set (first packet of an event, §2.5.1.1) and
     `new_event` that the RTP layer must take the current media timestamp for
     this event and keep it for every packet of the event (§2.5.1.1); `end`
-    mirrors the E bit and `event` the event code."""
+    mirrors the E bit and `event` the event code. `ts_advance` is how far
+    the RTP timestamp moves on after this packet: 0 within an event, and on
+    its last packet the whole time the event took (frames * frame_samples),
+    so the audio that follows is stamped with real time again."""
 
     _IDLE = 0
     _TONE = 1
@@ -126,6 +129,8 @@ class DtmfSender:
         self.end = False
         self.marker = False
         self.new_event = False
+        self.ts_advance = 0
+        self._frames = 0          # packets sent for the current event
 
     def start(self, digits):
         """Queue the DTMF characters of `digits` after any still being sent; ValueError if one is invalid."""
@@ -146,14 +151,20 @@ class DtmfSender:
         self._pos = 0
 
     @property
+    def active(self):
+        """True while a digit is being sent or queued (same as busy)."""
+        return self._state != self._IDLE or self._pos < len(self._queue)
+
+    @property
     def busy(self):
         """True while a digit or its end packets or trailing gap are still due."""
-        return self._state != self._IDLE or self._pos < len(self._queue)
+        return self.active
 
     def next_payload(self, out, offset=0):
         """Write this frame's event payload at out[offset]; return 4, or 0 if none is due."""
         self.marker = False
         self.new_event = False
+        self.ts_advance = 0
         state = self._state
         if state == self._GAP:
             self._left -= 1
@@ -167,6 +178,7 @@ class DtmfSender:
             self._pos += 1
             self.duration = 0
             self.end = False
+            self._frames = 0
             self.marker = True
             self.new_event = True
             self._state = state = self._TONE
@@ -180,9 +192,11 @@ class DtmfSender:
             self.duration = d
         else:   # _END: retransmit the final packet unchanged
             self._left -= 1
-            if self._left <= 0:
-                self._state = self._GAP
-                self._left = self.gap_frames + 1
+        self._frames += 1
+        if self._state == self._END and self._left <= 0:
+            self._state = self._GAP
+            self._left = self.gap_frames + 1
+            self.ts_advance = self._frames * self.frame_samples
         out[offset] = self.event
         out[offset + 1] = (0x80 if self.end else 0) | self.volume
         out[offset + 2] = self.duration >> 8

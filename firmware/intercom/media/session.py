@@ -3,9 +3,10 @@
 from intercom.media import g711
 from intercom.media.rtp import RtpSender, RtpReceiver, TelephoneEvent
 from intercom.media.jitter import JitterBuffer
+from intercom.media.dtmf import DtmfReceiver, DtmfSender
+from intercom.media.rtcp import RtcpReporter
 
 FRAME_SAMPLES = 160          # 20 ms at 8 kHz
-NO_DIGIT = -1
 
 
 class MediaSession:
@@ -17,8 +18,11 @@ class MediaSession:
     from the port we receive on and latch to the source address of the
     peer's first valid packet when it differs from its SDP (NAT)."""
 
-    def __init__(self, random_bytes):
+    def __init__(self, random_bytes, cname="intercom"):
         self.random_bytes = random_bytes
+        self.cname = cname
+        self.rtcp = None
+        self.rtcp_dest = None
         self.active = False
         self.codes = bytearray(FRAME_SAMPLES)
         self.codes_mv = memoryview(self.codes)
@@ -37,7 +41,7 @@ class MediaSession:
         self.receiver = None
         self.jitter = None
         self.call_id = None
-        self.digit = NO_DIGIT
+        self.digit = None
 
     # --- control (allocates; once per call or re-INVITE) ------------------------
     def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv):
@@ -51,7 +55,7 @@ class MediaSession:
                                 ts_hi=(seed[6] << 8) | seed[7], ts_lo=0)
         self.receiver = RtpReceiver()
         self.jitter = JitterBuffer(self.codec)
-        from intercom.media.dtmf import DtmfReceiver, DtmfSender
+        self.rtcp = RtcpReporter(seed[:4], self.cname)
         self.dtmf_rx = DtmfReceiver()
         self.dtmf_tx = DtmfSender()
         self.latched = False
@@ -66,6 +70,7 @@ class MediaSession:
             self.sender.payload_type = payload_type
             self.jitter = JitterBuffer(self.codec)
         self.sdp_dest = (address, port)
+        self.rtcp_dest = (address, port + 1)        # RFC 3550 §11: RTCP on the next port
         if not self.latched or address == "0.0.0.0":
             self.dest = self.sdp_dest
         if self.sdp_dest != self.dest and self.receiver is not None:
@@ -87,14 +92,26 @@ class MediaSession:
         stats = self.jitter.stats()
         rx = self.receiver
         stats.update({"packets_sent": self.sender.packets, "malformed": rx.malformed,
-                      "foreign_ssrc": rx.foreign, "foreign_pt": self.foreign_pt})
+                      "foreign_ssrc": rx.foreign, "foreign_pt": self.foreign_pt,
+                      "remote": self.rtcp.remote})
         return stats
+
+    def rtcp_report(self, now):
+        """Our receiver report when one is due (every 5 s), else None."""
+        if not self.active or not self.rtcp.due(now) or not self.receiver.latched:
+            return None
+        rx = self.receiver
+        return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now)
+
+    def receive_rtcp(self, data, now):
+        if self.active:
+            self.rtcp.parse(data, now)
 
     # --- the 20 ms path (allocation free) -----------------------------------------
     def receive(self, data, addr, now):
         """One datagram from the RTP socket. A DTMF digit that starts here is
-        left in self.digit (a small int index into DIGITS), else NO_DIGIT."""
-        self.digit = NO_DIGIT
+        left in self.digit (a one-character constant), else None."""
+        self.digit = None
         if not self.active:
             return False
         rx = self.receiver
@@ -104,12 +121,17 @@ class MediaSession:
             self.latched = True
             if addr != self.dest:
                 self.dest = addr             # symmetric RTP: answer where it came from
+                self.rtcp_dest = (addr[0], addr[1] + 1)
+        self.rtcp.stats.update(rx.seq)
         pt = rx.payload_type
         if pt == self.dtmf_pt:
-            if self.event.parse(data, rx.offset, rx.length):
-                self.digit = self.dtmf_rx.on_event(rx.ts_hi, rx.ts_lo, self.event.event, self.event.end,
-                                                   self.event.duration)
-            self.jitter.skip(rx.seq) if hasattr(self.jitter, "skip") else None
+            ev = self.event
+            if ev.parse(data, rx.offset, rx.length):
+                self.digit = self.dtmf_rx.on_event(rx.ts_hi, rx.ts_lo, ev.event, ev.end, ev.duration)
+            # events take audio's sequence numbers: store an empty (silent)
+            # frame so the jitter buffer does not count them as lost
+            if self.recv_enabled:
+                self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, data, rx.offset, 0, now)
             return True
         if pt != self.codec.payload_type:
             self.foreign_pt += 1
@@ -128,6 +150,8 @@ class MediaSession:
             length = tx.next_payload(sender.payload)
             if length:
                 return sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker)
+            if tx.active:
+                return None      # the pause after an event: no packet this frame
         self.codec.encode(mic_pcm, sender.payload, FRAME_SAMPLES)
         return sender.packet_for(FRAME_SAMPLES)
 

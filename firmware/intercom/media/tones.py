@@ -174,6 +174,8 @@ class ToneGenerator:
             else:
                 self._render(buf, j, stop, mix)
             j = stop
+        if self._left == 0 and self.active:
+            self._next_segment()    # a one-shot tone that ended exactly here is over
         if j < end and not mix:
             _zero(buf, j, end)
         return self.active

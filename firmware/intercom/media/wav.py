@@ -72,7 +72,8 @@ class WavReader:
                 if size & 1:
                     f.read(1)
                 if not (tag == WAVE_FORMAT_PCM and channels == 1 and bits == 16 and rate in RATES):
-                    raise WavError("expected mono 16-bit PCM at 8 or 16 kHz, got " + _describe(tag, channels, bits, rate))
+                    raise WavError("expected mono 16-bit PCM at 8 or 16 kHz, got "
+                                   + _describe(tag, channels, bits, rate))
             elif cid == b"data":
                 if fmt is None:
                     raise WavError("data chunk before fmt chunk")
@@ -95,6 +96,8 @@ class WavReader:
         With loop=True the file repeats and the result is always nsamples
         (unless it holds no samples); otherwise the tail past the end is silence."""
         need = nsamples << 1
+        if _MICROPYTHON and len(self._stage) < need:
+            self._stage = bytearray(need)     # once, for reads at an offset (loop wrap)
         got = 0
         while got < need:
             if self._left == 0:
@@ -124,8 +127,6 @@ class WavReader:
             return f.readinto(memoryview(buf)[off:off + n])
         if off == 0:
             return f.readinto(buf, n)
-        if len(self._stage) < n:
-            self._stage = bytearray(n)
         got = f.readinto(self._stage, n)
         st = self._stage
         for k in range(got or 0):

@@ -181,7 +181,8 @@ class Call:
                            direction in ("sendrecv", "sendonly"),
                            direction in ("sendrecv", "recvonly"))
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
-                      "codec": choice[1], "direction": direction})
+                      "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
+                      "direction": direction})
 
     # --- sending helpers ------------------------------------------------------
     def send_bye(self):

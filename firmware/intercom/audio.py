@@ -1,0 +1,161 @@
+"""Audio policy: which call owns the stream, local tones, DTMF digits and the door PIN (pure; RFC 4733 digits)."""
+
+from intercom.ticks import ticks_add, ticks_diff, earliest
+from intercom.media.session import MediaSession, FRAME_SAMPLES
+from intercom.media.tones import ToneGenerator
+from intercom.door import DoorLock
+
+BUSY_TONE_MS = 3000
+LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
+
+
+class AudioControl:
+    """Runs one MediaSession for the call that should be heard and the
+    speaker/line tones around it; turns DTMF into door-relay actions.
+
+    frame(now, audio) is the 20 ms path and allocates nothing; everything
+    else runs on call events and allocates freely."""
+
+    def __init__(self, cfg, board, emit, random_bytes, cname):
+        self.board = board
+        self.emit = emit
+        self.session = MediaSession(random_bytes, cname)
+        self.speaker_tone = ToneGenerator(8000)
+        self.line_tone = ToneGenerator(8000)       # heard by the far end (door confirm/reject)
+        self.mic = bytearray(2 * FRAME_SAMPLES)
+        self.spk = bytearray(2 * FRAME_SAMPLES)
+        self.mic_mv = memoryview(self.mic)
+        self.spk_mv = memoryview(self.spk)
+        door = cfg["door"]
+        self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"])
+        self.tone_until = None
+        self.media = {}          # call id -> last media event
+        self.call_states = {}    # call id -> state
+        self.stream_key = None
+        self.frames = 0
+
+    # --- events from the SIP side ------------------------------------------------
+    def on_call_event(self, event, now):
+        """Follow a `call` event; returns media statistics for an ended call."""
+        cid = event["id"]
+        state = event["state"]
+        stats = None
+        if state == "ended":
+            self.call_states.pop(cid, None)
+            self.media.pop(cid, None)
+            if self.session.active and self.session.call_id == cid:
+                stats = self.session.stop()
+                self.stream_key = None
+            if event.get("reason") == "busy":
+                self._tone("busy", now, BUSY_TONE_MS)
+        else:
+            self.call_states[cid] = state
+        self._choose_stream()
+        self._choose_tone(event, now)
+        return stats
+
+    def on_media_event(self, event):
+        self.media[event["id"]] = event
+        self._choose_stream()
+
+    def _choose_stream(self):
+        """The stream follows the call that is connected (else held, else early media)."""
+        best = None
+        for rank in ("connected", "remote_hold", "on_hold", "ringing_out"):
+            for cid, state in self.call_states.items():
+                if state == rank and cid in self.media:
+                    best = cid
+                    break
+            if best is not None:
+                break
+        if best is None:
+            if self.session.active:
+                self.session.stop()
+            self.stream_key = None
+            return
+        m = self.media[best]
+        d = m["direction"]
+        send = d in ("sendrecv", "sendonly")
+        recv = d in ("sendrecv", "recvonly")
+        key = (best, m["address"], m["port"], m["pt"], d)
+        if key == self.stream_key:
+            return
+        if self.session.active and self.session.call_id == best:
+            self.session.update(m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv)
+        else:
+            if self.session.active:
+                self.session.stop()
+            self.session.start(best, m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv)
+        self.stream_key = key
+
+    def _choose_tone(self, event, now):
+        """Ring while a call rings here, ringback while the far end alerts
+        (unless it sends early media), a beep for a waiting call."""
+        state = event["state"]
+        if state == "incoming":
+            self._tone("call_waiting" if event.get("waiting") else "ring", now, None)
+        elif state == "ringing_out" and not event.get("early_media"):
+            self._tone("ringback", now, None)
+        elif self.speaker_tone.active and self.speaker_tone.name in LOOPING:
+            if "incoming" not in self.call_states.values():
+                self.speaker_tone.stop()
+
+    def _tone(self, name, now, duration_ms):
+        self.speaker_tone.start(name)
+        self.tone_until = ticks_add(now, duration_ms) if duration_ms else None
+
+    # --- DTMF and the door --------------------------------------------------------
+    def on_digit(self, digit, call_id, now, via):
+        self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
+        result = self.door.on_digit(digit, now)
+        if result == "open":
+            self.board.set_relay(True)
+            self.line_tone.start("door_open")
+        elif result == "wrong":
+            self.line_tone.start("door_reject")
+        elif result == "locked":
+            self.line_tone.start("lockout")
+            self.emit({"event": "error", "message": "door PIN locked out after too many wrong PINs"})
+
+    def send_digits(self, digits):
+        if not self.session.send_digits(digits):
+            self.emit({"event": "error", "message": "no call with telephone-event to send DTMF on"})
+
+    # --- timers ----------------------------------------------------------------------
+    def next_deadline(self, now):
+        return earliest(self.door.relay_deadline(), self.tone_until, now)
+
+    def tick(self, now):
+        if self.door.tick(now) == "close":
+            self.board.set_relay(False)
+        if self.tone_until is not None and ticks_diff(now, self.tone_until) >= 0:
+            self.tone_until = None
+            self.speaker_tone.stop()
+
+    # --- the 20 ms path ----------------------------------------------------------------
+    def running(self):
+        return self.session.active or self.speaker_tone.active or self.line_tone.active
+
+    def frame(self, audio):
+        """One frame each way; returns the RTP datagram to send (or None)."""
+        self.frames += 1
+        mic = self.mic_mv
+        spk = self.spk_mv
+        if audio is not None:
+            audio.read_frame(mic)
+        if self.line_tone.active:
+            self.line_tone.mix_into(mic, FRAME_SAMPLES)
+        packet = self.session.next_packet(mic)
+        if self.session.play(spk) < 0:
+            for i in range(2 * FRAME_SAMPLES):
+                spk[i] = 0
+        if self.speaker_tone.active:
+            self.speaker_tone.mix_into(spk, FRAME_SAMPLES)
+        if audio is not None:
+            audio.write_frame(spk)
+        return packet
+
+    def on_rtp(self, data, addr, now):
+        session = self.session
+        if session.receive(data, addr, now) and session.digit is not None:
+            self.on_digit(session.digit, session.call_id, now, "rfc4733")

@@ -1,0 +1,46 @@
+"""Host audio device for the simulator: microphone from a WAV file, speaker to a WAV file (no RFC; I/O)."""
+
+from intercom.media.wav import WavReader, WavWriter
+from intercom.media.pcm import Decimator
+
+FRAME = 160          # samples per 20 ms at 8 kHz
+
+
+class HostAudio:
+    """Same interface as the ESP32 I2S device: read_frame/write_frame of
+    160 16-bit samples at 8 kHz. Paced by the driver's clock (paced_by_clock),
+    and always on when a file is attached, so the speaker WAV runs in real
+    time (silence between calls)."""
+
+    paced_by_clock = True
+    half_duplex = False
+
+    def __init__(self, mic_path=None, speaker_path=None):
+        self.reader = WavReader(mic_path, loop=True) if mic_path else None
+        self.writer = WavWriter(speaker_path, rate=8000) if speaker_path else None
+        self.always_on = self.reader is not None or self.writer is not None
+        self.sample_rate_mic = self.reader.rate if self.reader else 8000
+        self.decimator = Decimator(max_out=FRAME) if self.sample_rate_mic == 16000 else None
+        self.wide = memoryview(bytearray(4 * FRAME))     # one 20 ms frame at 16 kHz
+
+    def read_frame(self, pcm):
+        """Fill pcm with the next 20 ms of microphone audio; True (always ready)."""
+        if self.reader is None:
+            for i in range(2 * FRAME):
+                pcm[i] = 0
+        elif self.decimator is None:
+            self.reader.read_into(pcm, FRAME)
+        else:
+            self.reader.read_into(self.wide, 2 * FRAME)
+            self.decimator.process(self.wide, pcm, FRAME)
+        return True
+
+    def write_frame(self, pcm):
+        if self.writer is not None:
+            self.writer.write(pcm, FRAME)
+
+    def close(self):
+        if self.reader is not None:
+            self.reader.close()
+        if self.writer is not None:
+            self.writer.close()
