@@ -60,3 +60,18 @@ def test_mpy_cross_compiles_every_firmware_module(tmp_path, arch):
             cmd.append("-march=" + arch)
         proc = subprocess.run(cmd + [path], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, path + ": " + proc.stderr
+
+
+def test_established_call_frame_loop_runs_under_heap_lock_for_500_frames():
+    """Issue 4: Driver.step() of two phones in a call allocates nothing but the
+    received datagrams (the socket wrapper unlocks the heap around recv only)."""
+    env = dict(os.environ, MICROPYPATH="../../firmware:.frozen")
+    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "500", "47100"],
+                          cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "1 passed, 0 failed" in out, out
+    assert "frames A=5" in out or "frames A=" in out
+    figures = out.split("frames A=")[1]
+    frames_a = int(figures.split()[0])
+    frames_b = int(figures.split("B=")[1].split()[0])
+    assert frames_a >= 500 and frames_b >= 500, out

@@ -329,3 +329,18 @@ def test_rfc3261_22_3_in_dialog_reinvite_and_bye_challenged_by_the_proxy_are_res
                if m.is_request and m.method in ("INVITE", "BYE")]
     assert methods == [("INVITE", False), ("INVITE", True), ("INVITE", False), ("INVITE", True),
                        ("BYE", False), ("BYE", True)]
+
+
+def test_rfc3261_12_1_1_uas_copies_record_route_into_180_and_200():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    peer = ScriptedCallee([])
+    net.attach(PEER, peer)
+    inv = invite_from("sip:peer@192.0.2.9", "sip:alice@192.0.2.1", sdp())
+    inv.add("Record-Route", "<sip:proxy1.example;lr>, <sip:192.0.2.9;lr>")
+    net.send(PEER, A, inv.encode())
+    a.answer()
+    net.flush()
+    for status in (180, 200):
+        resp = [m for m in peer.seen if not m.is_request and m.status == status][0]
+        assert resp.get_all("record-route") == ["<sip:proxy1.example;lr>", "<sip:192.0.2.9;lr>"]

@@ -401,23 +401,11 @@ def run_sipp_uac_calls_sim(st, flow, runtime=None):
     return sim, uac
 
 
-# RFC 3261 12.1.1: the UAS MUST copy every Record-Route of the INVITE into
-# the 2xx (and the dialog-creating 18x). The sim's 180/200 carry none, so
-# behind a record-routing proxy the caller's route set is empty and its ACK
-# and BYE (sent to the proxy without Route, Request-URI = the sim's Contact)
-# are refused by Kamailio (loose_route fails: "404 Not here"); the sim
-# retransmits its 200 until Timer H and never sees the BYE.
-RR_BUG = pytest.mark.xfail(strict=True, reason=(
-    "firmware bug: sim's 180/200 to an INVITE do not copy Record-Route (RFC 3261 12.1.1); "
-    "the caller's ACK/BYE cannot be routed back through Kamailio"))
-
-
 def uac_params():
     out = []
     for flow in UAC_FLOWS:
         for mode in MODES:
-            marks = [RR_BUG] if (mode == "kamailio" and flow != "cancel_while_ringing_487") else []
-            out.append(pytest.param(mode, flow, marks=marks, id="%s-%s" % (flow, mode)))
+            out.append(pytest.param(mode, flow, id="%s-%s" % (flow, mode)))
     return out
 
 

@@ -109,7 +109,8 @@ class RtcpReporter:
         struct.pack_into(">HH", b, 16, st.cycles, st.max_seq)
         jitter = min(jitter, 0x3FFFFFFF)
         struct.pack_into(">HH", b, 20, jitter >> 16, jitter & 0xFFFF)
-        b[24:28] = self.lsr
+        for i in range(4):
+            b[24 + i] = self.lsr[i]
         dlsr = 0
         if self.lsr_at is not None:
             delay = ticks_diff(now, self.lsr_at)
@@ -132,10 +133,11 @@ class RtcpReporter:
                 return ok
             block = pos + 8
             if pt == PT_SR:
-                self.lsr[0:4] = data[pos + 10:pos + 14]
+                for i in range(4):              # no slices: nothing allocated
+                    self.lsr[i] = data[pos + 10 + i]
                 self.lsr_at = now
                 block = pos + 28
-            if pt in (PT_SR, PT_RR):
+            if pt == PT_SR or pt == PT_RR:      # (a tuple of globals would allocate)
                 ok = True
                 if count and block + 24 <= pos + length:
                     r = self.remote

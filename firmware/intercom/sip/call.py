@@ -99,11 +99,21 @@ class Call:
 
     def deadline(self):
         best = None
-        for when in self.timers.values():
-            best = earliest(best, when, self.ua.now)
+        timers = self.timers
+        for name in timers:              # not .values(): no allocation per loop
+            best = earliest(best, timers[name], self.ua.now)
         return best
 
     def fire_due(self, now):
+        timers = self.timers
+        due = False
+        for name in timers:
+            if ticks_diff(now, timers[name]) >= 0:
+                due = True
+        if due:
+            self._fire(now)
+
+    def _fire(self, now):
         for name in list(self.timers):
             when = self.timers.get(name)
             if when is not None and ticks_diff(now, when) >= 0:
@@ -309,6 +319,7 @@ class Call:
     def send_2xx(self, tx, request, body):
         """200 to an INVITE, retransmitted by us until the ACK (§13.3.1.4)."""
         resp = make_response(request, 200, to_tag=self.dialog.local_tag)
+        copy_record_route(request, resp)
         resp.add("Contact", "<%s>" % self.ua.contact_uri())
         resp.add("Allow", self.ua.ALLOW)
         resp.add("Content-Type", "application/sdp")
@@ -415,6 +426,12 @@ def new_invite(ua, uri, from_uri, from_tag, call_id, cseq, display=None):
     req.add("Call-ID", call_id)
     req.add("CSeq", "%d INVITE" % cseq)
     return req
+
+
+def copy_record_route(request, response):
+    """§12.1.1: a UAS copies Record-Route into responses that make a dialog."""
+    for route in request.get_all("record-route"):
+        response.add("Record-Route", route)
 
 
 class _Challenged:

@@ -2,7 +2,7 @@
 
 from intercom.sip.message import make_response
 from intercom.sip.dialog import Dialog
-from intercom.sip.call import Call, INCOMING, CONNECTED, ENDED
+from intercom.sip.call import Call, INCOMING, CONNECTED, ENDED, copy_record_route
 
 
 class IncomingCall(Call):
@@ -32,6 +32,7 @@ class IncomingCall(Call):
                 return False
         self.invite_tx.respond(make_response(req, 100))
         ringing = make_response(req, 180, to_tag=self.dialog.local_tag)
+        copy_record_route(req, ringing)
         ringing.add("Contact", "<%s>" % self.ua.contact_uri())
         self.invite_tx.respond(ringing)
         self.set_state(INCOMING)

@@ -264,5 +264,11 @@ class CallManager:
         return best
 
     def tick(self, now):
-        for call in list(self.calls):
+        # index loop: a call may end (and leave the list) while its timer fires,
+        # and copying the list would allocate on every loop of the audio path
+        i = 0
+        while i < len(self.calls):
+            call = self.calls[i]
             call.fire_due(now)
+            if i < len(self.calls) and self.calls[i] is call:
+                i += 1

@@ -43,10 +43,20 @@ class Transaction:
         self.timers.pop(name, None)
 
     def deadline(self):
+        # iterate the dict itself: .values() would allocate a view per call,
+        # and this runs on every loop of the audio path (heap_lock test)
         best = None
-        for when in self.timers.values():
-            best = earliest(best, when, self.layer.now)
+        timers = self.timers
+        for name in timers:
+            best = earliest(best, timers[name], self.layer.now)
         return best
+
+    def is_due(self, now):
+        timers = self.timers
+        for name in timers:
+            if ticks_diff(now, timers[name]) >= 0:
+                return True
+        return False
 
     def fire_due(self, now):
         for name in list(self.timers):

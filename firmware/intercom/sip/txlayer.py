@@ -66,17 +66,46 @@ class TransactionLayer:
         return (via.host, via.port or 5060) if via.host[0].isdigit() else addr
 
     def next_deadline(self):
-        best = None
-        for table in (self.clients, self.servers):
-            for tx in table.values():
-                best = earliest(best, tx.deadline(), self.now)
+        best = self._earliest_in(self.clients, None)
+        return self._earliest_in(self.servers, best)
+
+    def _earliest_in(self, table, best):
+        # no .values(), no tuples of tables: this runs on every loop iteration
+        for key in table:
+            best = earliest(best, table[key].deadline(), self.now)
         return best
+
+    def _any_due(self, table, now):
+        for key in table:
+            if table[key].is_due(now):
+                return True
+        return False
 
     def tick(self, now):
         self.now = now
-        for table in (self.clients, self.servers):
-            for key in list(table):
-                tx = table[key]
-                tx.fire_due(now)
-                if tx.state == TERMINATED:
-                    del table[key]
+        self._tick_table(self.clients, now)
+        self._tick_table(self.servers, now)
+        # transactions terminated by a TU callback are collected too
+        self._collect(self.clients)
+        self._collect(self.servers)
+
+    def _tick_table(self, table, now):
+        if not self._any_due(table, now):
+            return            # the common case allocates nothing
+        for key in list(table):
+            tx = table[key]
+            tx.fire_due(now)
+            if tx.state == TERMINATED:
+                del table[key]
+
+    @staticmethod
+    def _collect(table):
+        dead = None
+        for key in table:
+            if table[key].state == TERMINATED:
+                if dead is None:
+                    dead = []
+                dead.append(key)
+        if dead:
+            for key in dead:
+                del table[key]

@@ -1,0 +1,158 @@
+"""Under the MicroPython unix port: an established call's per-frame loop runs under heap_lock.
+
+Two complete phones (UserAgent + App + Driver + HostAudio, real UDP sockets on
+127.0.0.1) set up a call, warm up, then run N frames of Driver.step() each with
+micropython.heap_lock() held. Only the datagram read is let through: the socket
+wrapper unlocks the heap around recv(), the one allocation the design allows.
+Prints `N passed, N failed` like the core runner, and allocation figures."""
+
+import sys
+import gc
+import micropython
+import time
+
+from intercom import config
+from intercom.netcompat import UdpSocket
+from intercom.sip.ua import UserAgent
+from intercom.app import App
+from intercom.driver import Driver
+from intercom.hal.host import HostBoard
+from intercom.hal.host_audio import HostAudio
+from intercom.board import load_board
+
+FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
+allowed = [0]          # datagrams received while unlocked
+locked = [False]       # the heap is locked by the frame loop
+
+
+class LockedSocket(UdpSocket):
+    """recv() is the only call allowed to allocate: it runs with the heap unlocked."""
+
+    def recv(self, size=1500):
+        if not locked[0]:
+            return UdpSocket.recv(self, size)
+        micropython.heap_unlock()
+        try:
+            data = UdpSocket.recv(self, size)
+        finally:
+            micropython.heap_lock()
+        allowed[0] += 1
+        return data
+
+
+class QuietBoard(HostBoard):
+    """A host board without stdin: events are kept, not printed."""
+
+    def __init__(self, description):
+        HostBoard.__init__(self, description, "error")
+        self.events = []
+        self.input_open = False
+
+    def pollables(self):
+        return []
+
+    def emit(self, event):
+        self.events.append(event)
+
+
+def rand_hex(n):
+    import os
+    import binascii
+    return binascii.hexlify(os.urandom(n)).decode()[:n]
+
+
+def rand_bytes(n):
+    import os
+    return os.urandom(n)
+
+
+def phone(user, sip_port, rtp_port, mic_path):
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": "", "user": user, "local_port": sip_port})
+    cfg["media"]["rtp_port"] = rtp_port
+    cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
+    board = QuietBoard(load_board("host", ["../../boards"]))
+    board.audio = HostAudio(mic_path, None)
+    ua = UserAgent(cfg, "127.0.0.1", None, rand_hex, lambda lvl, txt: None, time.ticks_ms())
+    app = App(ua, board, cfg, rand_bytes)
+    drv = Driver(ua, app, board, UdpSocket("127.0.0.1", sip_port), LockedSocket("127.0.0.1", rtp_port),
+                 LockedSocket("127.0.0.1", rtp_port + 1))
+    return ua, app, board, drv
+
+
+def write_tone(path):
+    from intercom.media.wav import WavWriter
+    from intercom.media.tones import ToneGenerator
+    gen = ToneGenerator(8000)
+    gen.start("busy")
+    buf = bytearray(320)
+    w = WavWriter(path, rate=8000)
+    for _ in range(50):
+        gen.fill(buf, 160)
+        w.write(buf, 160)
+    w.close()
+
+
+def main():
+    write_tone("/tmp/heaplock_tone.wav")
+    ua_a, app_a, board_a, drv_a = phone("door", BASE, BASE + 10, "/tmp/heaplock_tone.wav")
+    ua_b, app_b, board_b, drv_b = phone("flat", BASE + 2, BASE + 20, "/tmp/heaplock_tone.wav")
+    for drv in (drv_a, drv_b):
+        drv.ua.tick(time.ticks_ms())
+        drv.app.start(time.ticks_ms())
+    ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
+    start = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), start) < 3000:           # set up + warm up
+        drv_a.step()
+        drv_b.step()
+    connected = [e for e in board_b.events if e.get("state") == "connected"]
+    failures = 0
+    if not connected:
+        print("FAILED setup: no connected call", board_a.events, board_b.events)
+        print("0 passed, 1 failed")
+        return 1
+    gc.collect()
+    before_a = app_a.audio.frames
+    before_b = app_b.audio.frames
+    received_before = allowed[0]
+    gc.disable()
+    mem_before = gc.mem_alloc()
+    error = None
+    micropython.heap_lock()
+    locked[0] = True
+    try:
+        while app_b.audio.frames - before_b < FRAMES or app_a.audio.frames - before_a < FRAMES:
+            drv_a.step()
+            drv_b.step()
+    except MemoryError as err:
+        error = err
+    finally:
+        locked[0] = False
+        micropython.heap_unlock()
+    grown = gc.mem_alloc() - mem_before
+    gc.enable()
+    frames = app_b.audio.frames - before_b
+    datagrams = allowed[0] - received_before
+    stats = app_b.audio.session.jitter.stats()
+    print("frames A=%d B=%d under heap_lock, datagrams received %d, heap grown %d bytes"
+          " (%d per datagram), jitter received=%d lost=%d" % (
+              app_a.audio.frames - before_a, frames, datagrams, grown,
+              grown // datagrams if datagrams else -1, stats["received"], stats["lost"]))
+    if error is not None:
+        failures += 1
+        print("FAILED: allocation under heap_lock:", repr(error))
+        sys.print_exception(error)
+    if frames < FRAMES or stats["received"] < FRAMES // 2:
+        failures += 1
+        print("FAILED: audio did not flow under the lock")
+    ua_a.hangup()
+    for _ in range(50):
+        drv_a.step()
+        drv_b.step()
+    print("%d passed, %d failed" % (1 - min(failures, 1), min(failures, 1)))
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main() else 0)
