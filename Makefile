@@ -24,7 +24,7 @@ test: venv
 ## test-core: the pure core only, under CPython and MicroPython (fast)
 test-core: venv
 	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests/core
-	cd host_tests/core && MICROPYPATH=../../firmware:. $(BIN)/micropython mpy_runner.py
+	cd host_tests/core && MICROPYPATH=../../firmware:. $(BIN)/micropython -X heapsize=16M mpy_runner.py
 
 ## demo: two simulated intercoms on 127.0.0.1 call each other (no PBX needed)
 demo: venv

@@ -26,7 +26,7 @@ def tool(name):
 
 def test_core_suite_passes_under_micropython_unix_port():
     env = dict(os.environ, MICROPYPATH="../../firmware:.")
-    proc = subprocess.run([tool("micropython"), "mpy_runner.py"], cwd=os.path.join(HERE, "core"),
+    proc = subprocess.run([tool("micropython"), "-X", "heapsize=16M", "mpy_runner.py"], cwd=os.path.join(HERE, "core"),
                           env=env, capture_output=True, text=True, timeout=300)
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     assert proc.returncode == 0 and tail.endswith(" 0 failed"), proc.stdout + proc.stderr

@@ -1,5 +1,6 @@
 """Runs the core test modules under the MicroPython unix port; prints `N passed, N failed`."""
 
+import gc
 import os
 import sys
 
@@ -15,6 +16,7 @@ def main(names):
             if not attr.startswith("test_"):
                 continue
             fn = getattr(module, attr)
+            gc.collect()          # big test buffers must not fragment the heap for the next test
             try:
                 fn()
                 passed += 1
