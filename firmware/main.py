@@ -56,9 +56,40 @@ def main(argv):
         description = load_board(cfg["board"], board_dirs)
     except BoardError as err:
         fail(str(err))
-    if description["hal"] != "host":
-        fail("board %r needs the %r HAL, which this build does not include yet" % (cfg["board"], description["hal"]))
-    run_host(cfg, description, opts)
+    if description["hal"] == "esp32":
+        run_device(cfg, description)
+    else:
+        run_host(cfg, description, opts)
+
+
+def run_device(cfg, description):
+    """Boot on an ESP32: Wi-Fi and watchdog first, then the same loop as the simulator."""
+    import time
+    from intercom.hal.esp32 import boot
+    from intercom.netcompat import UdpSocket, resolve, ticks_ms
+    from intercom.sip.ua import UserAgent
+    from intercom.app import App
+    from intercom.driver import Driver
+
+    print("intercom: starting in 3 s (Ctrl-C now for the REPL; the watchdog cannot be stopped later)")
+    time.sleep(3)
+    board = boot(cfg, description)
+    sip = cfg["sip"]
+    local_ip = board.station.ip or "0.0.0.0"
+    rtp_port = cfg["media"]["rtp_port"]
+    sock = UdpSocket("0.0.0.0", sip["local_port"])
+    rtp = UdpSocket("0.0.0.0", rtp_port)
+    rtcp = UdpSocket("0.0.0.0", rtp_port + 1)
+    registrar_addr = None
+    if sip["registrar"]:
+        target = sip.get("outbound_proxy") or sip["registrar"]
+        try:
+            registrar_addr = resolve(target, sip["port"])
+        except OSError as err:
+            board.log("error", "cannot resolve registrar %r: %s" % (target, err))
+    ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
+    app = App(ua, board, cfg, random_bytes)
+    Driver(ua, app, board, sock, rtp, rtcp).run()
 
 
 def run_host(cfg, description, opts):

@@ -56,6 +56,9 @@ class App:
         elif verb in ("press", "release", "click"):
             if len(args) != 1 or args[0] not in self.buttons:
                 self._error("%s needs a button of this board: %s" % (verb, ", ".join(self.buttons)))
+            elif verb == "click":
+                self.on_button(args[0], "press", now)
+                self.on_button(args[0], "release", now)
             else:
                 self.on_button(args[0], verb, now)
         elif verb == "dial":
@@ -86,9 +89,22 @@ class App:
         call the targets; hangup ends, rejects or cancels."""
         self.now = now
         self.board.log("info", "button %s %s" % (role, action))
-        if action == "release":
-            return
         calls = self.ua.calls
+        caps = self.board.description.get("capabilities", {})
+        in_call = calls.find(None, ("connected", "remote_hold"))
+        if caps.get("half_duplex") and self.board.audio is not None and in_call and role == "talk":
+            # push to talk on a shared I2S bus: the visitor is heard while held down
+            if action == "long":
+                self.ua.hangup()
+            else:
+                self.board.audio.set_talking("mic" if action == "press" else "speaker")
+            return
+        if action == "release" or action == "click":
+            return      # a click is reported after its press, which already acted
+        if role == "talk" and caps.get("one_button") and (
+                in_call or calls.find(None, ("dialing", "ringing_out", "on_hold"))):
+            self.ua.hangup()          # one-button boards: talk toggles
+            return
         if role == "talk":
             if calls.find(None, ("incoming",)):
                 self.ua.answer()
@@ -99,6 +115,14 @@ class App:
         elif role == "hangup":
             if calls.calls:
                 self.ua.hangup()
+
+    def on_board_event(self, event, now):
+        """Board news (Wi-Fi up/down): report it; re-register at once when Wi-Fi returns."""
+        self.now = now
+        self.board.emit(event)
+        if event.get("event") == "wifi" and event.get("connected") and self.ua.registration is not None:
+            self.ua.tick(now)
+            self.ua.register()
 
     def quit(self, now):
         """Unregister if registered, then finish."""
@@ -125,6 +149,11 @@ class App:
             stats = self.audio.on_call_event(event, self.now)
             if stats is not None:
                 event["media"] = stats
+            live = False
+            for call in self.ua.calls.calls:
+                if call.state in ("connected", "on_hold", "remote_hold"):
+                    live = True
+            self.board.set_in_call(live)      # Wi-Fi power save off, I2S on
         if name == "registered":
             self.board.set_led(LED_REGISTERED)
         elif name == "registration_failed":

@@ -109,7 +109,7 @@ class AudioControl:
         self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
         result = self.door.on_digit(digit, now)
         if result == "open":
-            self.board.set_relay(True)
+            self.board.set_relay(True, self.door.pulse_ms)
             self.line_tone.start("door_open")
         elif result == "wrong":
             self.line_tone.start("door_reject")

@@ -10,6 +10,7 @@ RECV_SIZE = 4096       # a SIP datagram over UDP stays below the path MTU (§18.
 RTP_RECV_SIZE = 1500
 FRAME_MS = 20
 RESYNC_MS = 200        # this far behind, the frame clock restarts instead of bursting
+DEVICE_POLL_MS = 5     # I2S-paced boards: how often to look for a finished frame
 
 
 class Driver:
@@ -56,16 +57,25 @@ class Driver:
     def step(self):
         """One loop iteration: wait, read, advance timers, pump audio, send, report."""
         now = ticks_ms()
+        board = self.board
         deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
+        deadline = earliest(deadline, board.next_deadline(), now)
+        device_paced = False
         if self.pumping():
+            # I2S boards pace frames by the device (frame_ready() True/False);
+            # None, or the host's WAV files, means: pace by the clock
+            device_paced = self.audio is not None and self.audio.frame_ready() is not None
             if self.next_frame is None:
                 self.next_frame = now
-            deadline = earliest(deadline, self.next_frame, now)
+            if not device_paced:
+                deadline = earliest(deadline, self.next_frame, now)
         else:
             self.next_frame = None
         wait = MAX_WAIT_MS
         if deadline is not None:
             wait = max(0, min(wait, ticks_diff(deadline, now)))
+        if device_paced:
+            wait = min(wait, DEVICE_POLL_MS)
         for obj, _flags in self.wait(wait):
             now = ticks_ms()
             if self._is(obj, self.rtp_sock):
@@ -77,7 +87,17 @@ class Driver:
             elif self.board.owns(obj):
                 self.read_input(obj, now)
         now = ticks_ms()
-        if self.next_frame is not None and ticks_diff(now, self.next_frame) >= 0:
+        board.service(now)
+        for role, action in board.take_button_events():
+            self.ua.tick(now)
+            self.app.on_button(role, action, now)
+        for event in board.take_events():
+            self.app.on_board_event(event, now)
+        if device_paced:
+            if self.audio.frame_ready():
+                self.next_frame = now
+                self.pump(now)
+        elif self.next_frame is not None and ticks_diff(now, self.next_frame) >= 0:
             self.pump(now)
         self.ua.tick(now)
         self.app.tick(now)

@@ -55,9 +55,25 @@ class HostBoard:
             self.led = pattern
             self.log("debug", "led: " + pattern)
 
-    def set_relay(self, on):
+    def set_relay(self, on, pulse_ms=None):
         self.relay = on
         self.emit({"event": "relay", "on": bool(on)})
 
     def feed_watchdog(self):
+        pass
+
+    # --- the parts of the board interface that only real hardware uses ------------
+    def service(self, now):
+        pass
+
+    def next_deadline(self):
+        return None
+
+    def take_button_events(self):
+        return ()        # buttons arrive as stdin commands here
+
+    def take_events(self):
+        return ()
+
+    def set_in_call(self, in_call):
         pass

@@ -8,11 +8,10 @@ FRAME = 160          # samples per 20 ms at 8 kHz
 
 class HostAudio:
     """Same interface as the ESP32 I2S device: read_frame/write_frame of
-    160 16-bit samples at 8 kHz. Paced by the driver's clock (paced_by_clock),
-    and always on when a file is attached, so the speaker WAV runs in real
+    160 16-bit samples at 8 kHz. Paced by the driver's clock (frame_ready()
+    is None), and always on when a file is attached, so the speaker WAV runs in real
     time (silence between calls)."""
 
-    paced_by_clock = True
     half_duplex = False
 
     def __init__(self, mic_path=None, speaker_path=None):
@@ -22,6 +21,9 @@ class HostAudio:
         self.sample_rate_mic = self.reader.rate if self.reader else 8000
         self.decimator = Decimator(max_out=FRAME) if self.sample_rate_mic == 16000 else None
         self.wide = memoryview(bytearray(4 * FRAME))     # one 20 ms frame at 16 kHz
+
+    def frame_ready(self):
+        return None      # no device clock: the driver paces frames by ticks_ms
 
     def read_frame(self, pcm):
         """Fill pcm with the next 20 ms of microphone audio; True (always ready)."""

@@ -63,6 +63,8 @@ def pcm_upsample2(src, dst):
 class I2sAudio:
     """board.audio: read_frame()/write_frame() move one 20 ms frame without blocking."""
 
+    always_on = False       # I2S runs during calls only (set_in_call)
+
     def __init__(self, I2S, Pin, mic, speaker, half_duplex, log):
         self.I2S = I2S
         self.Pin = Pin
@@ -134,6 +136,13 @@ class I2sAudio:
             self._open_tx()
 
     # --- frames --------------------------------------------------------------------
+    def frame_ready(self):
+        """True when the microphone finished a 20 ms frame, False while it is
+        recording; None when no microphone runs (then the driver's clock paces)."""
+        if self.rx is None or not self.running:
+            return None
+        return self.rx_full
+
     def read_frame(self, pcm_mv):
         """Fill pcm_mv with 160 samples of 16-bit 8 kHz PCM; False when no frame is ready."""
         if not self.rx_full or self.rx is None:
