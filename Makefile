@@ -19,6 +19,7 @@ venv: $(STAMP)
 ## test: every test: CPython unit tests, the core under the MicroPython unix port,
 ## mpy-cross, and the real peers (Kamailio, SIPp) on 127.0.0.1
 test: venv
+	$(BIN)/ruff check firmware host_tests tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests
 
 ## test-core: the pure core only, under CPython and MicroPython (fast)

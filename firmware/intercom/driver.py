@@ -1,4 +1,4 @@
-"""The polling loop: select.poll() over SIP, RTP, RTCP and inputs, timed by core deadlines and the audio clock (I/O only)."""
+"""The polling loop: select.poll() over SIP, RTP, RTCP and inputs, timed by deadlines and the audio clock (I/O)."""
 
 import select
 

@@ -146,7 +146,7 @@ def exchange(ua, registrar, now, lose=0):
         out = drain(ua)
         if not out:
             return seen
-        for req, addr in out:
+        for req, _addr in out:
             seen.append(req)
             if lose > 0:
                 lose -= 1

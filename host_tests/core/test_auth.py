@@ -23,7 +23,7 @@ def H(algo, data):
 
 
 def rfc7616_challenge(algorithm):
-    return (f'Digest realm="{R_REALM}", qop="auth, auth-int", algorithm={algorithm}, nonce="{R_NONCE}", opaque="{R_OPAQUE}"')
+    return (f'Digest realm="{R_REALM}", qop="auth, auth-int", algorithm={algorithm}, nonce="{R_NONCE}", opaque="{R_OPAQUE}"')  # noqa: E501
 
 
 def counter_source(prefix="c0ffee"):

@@ -136,7 +136,7 @@ def test_rfc3261_9_1_cancel_racing_200_is_followed_by_ack_and_bye():
 def test_outgoing_ring_timeout_cancels_and_reports_no_answer():
     net = Net()
     a = net.phone(A[0], "alice", ring_timeout=5)
-    b = net.phone(B[0], "bob", ring_timeout=0)
+    net.phone(B[0], "bob", ring_timeout=0)
     a.dial(URI_B)
     net.run(5010)
     assert last_call(a)["reason"] == "no_answer" and last_call(a)["status"] == 487

@@ -1,4 +1,4 @@
-"""Call rules exercised with scripted peers: redirects, auth, ghost calls, hold styles, routing, INFO (RFC 3261, RFC 3264)."""
+"""Call rules with scripted peers: redirects, auth, ghost calls, hold styles, routing, INFO (RFC 3261, RFC 3264)."""
 
 from _net import Net, states, last_call
 from intercom.sip.message import make_response, Message

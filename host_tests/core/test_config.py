@@ -163,7 +163,7 @@ def test_registrar_empty_means_peer_to_peer():
 
 
 def test_sip_extras():
-    assert config.validate(with_key("sip.outbound_proxy", "proxy.lan:5070"))["sip"]["outbound_proxy"] == "proxy.lan:5070"
+    assert config.validate(with_key("sip.outbound_proxy", "proxy.lan:5070"))["sip"]["outbound_proxy"] == "proxy.lan:5070"  # noqa: E501
     assert err(with_key("sip.outbound_proxy", "proxy:0")).startswith("sip.outbound_proxy:")
     assert err(with_key("sip.transport", "tcp")) == 'sip.transport: expected one of "udp", got "tcp"'
     assert err({"sip": {"t1_ms": 1000, "t2_ms": 500}}).startswith("sip.t2_ms:")
