@@ -16,7 +16,7 @@ LED_IN_CALL = "in_call"
 LED_ERROR = "error"
 
 COMMAND_HELP = ("press NAME, release NAME, click NAME, dial URI, answer, hangup, "
-                "hold, resume, dtmf DIGITS, quit")
+                "hold, resume, dtmf DIGITS, mem, quit")
 
 
 class App:
@@ -73,6 +73,8 @@ class App:
                     return self._error("%s takes an optional call id" % verb)
                 number = int(args[0])
             getattr(self.ua, verb)(number)
+        elif verb == "mem" and hasattr(self.board, "memory"):
+            self.board.emit(self.board.memory())
         elif verb == "dtmf":
             digits = "".join(args).upper()
             if not digits or digits.strip("0123456789*#ABCD"):

@@ -77,3 +77,18 @@ class HostBoard:
 
     def set_in_call(self, in_call):
         pass
+
+    def memory(self):
+        """{"event": "memory", ...}: heap figures on MicroPython, nulls on CPython."""
+        import gc
+        gc.collect()
+        report = {"event": "memory", "alloc": None, "free": None, "peak": None}
+        if hasattr(gc, "mem_alloc"):
+            report["alloc"] = gc.mem_alloc()
+            report["free"] = gc.mem_free()
+        try:
+            import micropython
+            report["peak"] = micropython.mem_peak()
+        except (ImportError, AttributeError):
+            pass
+        return report
