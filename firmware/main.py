@@ -66,40 +66,19 @@ def run_device(cfg, description):
     """Boot on an ESP32: Wi-Fi and watchdog first, then the same loop as the simulator."""
     import time
     from intercom.hal.esp32 import boot
-    from intercom.netcompat import UdpSocket, resolve, ticks_ms
-    from intercom.sip.ua import UserAgent
-    from intercom.app import App
-    from intercom.driver import Driver
 
     print("intercom: starting in 3 s (Ctrl-C now for the REPL; the watchdog cannot be stopped later)")
     time.sleep(3)
     board = boot(cfg, description)
-    sip = cfg["sip"]
     local_ip = board.station.ip or "0.0.0.0"
-    rtp_port = cfg["media"]["rtp_port"]
-    sock = UdpSocket("0.0.0.0", sip["local_port"])
-    rtp = UdpSocket("0.0.0.0", rtp_port)
-    rtcp = UdpSocket("0.0.0.0", rtp_port + 1)
-    registrar_addr = None
-    if sip["registrar"]:
-        target = sip.get("outbound_proxy") or sip["registrar"]
-        try:
-            registrar_addr = resolve(target, sip["port"])
-        except OSError as err:
-            board.log("error", "cannot resolve registrar %r: %s" % (target, err))
-    ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
-    app = App(ua, board, cfg, random_bytes)
-    Driver(ua, app, board, sock, rtp, rtcp).run()
+
+    def resolve_failed(message):
+        board.log("error", message + "; calls go peer to peer until the next boot")
+    run_phone(cfg, board, "0.0.0.0", local_ip, resolve_failed, None)
 
 
 def run_host(cfg, description, opts):
     from intercom.hal.host import HostBoard
-    from intercom.netcompat import UdpSocket, resolve
-    from intercom.sip.ua import UserAgent
-    from intercom.app import App
-    from intercom.driver import Driver
-    from intercom.netcompat import ticks_ms
-
     from intercom.hal.host_audio import HostAudio
     from intercom.media.wav import WavError
 
@@ -108,33 +87,53 @@ def run_host(cfg, description, opts):
         board.audio = HostAudio(opts["mic"], opts["speaker"])
     except (OSError, WavError) as err:
         fail("audio file: %s" % err)
-    sip = cfg["sip"]
-    local_ip = "127.0.0.1"
-    rtp_port = cfg["media"]["rtp_port"]
-    try:
-        sock = UdpSocket(local_ip, sip["local_port"])
-        rtp = UdpSocket(local_ip, rtp_port)
-        rtcp = UdpSocket(local_ip, rtp_port + 1)
-    except OSError as err:
-        fail("cannot bind SIP port %d or RTP ports %d-%d: %s" % (sip["local_port"], rtp_port, rtp_port + 1, err))
-    registrar_addr = None
-    if sip["registrar"]:
-        target = sip.get("outbound_proxy") or sip["registrar"]
-        try:
-            registrar_addr = resolve(target, sip["port"])
-        except OSError as err:
-            fail("cannot resolve registrar %r: %s" % (target, err))
-    ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
     trace = None
     if opts["pcap"]:
         from intercom.hal.pcap import PcapWriter
-        trace = PcapWriter(opts["pcap"], (local_ip, sip["local_port"])).record
-    app = App(ua, board, cfg, random_bytes)
-    board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
-    Driver(ua, app, board, sock, rtp, rtcp, trace).run()
+        trace = PcapWriter(opts["pcap"], ("127.0.0.1", cfg["sip"]["local_port"])).record
+    run_phone(cfg, board, "127.0.0.1", "127.0.0.1", fail, trace, announce=True)
     board.audio.close()
-    for s in (sock, rtp, rtcp):
-        s.close()
+
+
+def proxy_address(sip):
+    """(host, port) of the outbound proxy, else of the registrar."""
+    proxy = sip.get("outbound_proxy")
+    if not proxy:
+        return sip["registrar"], sip["port"]
+    host, _, port = proxy.partition(":")
+    return host, int(port) if port else 5060
+
+
+def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
+    """Sockets, the SIP core, the app and the polling loop; returns when the app
+    is finished. announce: emit the simulator's `ready` event (DESIGN.md)."""
+    from intercom.netcompat import UdpSocket, resolve, ticks_ms
+    from intercom.sip.ua import UserAgent
+    from intercom.app import App
+    from intercom.driver import Driver
+
+    sip = cfg["sip"]
+    rtp_port = cfg["media"]["rtp_port"]
+    try:
+        sockets = (UdpSocket(bind_ip, sip["local_port"]), UdpSocket(bind_ip, rtp_port),
+                   UdpSocket(bind_ip, rtp_port + 1))
+    except OSError as err:
+        on_error("cannot bind SIP port %d or RTP ports %d-%d: %s" % (sip["local_port"], rtp_port, rtp_port + 1, err))
+        return
+    registrar_addr = None
+    if sip["registrar"]:
+        host, port = proxy_address(sip)
+        try:
+            registrar_addr = resolve(host, port)
+        except OSError as err:
+            on_error("cannot resolve registrar %r: %s" % (host, err))
+    ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
+    app = App(ua, board, cfg, random_bytes)
+    if announce:
+        board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
+    Driver(ua, app, board, sockets[0], sockets[1], sockets[2], trace).run()
+    for sock in sockets:
+        sock.close()
 
 
 if __name__ == "__main__":

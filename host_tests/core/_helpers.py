@@ -43,3 +43,17 @@ def tmp_path_for(name):
     _remove(path)
     _remove(path + ".tmp")
     return path
+
+
+def heap_locked(fn):
+    """Run fn() with the heap locked on MicroPython (MemoryError on any
+    allocation); on CPython just run it."""
+    import sys
+    if sys.implementation.name != "micropython":
+        return fn()
+    import micropython
+    micropython.heap_lock()
+    try:
+        return fn()
+    finally:
+        micropython.heap_unlock()

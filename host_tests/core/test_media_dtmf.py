@@ -2,22 +2,11 @@
 
 import sys
 
-from _helpers import raises
+from _helpers import raises, heap_locked as _heap_locked
 from intercom.media.dtmf import DIGITS, DtmfReceiver, DtmfSender, event_code
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def _heap_locked(fn):
-    """Run fn() with the heap locked on MicroPython (MemoryError on any allocation)."""
-    if not MICROPYTHON:
-        return fn()
-    import micropython
-    micropython.heap_lock()
-    try:
-        return fn()
-    finally:
-        micropython.heap_unlock()
 
 
 def halves(ts):

@@ -4,22 +4,11 @@ import math
 import sys
 from array import array
 
-from _helpers import raises
+from _helpers import raises, heap_locked as _heap_locked
 from intercom.media import pcm
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def _heap_locked(fn):
-    """Run fn() with the heap locked on MicroPython (MemoryError on any allocation)."""
-    if not MICROPYTHON:
-        return fn()
-    import micropython
-    micropython.heap_lock()
-    try:
-        return fn()
-    finally:
-        micropython.heap_unlock()
 
 
 def pack16(values):

@@ -4,23 +4,12 @@ import math
 import sys
 from array import array
 
-from _helpers import raises
+from _helpers import raises, heap_locked as _heap_locked
 from intercom.media import tones
 from intercom.media.tones import SINE, TONES, ToneGenerator, phase_increment
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def _heap_locked(fn):
-    """Run fn() with the heap locked on MicroPython (MemoryError on any allocation)."""
-    if not MICROPYTHON:
-        return fn()
-    import micropython
-    micropython.heap_lock()
-    try:
-        return fn()
-    finally:
-        micropython.heap_unlock()
 
 
 def samples(buf, n=None):

@@ -3,22 +3,11 @@
 import struct
 import sys
 
-from _helpers import raises, tmp_path_for
+from _helpers import raises, heap_locked as _heap_locked, tmp_path_for
 from intercom.media.wav import WavError, WavReader, WavWriter
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
-
-def _heap_locked(fn):
-    """Run fn() with the heap locked on MicroPython (MemoryError on any allocation)."""
-    if not MICROPYTHON:
-        return fn()
-    import micropython
-    micropython.heap_lock()
-    try:
-        return fn()
-    finally:
-        micropython.heap_unlock()
 
 
 def pack16(values):
