@@ -294,3 +294,20 @@ def test_stats_report():
                 "target_ms", "inserted", "skipped"):
         assert key in s
     assert s["received"] == 10 and s["lost"] == 1 and s["duplicates"] == 1
+
+
+def test_late_frame_after_an_underrun_still_plays_when_the_next_one_follows_at_once():
+    # seq 10 misses its slot (underrun), then 10 and 11 arrive together:
+    # 10 was received and must play, not be counted lost
+    jb = JitterBuffer(start_ms=20)
+    out = bytearray(160)
+    for s in range(10):
+        jb.put(s, 0, s * 160, bytes([s]) * 160, 0, 160, s * 20)
+        jb.get(out)
+    jb.get(out)
+    jb.put(10, 0, 1600, bytes([10]) * 160, 0, 160, 225)
+    jb.put(11, 0, 1760, bytes([11]) * 160, 0, 160, 226)
+    jb.get(out)
+    assert out[0] == 10 and jb.lost == 0
+    jb.get(out)
+    assert out[0] == 11

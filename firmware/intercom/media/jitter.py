@@ -183,7 +183,10 @@ class JitterBuffer:
             else:
                 self.late += 1
             return False
-        if self._underrun and d > 0:
+        if self._underrun and d == 0:
+            # the frame that was late during the underrun arrived: it plays
+            self._underrun = False
+        elif self._underrun and d > 0:
             # Nothing was buffered and the frames before seq are missing:
             # resume target - 1 frames before seq (those are concealed as
             # holes) so the depth stays at the target; the rest are lost.
