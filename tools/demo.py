@@ -2,6 +2,7 @@
 """make demo: two simulated intercoms on 127.0.0.1 call each other, hold, resume, hang up; prints the SIP ladder."""
 
 import json
+import math
 import os
 import queue
 import socket
@@ -11,10 +12,13 @@ import sys
 import tempfile
 import threading
 import time
+import wave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIM = os.path.join(REPO, "tools", "sim")
 STEP_TIMEOUT = 10.0
+OUT_DIR = os.path.join(REPO, "build", "demo")
+NOTES = (523, 659, 784)       # C5 E5 G5: the door's "microphone" plays a doorbell chime
 
 
 def free_port(even=False):
@@ -26,10 +30,51 @@ def free_port(even=False):
             return port
 
 
+def write_chime(path):
+    """Half a second of each note, 8 kHz mono 16-bit: the door microphone."""
+    frames = bytearray()
+    for freq in NOTES:
+        for i in range(4000):
+            value = int(9000 * math.sin(2 * math.pi * freq * i / 8000))
+            frames += value.to_bytes(2, "little", signed=True)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(frames))
+
+
+def goertzel(samples, freq, rate=8000):
+    """Power of one frequency in a block (enough to name the loudest note)."""
+    coeff = 2 * math.cos(2 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+def describe_recording(path):
+    """Which chime notes the flat's speaker played, 0.5 s at a time."""
+    with wave.open(path, "rb") as w:
+        raw = w.readframes(w.getnframes())
+    samples = [int.from_bytes(raw[i:i + 2], "little", signed=True) for i in range(0, len(raw), 2)]
+    heard = []
+    for start in range(0, len(samples) - 4000, 4000):
+        block = samples[start:start + 4000]
+        if max(abs(x) for x in block) < 1000:
+            continue
+        powers = [goertzel(block, f) for f in NOTES]
+        total = sum(x * x for x in block) * len(block) / 2
+        best = max(range(len(NOTES)), key=lambda k: powers[k])
+        if powers[best] > 0.5 * total:
+            heard.append(NOTES[best])
+    return len(samples) / 8000, heard
+
+
 class Phone:
     """One tools/sim process with its events read on a thread."""
 
-    def __init__(self, name, config, workdir, runtime):
+    def __init__(self, name, config, workdir, runtime, audio_args=()):
         self.name = name
         path = os.path.join(workdir, name + ".json")
         with open(path, "w") as f:
@@ -37,7 +82,7 @@ class Phone:
         self.pcap = os.path.join(workdir, name + ".pcap")
         self.stderr = open(os.path.join(workdir, name + ".log"), "w")
         self.proc = subprocess.Popen(
-            [sys.executable, SIM, "--config", path, "--runtime", runtime, "--pcap", self.pcap],
+            [sys.executable, SIM, "--config", path, "--runtime", runtime, "--pcap", self.pcap] + list(audio_args),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1)
         self.events = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -116,9 +161,13 @@ def main():
                     media={"rtp_port": flat_rtp})
     print("intercom demo: two simulated phones on 127.0.0.1 (%s runtime, peer-to-peer)" % runtime)
     print("  door: sip:door@127.0.0.1:%d   flat: %s\n" % (door_port, flat_uri))
+    os.makedirs(OUT_DIR, exist_ok=True)
+    mic = os.path.join(OUT_DIR, "door_mic.wav")
+    speaker = os.path.join(OUT_DIR, "flat_speaker.wav")
+    write_chime(mic)
     with tempfile.TemporaryDirectory(prefix="intercom-demo-") as work:
-        door = Phone("door", door_cfg, work, runtime)
-        flat = Phone("flat", flat_cfg, work, runtime)
+        door = Phone("door", door_cfg, work, runtime, ["--mic", mic])
+        flat = Phone("flat", flat_cfg, work, runtime, ["--speaker", speaker])
         try:
             door.wait("ready")
             flat.wait("ready")
@@ -130,6 +179,8 @@ def main():
             flat.send("answer")
             flat.wait("call", state="connected")
             door.wait("call", state="connected")
+            print("   (the door's microphone plays a chime for 2 s; the flat's speaker records it)")
+            time.sleep(2)
             print("\n3. The flat puts the door on hold, then resumes")
             flat.send("hold")
             flat.wait("call", state="on_hold")
@@ -147,7 +198,13 @@ def main():
         ladder(door.pcap, {door_port: "door", flat_port: "flat"})
     if codes != (0, 0):
         raise SystemExit("demo failed: simulators exited with %s" % (codes,))
-    print("\ndemo finished: call placed, answered, held, resumed and hung up")
+    seconds, heard = describe_recording(speaker)
+    print("\naudio: %s -> %s" % (os.path.relpath(mic, REPO), os.path.relpath(speaker, REPO)))
+    print("  the flat's speaker played %.1f s; chime notes heard, 0.5 s at a time: %s" % (
+        seconds, " ".join("%d Hz" % n for n in heard) or "none"))
+    if not set(NOTES) <= set(heard):
+        raise SystemExit("demo failed: the chime did not come through the call")
+    print("\ndemo finished: call placed, answered, audio carried, held, resumed and hung up")
     return 0
 
 
