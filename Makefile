@@ -31,9 +31,11 @@ test-core: venv
 demo: venv
 	$(BIN)/python tools/demo.py
 
-## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython)
+## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython), then memory:
+## the smallest heap that runs a whole call from .mpy (bisection) and bytes allocated per frame
 bench: venv
 	$(BIN)/python tools/bench.py
+	$(BIN)/python tools/membench.py
 
 ## mpy: precompile every firmware module with mpy-cross into build/mpy
 ## (MPY_ARCH=xtensawin for ESP32, xtensa for ESP8266-class, x64 for the unix port)

@@ -136,5 +136,20 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
         sock.close()
 
 
+def crash_report(err):
+    """An uncaught error goes to stderr (stdout carries only JSON events)."""
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(err, sys.stderr)
+    else:
+        import traceback
+        traceback.print_exception(type(err), err, err.__traceback__, file=sys.stderr)
+    sys.exit(1)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as err:
+        crash_report(err)

@@ -79,16 +79,18 @@ class HostBoard:
         pass
 
     def memory(self):
-        """{"event": "memory", ...}: heap figures on MicroPython, nulls on CPython."""
+        """{"event": "memory", ...}: live heap (alloc, free) after a collection and
+        micropython.mem_peak() (the unix port's running maximum) on MicroPython;
+        nulls on CPython."""
         import gc
         gc.collect()
-        report = {"event": "memory", "alloc": None, "free": None, "peak": None}
+        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None}
         if hasattr(gc, "mem_alloc"):
             report["alloc"] = gc.mem_alloc()
             report["free"] = gc.mem_free()
         try:
             import micropython
-            report["peak"] = micropython.mem_peak()
+            report["mem_peak"] = micropython.mem_peak()
         except (ImportError, AttributeError):
             pass
         return report
