@@ -4,8 +4,6 @@ import sys
 import os
 import binascii
 
-from intercom import config as config_mod
-from intercom.board import load_board, BoardError
 
 USAGE = "usage: main.py [--config FILE] [--pcap FILE] [--boards DIR] [--mic WAV] [--speaker WAV]"
 
@@ -42,11 +40,11 @@ def here():
     return path[:cut] if cut >= 0 else "."
 
 
-def main(argv):
-    try:
-        opts = parse_args(argv)
-    except ValueError as err:
-        fail(str(err))
+def load_settings(opts):
+    """The validated config and board description. The validators are needed
+    only here, so their modules leave memory afterwards (about 18 wK)."""
+    from intercom import config as config_mod
+    from intercom.board import load_board, BoardError
     try:
         cfg = config_mod.load(opts["config"])
     except config_mod.ConfigError as err:
@@ -56,6 +54,22 @@ def main(argv):
         description = load_board(cfg["board"], board_dirs)
     except BoardError as err:
         fail(str(err))
+    import intercom
+    for name in ("config", "board"):
+        sys.modules.pop("intercom." + name, None)
+        if hasattr(intercom, name):
+            delattr(intercom, name)      # the package keeps a reference too
+    return cfg, description
+
+
+def main(argv):
+    try:
+        opts = parse_args(argv)
+    except ValueError as err:
+        fail(str(err))
+    cfg, description = load_settings(opts)
+    import gc
+    gc.collect()
     if description["hal"] == "esp32":
         run_device(cfg, description)
     else:

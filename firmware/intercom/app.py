@@ -1,7 +1,7 @@
 """Intercom policy: board inputs and REPL commands -> phone actions, events -> outputs (pure)."""
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
-from intercom.board import roles_of_kind
+from intercom.roles import roles_of_kind
 from intercom.sip.uri import is_digits
 from intercom.audio import AudioControl
 

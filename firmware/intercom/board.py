@@ -166,6 +166,4 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def roles_of_kind(board, kind):
-    """Names of the roles of one kind, in file order."""
-    return [role for role, spec in board["roles"].items() if spec["kind"] == kind]
+from intercom.roles import roles_of_kind  # noqa: E402,F401 - re-exported for callers of board.py

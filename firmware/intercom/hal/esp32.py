@@ -3,7 +3,7 @@
 import machine
 import network
 
-from intercom.board import roles_of_kind
+from intercom.roles import roles_of_kind
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.hal.buttons import Buttons
 from intercom.hal.leds import Blinker
