@@ -230,6 +230,156 @@ def _mic_words(values):
     return out
 
 
+def _samples(buf):
+    out = []
+    for i in range(0, len(buf), 2):
+        v = buf[i] | (buf[i + 1] << 8)
+        out.append(v - 65536 if v & 0x8000 else v)
+    return out
+
+
+def _pack16(values):
+    out = bytearray(2 * len(values))
+    for i, v in enumerate(values):
+        out[2 * i] = v & 0xFF
+        out[2 * i + 1] = (v >> 8) & 0xFF
+    return out
+
+
+def _audio(mic=None, spk=None):
+    from intercom.hal.i2s_audio import I2sAudio
+    machine.fake_reset()
+    return I2sAudio(machine.I2S, machine.Pin, mic, spk, False, lambda *a: None)
+
+
+def _mic(rate, bits, shift=0):
+    return {"kind": "mic", "i2s_id": 0, "sck": 26, "ws": 25, "sd": 33, "rate": rate,
+            "bits": bits, "format": "mono", "shift": shift}
+
+
+def _spk(rate):
+    return {"kind": "speaker", "i2s_id": 1, "sck": 14, "ws": 12, "sd": 27, "rate": rate,
+            "bits": 16, "format": "mono"}
+
+
+def _read(audio, data):
+    audio.start()
+    machine.fake_i2s_feed(0, data)
+    machine.fake_run_scheduled()
+    out = bytearray(320)
+    assert audio.read_frame(out) is True
+    return out
+
+
+def test_mic_32bit_16k_is_word_converted_then_decimated():
+    from intercom.media import pcm
+    words = _mic_words([(((i * 7919) % 65536) - 32768) * 37 for i in range(320)])  # 24-bit values
+    out = _read(_audio(_mic(16000, 32, 3)), words)
+    mid = bytearray(640)
+    pcm.py_i2s32_to_16(words, mid, 320, 3)                 # shift 3: lower bits of the 24
+    want = bytearray(320)
+    pcm.Decimator(160, pcm.py_decimate2).process(mid, want, 160)
+    assert out == want
+
+
+def test_mic_32bit_8k_and_large_shift_uses_gain_after_the_word_shift():
+    from intercom.media import pcm
+    vals = [(i * 331) % 4096 - 2048 for i in range(160)]
+    words = _mic_words(vals)
+    audio = _audio(_mic(8000, 32, 10))
+    assert audio.decimator is None and audio.mic_shift == 8 and audio.mic_gain == 1024
+    out = _read(audio, words)
+    want = bytearray(320)
+    pcm.py_i2s32_to_16(words, want, 160, 8)
+    pcm.py_apply_gain(want, 160, 1024)                      # the 2 bits beyond 8
+    assert out == want
+    assert audio.peak == pcm.py_peak16(want, 160)
+
+
+def test_mic_16bit_paths():
+    from intercom.media import pcm
+    vals = [(i * 4001) % 65536 - 32768 for i in range(320)]
+    raw = _pack16(vals)
+    out = _read(_audio(_mic(8000, 16)), raw[:320])        # 8 kHz, no gain: copied as is
+    assert out == raw[:320]
+    audio = _audio(_mic(16000, 16, 1))
+    assert audio.mic16 is None and audio.mic_gain == 512
+    out = _read(audio, raw)
+    want = bytearray(320)
+    pcm.Decimator(160, pcm.py_decimate2).process(raw, want, 160)
+    pcm.py_apply_gain(want, 160, 512)
+    assert out == want
+
+
+def test_speaker_at_16k_is_interpolated():
+    from intercom.media import pcm
+    audio = _audio(spk=_spk(16000))
+    audio.start()
+    frame = _pack16([(i * 2713) % 30000 - 15000 for i in range(160)])
+    ref = pcm.Interpolator(160, pcm.py_interpolate2)
+    want = bytearray()
+    for _ in range(2):
+        assert audio.write_frame(frame) is True
+        machine.fake_run_scheduled()
+        chunk = bytearray(640)
+        ref.process(frame, chunk, 160)
+        want += chunk
+    sent = machine.fake_i2s_sent(1)
+    assert bytes(sent) == bytes(want)
+    # even outputs are the input delayed by 4 samples
+    got = _samples(sent[640:])
+    ins = _samples(frame)
+    assert [got[2 * i] for i in range(4, 160)] == ins[:156]
+
+
+def test_short_frame_buffers_are_refused():
+    from _helpers import raises
+    audio = _audio(_mic(16000, 32), _spk(16000))
+    audio.start()
+    raises(ValueError, audio.write_frame, bytearray(100))
+    machine.fake_i2s_feed(0, bytearray(1280))
+    machine.fake_run_scheduled()
+    raises(ValueError, audio.read_frame, bytearray(100))
+
+
+class _IdleI2S:
+    """A driver that accepts buffers and does nothing (no allocation of its own)."""
+
+    def readinto(self, buf):
+        return 0
+
+    def write(self, buf):
+        return 0
+
+
+def _convert_frames(audio, frame):
+    for _ in range(20):
+        audio.rx_full = True
+        audio.read_frame(frame)
+        audio.tx_busy = -1
+        audio.write_frame(frame)
+
+
+def test_frame_conversion_allocates_nothing():
+    try:
+        import micropython
+        lock = micropython.heap_lock
+    except (ImportError, AttributeError):
+        return                              # CPython: nothing to prove
+    for mic, spk in ((_mic(16000, 32, 2), _spk(16000)), (_mic(16000, 16, 1), _spk(8000)),
+                     (_mic(8000, 32, 10), _spk(16000))):
+        audio = _audio(mic, spk)
+        audio.rx = _IdleI2S()
+        audio.tx = _IdleI2S()
+        frame = bytearray(320)
+        _convert_frames(audio, frame)           # warm up
+        lock()
+        try:
+            _convert_frames(audio, frame)
+        finally:
+            micropython.heap_unlock()
+
+
 def test_mic_frames_are_read_without_blocking_and_converted():
     board, clock, _ = make_board()
     board.set_in_call(True)
@@ -238,11 +388,17 @@ def test_mic_frames_are_read_without_blocking_and_converted():
     assert rx.mode == machine.I2S.RX and rx.bits == 32 and rx.rate == 16000 and rx.callback is not None
     pcm = bytearray(320)
     assert audio.read_frame(pcm) is False             # nothing yet: returns at once
-    machine.fake_i2s_feed(0, _mic_words([256 * 100, 256 * 300] * 160))   # 20 ms at 16 kHz
+    machine.fake_i2s_feed(0, _mic_words([256 * 100, 256 * 300] * 320))   # 2 x 20 ms at 16 kHz
     machine.fake_run_scheduled()
     assert audio.read_frame(pcm) is True
-    first = pcm[0] | (pcm[1] << 8)
-    assert first == (200 << 2)                         # mean of the pair, shift 2 (+12 dB)
+    # 100/300 alternating = DC 200 + a tone at 8 kHz, which the half-band
+    # low-pass removes exactly; shift 2 is +12 dB. The first 7 outputs are
+    # the filter's start-up (zero history).
+    assert list(_samples(pcm))[7:] == [200 << 2] * 153
+    assert audio.read_frame(pcm) is False
+    machine.fake_run_scheduled()
+    assert audio.read_frame(pcm) is True
+    assert list(_samples(pcm)) == [200 << 2] * 160     # steady state, history carried
     assert audio.peak == 800
     assert audio.read_frame(pcm) is False
 

@@ -6,58 +6,12 @@ readinto()/write() return at once and the callback runs from the scheduler
 when the buffer is full/emptied; the callbacks here only flip flags.
 """
 
+from intercom.media import pcm
+
 FRAME_SAMPLES = 160            # 20 ms at 8 kHz: one G.711 frame
 FRAME_BYTES = FRAME_SAMPLES * 2  # 16-bit little-endian mono PCM
-
-
-def mic_to_pcm(src, nbytes, width, step, shift, dst):
-    """Convert nbytes of I2S mic words (width 2 or 4 bytes, little-endian)
-    to 16-bit PCM in dst, averaging `step` input samples per output sample
-    (16 kHz -> 8 kHz is step 2) with a gain of 2**shift. Returns the peak
-    absolute sample value. Private stand-in until media/pcm.py provides it."""
-    peak = 0
-    o = 0
-    i = 0
-    while i < nbytes:
-        acc = 0
-        for _ in range(step):
-            if width == 4:
-                # INMP441: 24 significant bits, MSB-aligned in a 32-bit word
-                v = (src[i + 3] << 16) | (src[i + 2] << 8) | src[i + 1]
-                if v & 0x800000:
-                    v -= 0x1000000
-                v >>= 8
-            else:
-                v = (src[i + 1] << 8) | src[i]
-                if v & 0x8000:
-                    v -= 0x10000
-            acc += v
-            i += width
-        v = (acc << shift) // step
-        if v > 32767:
-            v = 32767
-        elif v < -32768:
-            v = -32768
-        if v > peak:
-            peak = v
-        elif -v > peak:
-            peak = -v
-        dst[o] = v & 0xFF
-        dst[o + 1] = (v >> 8) & 0xFF
-        o += 2
-    return peak
-
-
-def pcm_upsample2(src, dst):
-    """8 kHz -> 16 kHz by sample repetition (speaker wired at 16 kHz)."""
-    o = 0
-    for i in range(0, len(src), 2):
-        lo, hi = src[i], src[i + 1]
-        dst[o] = lo
-        dst[o + 1] = hi
-        dst[o + 2] = lo
-        dst[o + 3] = hi
-        o += 4
+MAX_WORD_SHIFT = 8             # gain taken from the low bits of a 24-in-32 mic word
+MAX_GAIN_SHIFT = 8             # further gain by multiplication (apply_gain, +48 dB)
 
 
 class I2sAudio:
@@ -78,18 +32,36 @@ class I2sAudio:
             # machine.I2S has no PDM receive mode (micropython PR #14176 is unmerged)
             self.mic_ok = False
             log("warn", "audio: this MicroPython build cannot read a PDM microphone; mic disabled")
+        self.mic16 = None            # 16 kHz 16-bit samples between word conversion and decimation
+        self.decimator = None
+        self.interpolator = None
+        self.mic_shift = 0           # i2s32_to_16 shift (32-bit words only)
+        self.mic_gain = 0            # apply_gain factor in Q8, 0 = none
         if mic is not None:
             if mic["rate"] not in (8000, 16000):
                 raise ValueError("mic rate must be 8000 or 16000")
             self.mic_step = mic["rate"] // 8000
             self.mic_width = mic["bits"] // 8
             self.rx_buf = bytearray(FRAME_SAMPLES * self.mic_step * self.mic_width)
+            shift = mic.get("shift", 0)
+            if self.mic_width == 4:
+                # INMP441: 24 significant bits; shifts up to 8 take lower bits, not just gain
+                self.mic_shift = min(shift, MAX_WORD_SHIFT)
+                shift -= self.mic_shift
+            if shift > 0:
+                self.mic_gain = 256 << min(shift, MAX_GAIN_SHIFT)
+            if self.mic_step == 2:
+                self.decimator = pcm.Decimator(FRAME_SAMPLES)
+                if self.mic_width == 4:
+                    self.mic16 = bytearray(FRAME_BYTES * 2)
         if speaker is not None:
             if speaker["rate"] not in (8000, 16000) or speaker["bits"] != 16:
                 raise ValueError("speaker must be 16-bit at 8000 or 16000 Hz")
             self.spk_step = speaker["rate"] // 8000
             size = FRAME_BYTES * self.spk_step
             self.tx_bufs = (bytearray(size), bytearray(size))
+            if self.spk_step == 2:
+                self.interpolator = pcm.Interpolator(FRAME_SAMPLES)
         self.rx = None
         self.tx = None
         self.rx_full = False
@@ -147,8 +119,23 @@ class I2sAudio:
         """Fill pcm_mv with 160 samples of 16-bit 8 kHz PCM; False when no frame is ready."""
         if not self.rx_full or self.rx is None:
             return False
-        self.peak = mic_to_pcm(self.rx_buf, len(self.rx_buf), self.mic_width, self.mic_step,
-                               self.mic.get("shift", 0), pcm_mv)
+        if len(pcm_mv) < FRAME_BYTES:
+            raise ValueError("frame buffer smaller than 320 bytes")
+        # 32-bit words -> 16-bit (i2s32_to_16), 16 kHz -> 8 kHz (half-band
+        # Decimator), optional gain, peak; all into preallocated buffers.
+        if self.mic_width == 4:
+            if self.decimator is None:
+                pcm.i2s32_to_16(self.rx_buf, pcm_mv, FRAME_SAMPLES, self.mic_shift)
+            else:
+                pcm.i2s32_to_16(self.rx_buf, self.mic16, 2 * FRAME_SAMPLES, self.mic_shift)
+                self.decimator.process(self.mic16, pcm_mv, FRAME_SAMPLES)
+        elif self.decimator is None:
+            pcm_mv[:FRAME_BYTES] = self.rx_buf
+        else:
+            self.decimator.process(self.rx_buf, pcm_mv, FRAME_SAMPLES)
+        if self.mic_gain:
+            pcm.apply_gain(pcm_mv, FRAME_SAMPLES, self.mic_gain)
+        self.peak = pcm.peak16(pcm_mv, FRAME_SAMPLES)
         self.rx_full = False
         self.rx.readinto(self.rx_buf)     # next 20 ms, in the background
         return True
@@ -157,6 +144,8 @@ class I2sAudio:
         """Queue one 20 ms frame for the speaker; False if muted or dropped."""
         if self.tx is None:
             return False
+        if len(pcm_mv) < FRAME_BYTES:
+            raise ValueError("frame buffer smaller than 320 bytes")
         if self.tx_busy < 0:
             idx = 0
         elif self.tx_pending >= 0:
@@ -165,10 +154,10 @@ class I2sAudio:
         else:
             idx = 1 - self.tx_busy
         buf = self.tx_bufs[idx]
-        if self.spk_step == 1:
+        if self.interpolator is None:
             buf[:] = pcm_mv
         else:
-            pcm_upsample2(pcm_mv, buf)
+            self.interpolator.process(pcm_mv, buf, FRAME_SAMPLES)   # 8 -> 16 kHz, half-band
         if self.tx_busy < 0:
             self.tx_busy = idx
             self.tx.write(buf)
@@ -203,6 +192,8 @@ class I2sAudio:
         mode = getattr(self.I2S, "PDM_RX") if self.mic["format"] == "pdm" else self.I2S.RX
         self.rx = self._open(self.mic, mode, self.I2S.MONO)
         self.rx_full = False
+        if self.decimator is not None:
+            self.decimator.reset()        # a new stream: no history from the last one
         self.rx.irq(self._rx_cb)
         self.rx.readinto(self.rx_buf)
 
@@ -211,6 +202,8 @@ class I2sAudio:
             return
         self.tx = self._open(self.speaker, self.I2S.TX, self.I2S.MONO)
         self.tx_busy = self.tx_pending = -1
+        if self.interpolator is not None:
+            self.interpolator.reset()
         self.tx.irq(self._tx_cb)
 
     def _close_rx(self):
