@@ -159,7 +159,9 @@ class App:
         if name == "registered":
             self.board.set_led(LED_REGISTERED)
         elif name == "registration_failed":
-            self.board.set_led(LED_UNREGISTERED)
+            # refused credentials or account need a person; a timeout may heal itself
+            needs_fixing = event.get("status") in (401, 403, 404, 407)
+            self.board.set_led(LED_ERROR if needs_fixing else LED_UNREGISTERED)
         elif name == "call":
             state = event["state"]
             if state == "incoming":

@@ -1,0 +1,116 @@
+"""App policy with a recording board: LED states, button mapping, commands and errors."""
+
+from intercom import config
+from intercom.app import App
+from intercom.sip.ua import UserAgent
+from intercom.board import load_board
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class RecordingBoard:
+    def __init__(self, caps=None):
+        self.description = load_board("host", [os.path.join(REPO, "boards")])
+        if caps:
+            self.description = dict(self.description, capabilities=caps)
+        self.events = []
+        self.leds = []
+        self.relay = []
+        self.audio = None
+        self.in_call = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+    def log(self, level, text):
+        pass
+
+    def set_led(self, pattern):
+        self.leds.append(pattern)
+
+    def set_relay(self, on, pulse_ms=None):
+        self.relay.append(on)
+
+    def set_in_call(self, on):
+        self.in_call.append(on)
+
+
+def pump(app, ua):
+    """What the driver's flush does: UA events to the app."""
+    while True:
+        ev = ua.next_event()
+        if ev is None:
+            return
+        app.on_event(ev)
+
+
+def make_app(registrar="", caps=None, **calls):
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": registrar, "user": "door"})
+    cfg["calls"].update(calls)
+    counter = iter(range(1, 10 ** 6))
+    ua = UserAgent(cfg, "192.0.2.1", ("192.0.2.10", 5060) if registrar else None,
+                   lambda n: ("%0*x" % (n, next(counter)))[-n:], None, 0)
+    board = RecordingBoard(caps)
+    return App(ua, board, cfg, lambda n: bytes(range(n))), ua, board
+
+
+def test_led_shows_error_for_refused_credentials_and_not_registered_for_timeouts():
+    app, ua, board = make_app("pbx.example")
+    app.on_event({"event": "registration_failed", "status": 403, "retry_in": 4})
+    assert board.leds[-1] == "error"
+    app.on_event({"event": "registration_failed", "reason": "timeout", "retry_in": 4})
+    assert board.leds[-1] == "not_registered"
+    app.on_event({"event": "registered", "expires": 300})
+    assert board.leds[-1] == "registered"
+
+
+def test_led_follows_the_call_and_in_call_switches_the_board():
+    app, ua, board = make_app(targets=["sip:flat@192.0.2.2"])
+    app.on_button("talk", "press", 0)               # idle: calls the targets
+    pump(app, ua)
+    assert ua.calls.calls and board.leds[-1] == "in_call"
+    assert board.in_call[-1] is False                # dialing is not yet a live call
+    app.on_button("hangup", "press", 10)             # cancels
+    assert ua.calls.calls[0].cancel_reason == "cancelled"
+
+
+def test_unknown_command_and_bad_button_are_errors_not_crashes():
+    app, ua, board = make_app()
+    app.on_command("frobnicate", 0)
+    app.on_command("press doorbell", 0)
+    app.on_command("dtmf 12x", 0)
+    messages = [e["message"] for e in board.events if e["event"] == "error"]
+    assert len(messages) == 3
+    assert "unknown command" in messages[0] and "talk" in messages[1] and "0-9" in messages[2]
+
+
+def test_dial_with_nothing_to_dial_reports_an_error():
+    app, ua, board = make_app(targets=[])
+    app.on_command("dial", 0)
+    errors = []
+    while True:
+        ev = ua.next_event()
+        if ev is None:
+            break
+        errors.append(ev)
+    assert errors and errors[0]["event"] == "error" and "targets" in errors[0]["message"]
+
+
+def test_one_button_board_toggles_talk_into_hangup():
+    app, ua, board = make_app(targets=["sip:flat@192.0.2.2"], caps={"one_button": True})
+    app.on_button("talk", "press", 0)
+    assert ua.calls.calls[0].state == "dialing"
+    app.on_button("talk", "click", 50)               # the click after the press does nothing
+    assert ua.calls.calls[0].cancel_reason is None
+    app.on_button("talk", "press", 1000)
+    assert ua.calls.calls[0].cancel_reason == "cancelled"
+
+
+def test_sip_info_digits_open_the_door_like_rfc4733_digits():
+    app, ua, board = make_app()
+    for digit in "1234#":
+        app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
+    assert board.relay == [True]
+    assert [e["digit"] for e in board.events if e["event"] == "dtmf"] == list("1234#")
