@@ -75,3 +75,16 @@ def test_established_call_frame_loop_runs_under_heap_lock_for_500_frames():
     frames_a = int(figures.split()[0])
     frames_b = int(figures.split("B=")[1].split()[0])
     assert frames_a >= 500 and frames_b >= 500, out
+
+
+def test_mutated_sip_never_escapes_receive_under_micropython():
+    suite = os.path.join(REPO, "..", "shared", "conformance", "rfc4475")
+    if not os.path.isdir(suite):
+        if os.environ.get("CI") == "true":
+            pytest.fail("RFC 4475 suite missing at " + suite)
+        pytest.skip("../shared/conformance/rfc4475 not present")
+    env = dict(os.environ, MICROPYPATH="../../firmware:../core:.frozen")
+    proc = subprocess.run([tool("micropython"), "fuzz_receive.py", suite, "3000", "4475"],
+                          cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "3000 passed, 0 failed" in out, out[-3000:]

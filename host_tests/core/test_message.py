@@ -154,3 +154,7 @@ def test_rfc3261_7_1_unsupported_version_gets_505():
 def test_rfc3261_7_3_1_empty_parameters_are_malformed():
     raises(SyntaxErr, parse_via, "SIP/2.0/UDP 192.0.2.15;;,;,,")
     raises(SyntaxErr, parse_name_addr, '"Joe" <sip:joe@example.org>;;;;')
+
+
+def test_rfc3261_25_1_escapes_that_are_not_utf8_stay_literal():
+    assert unescape("sips%CAuser") == "sips%CAuser"

@@ -396,8 +396,24 @@ def check_request(msg):
         max_forwards = msg.get("max-forwards")
         if max_forwards is not None and not is_digits(max_forwards):
             raise SyntaxErr("bad Max-Forwards")
+        _check_lists(msg, index)
     except SyntaxErr as err:
         raise ParseError(str(err), 400, msg)
+
+
+# list headers the UA reads after the checks: they must split (and routes parse) now
+_READ_LISTS = ("require", "proxy-require", "accept", "supported")
+_ROUTES = ("record-route", "route")
+
+
+def _check_lists(msg, index):
+    for key in _READ_LISTS:
+        if key in index:
+            msg.get_all(key)
+    for key in _ROUTES:
+        if key in index:
+            for value in msg.get_all(key):
+                parse_name_addr(value)
 
 
 def check_response(msg):
@@ -407,6 +423,7 @@ def check_response(msg):
         if len(msg.vias) < 1 or len(index.get("cseq", ())) != 1 or len(index.get("call-id", ())) != 1:
             raise SyntaxErr("missing or repeated Via/CSeq/Call-ID")
         _ = (msg.cseq, msg.from_, msg.to)
+        _check_lists(msg, index)
     except SyntaxErr as err:
         raise ParseError(str(err), None, msg)
 

@@ -53,7 +53,10 @@ def unescape(text):
         else:
             out.append(c)
             i += 1
-    return bytes(out).decode()
+    try:
+        return bytes(out).decode()
+    except UnicodeError:
+        return text      # escapes that are not UTF-8 cannot name a user of ours: keep them literal
 
 
 def split_params(text, where):

@@ -1,0 +1,72 @@
+"""Under the MicroPython unix port: seeded mutations of the RFC 4475 messages never escape UserAgent.receive().
+
+Usage: micropython fuzz_receive.py SUITE_DIR [ITERATIONS] [SEED]; prints `N passed, N failed`."""
+
+import os
+import random
+import sys
+
+from _sipfakes import make_ua, drain
+
+ALPHABET = b" \t\r\n:;,<>\"@%=/\\0123456789abcdefSIPsip\x00\xff\xc3"
+OUR_INVITE = (b"INVITE sip:door@192.0.2.20:5062 SIP/2.0\r\n"
+              b"Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bKfz1;rport\r\n"
+              b"From: \"Flat\" <sip:flat@192.0.2.30>;tag=f1\r\nTo: <sip:door@192.0.2.20>\r\n"
+              b"Call-ID: fuzz-1@192.0.2.30\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+              b"Contact: <sip:flat@192.0.2.30:5060>\r\nContent-Type: application/sdp\r\n"
+              b"Content-Length: 143\r\n\r\n"
+              b"v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n"
+              b"m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
+
+
+def mutate(data):
+    data = bytearray(data)
+    for _ in range(random.randint(1, 8)):
+        op = random.randint(0, 9)
+        pos = random.randint(0, len(data))
+        if op < 4 and data:
+            data[min(pos, len(data) - 1)] = ALPHABET[random.randint(0, len(ALPHABET) - 1)]
+        elif op < 7:
+            ch = ALPHABET[random.randint(0, len(ALPHABET) - 1)]
+            data = data[:pos] + bytes([ch]) * random.randint(1, 4) + data[pos:]
+        else:
+            data = data[:pos] + data[pos + random.randint(1, 12):]
+    return bytes(data)
+
+
+def main(suite, iterations, seed):
+    corpus = [OUR_INVITE, OUR_INVITE]
+    for name in sorted(os.listdir(suite)):
+        if name.endswith(".dat"):
+            with open(suite + "/" + name, "rb") as f:
+                corpus.append(f.read())
+    random.seed(seed)
+    failures = 0
+    ua = None
+    for n in range(iterations):
+        if n % 50 == 0:
+            ua = make_ua()
+            if n % 100 == 0:
+                ua.cfg["calls"]["accept_from"] = "any"
+        data = mutate(corpus[random.randint(0, len(corpus) - 1)])
+        try:
+            ua.receive(data, ("192.0.2.30", 5060), 0)
+            drain(ua)
+        except Exception as err:          # receive() must never raise
+            failures += 1
+            print("FAILED: receive raised %r on %r" % (err, data[:200]))
+            continue
+        event = ua.next_event()
+        while event is not None:
+            if event["event"] == "error":
+                failures += 1
+                print("FAILED: %s on %r" % (event["message"], data[:200]))
+            event = ua.next_event()
+    print("%d mutations" % iterations)
+    print("%d passed, %d failed" % (iterations - failures, failures))
+    return failures
+
+
+if __name__ == "__main__":
+    sys.exit(1 if main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2000,
+                       int(sys.argv[3]) if len(sys.argv) > 3 else 4475) else 0)
