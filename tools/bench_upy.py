@@ -3,7 +3,8 @@
 import gc
 import sys
 
-from intercom.sip.message import check_request, check_response, parse
+from intercom.sip.message import parse
+from intercom.sip.validate import check_request, check_response
 
 try:
     from time import ticks_diff, ticks_us

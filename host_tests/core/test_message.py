@@ -1,7 +1,8 @@
 """SIP codec rules, one test per requirement (RFC 3261 §7, §18.3, §19.1, §20, §25; RFC 3581)."""
 
 from _helpers import raises
-from intercom.sip.message import parse, check_request, make_response, Message, ParseError
+from intercom.sip.message import parse, make_response, Message, ParseError
+from intercom.sip.validate import check_request
 from intercom.sip.uri import parse_uri, parse_name_addr, parse_via, unescape, SyntaxErr
 
 INVITE = (b"INVITE sip:bob@192.0.2.4:5070;transport=udp SIP/2.0\r\n"

@@ -1,8 +1,8 @@
 """One INVITE session in either role: offer/answer, ACK, CANCEL, BYE, re-INVITE, hold (RFC 3261 §13-15, RFC 3264)."""
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
-from intercom.sip.message import Message, make_response
-from intercom.sip import sdp as sdpmod
+from intercom.sip.message import make_response
+from intercom.sip.call_media import CallMedia
 from intercom.sip.auth import DigestError
 
 # States reported in `call` events (DESIGN.md); every transition goes through Call.set_state.
@@ -17,20 +17,7 @@ ENDED = "ended"              # final; the call object is about to be forgotten
 LIVE = (CONNECTED, ON_HOLD, REMOTE_HOLD)
 
 
-class Media:
-    """The negotiated stream: where to send, which payload types."""
-
-    def __init__(self, address, port, pt, codec, dtmf_pt, send, recv):
-        self.address = address
-        self.port = port
-        self.pt = pt
-        self.codec = codec
-        self.dtmf_pt = dtmf_pt
-        self.send = send        # we may send audio
-        self.recv = recv        # we expect audio
-
-
-class Call:
+class Call(CallMedia):
     """A call's shared state; the role-specific halves live in CallManager.
 
     Timers are named deadlines; the manager fires `timer_<name>`."""
@@ -122,77 +109,6 @@ class Call:
 
     def timer_max_duration(self):
         self.hangup("max_duration")
-
-    # --- SDP ---------------------------------------------------------------------
-    def local_direction(self):
-        """Our direction attribute (RFC 3264 §6.1, §8.4): what we want
-        (holding: send only) intersected with what the peer last offered."""
-        remote = self.remote_dir
-        send = remote in ("sendrecv", "recvonly")
-        recv = remote in ("sendrecv", "sendonly") and not self.local_hold
-        if send:
-            return "sendrecv" if recv else "sendonly"
-        return "recvonly" if recv else "inactive"
-
-    def build_sdp(self, formats=None, direction=None):
-        cfg = self.mgr.cfg["media"]
-        if formats is None:
-            formats = sdpmod.offer_formats(cfg["codecs"])
-        body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
-                                self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
-                                direction or self.local_direction())
-        if body != self.last_sdp:
-            # o= version grows with every change (RFC 3264 §8)
-            self.sdp_version += 1
-            body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
-                                    self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
-                                    direction or self.local_direction())
-            self.last_sdp = body
-        return body
-
-    def take_answer(self, body):
-        """Apply the peer's answer to our offer; False if unusable."""
-        try:
-            desc = sdpmod.parse_sdp(body)
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
-            return False
-        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
-        if choice is None:
-            return False
-        self._apply_media(desc, choice, False)
-        return True
-
-    def answer_offer(self, body):
-        """Our answer (bytes) to the peer's offer, or None for 488."""
-        try:
-            desc = sdpmod.parse_sdp(body)
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
-            return None
-        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
-        if choice is None:
-            return None
-        self._apply_media(desc, choice, True)
-        return self.build_sdp([choice])
-
-    def _apply_media(self, desc, choice, is_offer):
-        if is_offer:
-            # Only the peer's offers say what it wants; its answers merely
-            # mirror our offer (a "recvonly" answer to our hold is not its hold).
-            remote = desc.direction
-            if desc.hold:
-                # RFC 2543 hold: c=0.0.0.0 means "do not send to me"
-                remote = "sendonly" if remote in ("sendrecv", "sendonly") else "inactive"
-            self.remote_dir = remote
-            self.remote_hold = remote in ("sendonly", "inactive")
-        direction = self.local_direction()
-        self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
-                           direction in ("sendrecv", "sendonly"),
-                           direction in ("sendrecv", "recvonly"))
-        self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
-                      "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
-                      "direction": direction})
 
     # --- sending helpers ------------------------------------------------------
     def send_bye(self):
@@ -413,19 +329,6 @@ class Call:
 
     def on_ack_timeout(self, tx):
         pass      # Timer H: our error response was never ACKed; nothing more to do
-
-
-def new_invite(ua, uri, from_uri, from_tag, call_id, cseq, display=None):
-    """An initial INVITE (§13.2.1) without body."""
-    req = Message.request("INVITE", uri)
-    ua.add_via(req)
-    req.add("Max-Forwards", "70")
-    name = '"%s" ' % display if display else ""
-    req.add("From", "%s<%s>;tag=%s" % (name, from_uri, from_tag))
-    req.add("To", "<%s>" % uri)
-    req.add("Call-ID", call_id)
-    req.add("CSeq", "%d INVITE" % cseq)
-    return req
 
 
 def copy_record_route(request, response):

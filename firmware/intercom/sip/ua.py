@@ -1,8 +1,8 @@
 """Sans-I/O SIP user agent core: UAS request handling and usages (RFC 3261 §8, §18.1-18.2)."""
 
 from intercom.ticks import earliest, ticks_diff
-from intercom.sip.message import (ParseError, make_response, parse,
-                                  check_request, check_response)
+from intercom.sip.message import ParseError, make_response, parse
+from intercom.sip.validate import check_request, check_response
 from intercom.sip.transaction import Timers, MAGIC_COOKIE
 from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
