@@ -128,3 +128,22 @@ def test_package_json_lists_every_firmware_module():
     for dest, src in package["urls"]:
         assert src.startswith("github:") and src.endswith(dest)
     assert package["deps"] == [] and package["version"]
+
+
+def test_frozen_manifest_names_existing_firmware_only():
+    """tools/manifest.py (for FROZEN_MANIFEST builds) uses only the manifest
+    commands and names files that exist; the firmware build itself needs a
+    MicroPython source tree and is not run here."""
+    import os
+    tools = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools")
+    calls = []
+    env = {"include": lambda path: calls.append(("include", path, ".")),
+           "package": lambda name, base_path=".", **kw: calls.append(("package", name, base_path)),
+           "module": lambda name, base_path=".", **kw: calls.append(("module", name, base_path))}
+    with open(os.path.join(tools, "manifest.py")) as f:
+        exec(compile(f.read(), "manifest.py", "exec"), env)
+    assert calls[0][:2] == ("include", "$(PORT_DIR)/boards/manifest.py")
+    for _kind, name, base in calls[1:]:
+        # paths in a manifest are relative to the manifest's own folder
+        assert os.path.exists(os.path.join(tools, base, name)), name
+    assert [c[1] for c in calls[1:]] == ["intercom", "setup.py"]
