@@ -87,7 +87,7 @@ def run_device(cfg, description):
     local_ip = board.station.ip or "0.0.0.0"
 
     def resolve_failed(message):
-        board.log("error", message + "; calls go peer to peer until the next boot")
+        board.log("error", message + "; retried when Wi-Fi reconnects")
     run_phone(cfg, board, "0.0.0.0", local_ip, resolve_failed, None)
 
 
@@ -134,15 +134,17 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
     except OSError as err:
         on_error("cannot bind SIP port %d or RTP ports %d-%d: %s" % (sip["local_port"], rtp_port, rtp_port + 1, err))
         return
-    registrar_addr = None
-    if sip["registrar"]:
+    def resolve_registrar():
         host, port = proxy_address(sip)
         try:
-            registrar_addr = resolve(host, port)
+            return resolve(host, port)
         except OSError as err:
             on_error("cannot resolve registrar %r: %s" % (host, err))
+            return None
+
+    registrar_addr = resolve_registrar() if sip["registrar"] else None
     ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
-    app = App(ua, board, cfg, random_bytes)
+    app = App(ua, board, cfg, random_bytes, resolve_registrar)
     if announce:
         board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
     Driver(ua, app, board, sockets[0], sockets[1], sockets[2], trace).run()

@@ -114,3 +114,18 @@ def test_sip_info_digits_open_the_door_like_rfc4733_digits():
         app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
     assert board.relay == [True]
     assert [e["digit"] for e in board.events if e["event"] == "dtmf"] == list("1234#")
+
+
+def test_registrar_resolved_when_wifi_returns_after_dns_failed_at_boot():
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": "pbx.example", "user": "door"})
+    ua = UserAgent(cfg, "192.0.2.1", None, lambda n: "1" * n, None, 0)
+    board = RecordingBoard()
+    answers = [None, ("192.0.2.10", 5060)]
+    app = App(ua, board, cfg, lambda n: bytes(n), lambda: answers.pop(0))
+    assert ua.registration is None
+    app.on_board_event({"event": "wifi", "connected": True, "ip": "192.0.2.1"}, 0)
+    assert ua.registration is None and ua.pop_datagram() is None      # DNS still failing
+    app.on_board_event({"event": "wifi", "connected": True, "ip": "192.0.2.1"}, 100)
+    data, addr = ua.pop_datagram()
+    assert addr == ("192.0.2.10", 5060) and data.startswith(b"REGISTER ")

@@ -25,7 +25,7 @@ class App:
     The driver calls start(), on_command(), on_button(), on_event() and
     tick(); `finished` tells it to stop."""
 
-    def __init__(self, ua, board, cfg, random_bytes=None):
+    def __init__(self, ua, board, cfg, random_bytes=None, resolve_registrar=None):
         self.ua = ua
         self.board = board
         self.cfg = cfg
@@ -35,6 +35,9 @@ class App:
         self.now = ua.now
         cname = "%s@%s" % (cfg["sip"]["user"], ua.local_ip)
         self.audio = AudioControl(cfg, board, board.emit, random_bytes or _no_random, cname)
+        # resolve_registrar() -> (ip, port) or None: DNS, done by main.py's
+        # glue when the network (re)appears; the App never does I/O itself
+        self.resolve_registrar = resolve_registrar
 
     def start(self, now):
         self.board.set_led(LED_BOOTING)
@@ -122,7 +125,13 @@ class App:
         """Board news (Wi-Fi up/down): report it; re-register at once when Wi-Fi returns."""
         self.now = now
         self.board.emit(event)
-        if event.get("event") == "wifi" and event.get("connected") and self.ua.registration is not None:
+        if event.get("event") != "wifi" or not event.get("connected"):
+            return
+        if self.resolve_registrar is not None and self.cfg["sip"]["registrar"]:
+            addr = self.resolve_registrar()
+            if addr is not None:
+                self.ua.set_registrar(addr)
+        if self.ua.registration is not None:
             self.ua.tick(now)
             self.ua.register()
 

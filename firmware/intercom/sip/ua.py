@@ -83,6 +83,17 @@ class UserAgent:
         return self.events.pop(0) if self.events else None
 
     # --- commands -------------------------------------------------------------
+    def set_registrar(self, addr):
+        """The registrar's (ip, port) became known (DNS failed at boot, or the
+        network changed): registration and outbound calls use it from now on."""
+        if not self.cfg["sip"]["registrar"]:
+            return
+        self.calls.registrar_addr = addr
+        if self.registration is None:
+            self.registration = Registration(self, self.cfg["sip"], addr)
+        else:
+            self.registration.target = addr
+
     def register(self):
         if self.registration is None:
             self.emit({"event": "error", "message": "no registrar configured (peer-to-peer mode)"})
