@@ -118,6 +118,17 @@ def proxy_address(sip):
     return host, int(port) if port else 5060
 
 
+def sip_tracer(board, then=None):
+    """Log every SIP datagram (credentials masked), then pass it on (e.g. to the pcap)."""
+    from intercom.sip.trace import trace_text
+
+    def trace(direction, data, addr):
+        board.log("debug", trace_text(direction, data, addr))
+        if then is not None:
+            then(direction, data, addr)
+    return trace
+
+
 def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
     """Sockets, the SIP core, the app and the polling loop; returns when the app
     is finished. announce: emit the simulator's `ready` event (DESIGN.md)."""
@@ -144,6 +155,8 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
 
     registrar_addr = resolve_registrar() if sip["registrar"] else None
     ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
+    if cfg.get("log_level") == "debug":               # setup.trace(True)
+        trace = sip_tracer(board, trace)
     app = App(ua, board, cfg, random_bytes, resolve_registrar)
     if announce:
         board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
