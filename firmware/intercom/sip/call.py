@@ -46,7 +46,6 @@ class Call(CallMedia):
         self.ack = None                   # (bytes, addr) for 2xx retransmissions
         self.auth = None                  # DigestClient once the PBX challenged us
         self.want_hold = None             # hold/resume asked while an exchange was pending
-        self.ack_body = None              # our answer, when the peer's 2xx carried the offer
         self.extra = {}                   # fields added to every call event (attempt, waiting)
 
     # --- state and events -----------------------------------------------------
@@ -150,13 +149,10 @@ class Call(CallMedia):
         return self.ua.layer.start_client(req, addr, tu or self)
 
     def send_ack(self, response):
-        """ACK a 2xx end to end (§13.2.2.4): new branch, CSeq of the INVITE."""
+        """ACK a 2xx end to end (§13.2.2.4): new branch, CSeq of the INVITE.
+        Our INVITEs always carry the offer, so the ACK never carries SDP."""
         number = response.cseq[0]
         req, hop = self.dialog.new_request(self.ua, "ACK", cseq=number)
-        body = self.ack_body
-        if body is not None:
-            req.add("Content-Type", "application/sdp")
-            req.body = body
         addr = self.mgr.resolve(hop)
         if addr is not None:
             self.ack = (req.encode(), addr)

@@ -245,7 +245,7 @@ class CallManager:
         if invite_tx is None:
             return tx.respond(make_response(req, 481))
         tx.respond(make_response(req, 200))
-        call = getattr(invite_tx, "tu", None)
+        call = invite_tx.tu          # the IncomingCall, or None if it was refused
         if call is not None:
             call.on_cancel()
 
