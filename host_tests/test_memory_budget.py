@@ -34,7 +34,7 @@ def test_whole_firmware_from_mpy_runs_a_call_in_a_bounded_heap(tmp_path):
         ok = run.run()
         detail = "" if ok else "\n%s\n--- B ---\n%s\n--- kamailio ---\n%s" % (
             run.a.describe(), run.b.describe(), kamailio.log_tail(20))
-    assert ok, "at %d wK from build/mpy: %s (steps done: %s)%s" % (
+    assert ok, "at %d wK from build/mpy-x64: %s (steps done: %s)%s" % (
         HEAP_WK, run.failed, [s for s, _ in run.steps], detail)
     assert [s for s, _ in run.steps] == ["boot", "register", "call", "audio", "hold", "resume",
                                          "hangup", "unregister"]

@@ -11,7 +11,9 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(REPO, "firmware")
 BOARDS = os.path.join(REPO, "boards")
-BUILD_MPY = os.path.join(REPO, "build", "mpy")
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import mpy_build  # noqa: E402
+BUILD_MPY = mpy_build.out_dir(mpy_build.DEVICE_ARCH)
 STAGE = os.path.join(REPO, "build", "deploy")
 VERSION = "0.1.0"
 FLASH_OFFSET = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
@@ -54,7 +56,7 @@ def board_names():
 
 def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=False):
     """Check everything, stage build/deploy, and return the commands that copy it
-    (check_only: the arguments only, before build/mpy exists; returns [])."""
+    (check_only: the arguments only, before build/mpy-xtensawin exists; returns [])."""
     check_port(port, dry_run)
     description = check_board(board)
     if description["hal"] == "host":
@@ -73,7 +75,8 @@ def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=Fal
     if check_only:
         return []
     if not os.path.exists(os.path.join(BUILD_MPY, "intercom")):
-        raise UsageError("build/mpy is empty: run `make mpy` first (make deploy does it for you)")
+        raise UsageError("%s is empty: run `make mpy` first (make deploy does it for you)"
+                         % os.path.relpath(BUILD_MPY, REPO))
     stage(board, config_path)
     top = sorted(os.listdir(STAGE))
     files = [os.path.join(STAGE, f) for f in top if os.path.isfile(os.path.join(STAGE, f))]
@@ -85,7 +88,7 @@ def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=Fal
 
 
 def stage(board, config_path):
-    """build/deploy = build/mpy (.mpy modules, main.py) + setup + boards/<board>.json + config.json."""
+    """build/deploy = build/mpy-xtensawin (.mpy modules, main.py) + setup + boards/<board>.json + config.json."""
     shutil.rmtree(STAGE, ignore_errors=True)
     shutil.copytree(BUILD_MPY, STAGE)
     if not os.path.exists(os.path.join(STAGE, "main.py")):

@@ -3,7 +3,7 @@
 The scenario, with every step waiting for its events (bounded):
 boot, register to Kamailio (digest auth), call a second simulator through it
 (auto-answer, audio both ways), hold, resume, hang up, unregister (quit).
-Phone A is measured: tools/sim --mpy (precompiled build/mpy) under the
+Phone A is measured: tools/sim --mpy (precompiled build/mpy-x64) under the
 MicroPython unix port with `--heap <N>wK`; phone B runs with a normal heap.
 A run succeeds when every step's events arrived, both phones received audio,
 A exited 0 with no `error` event and no MemoryError on its stderr.
@@ -371,7 +371,7 @@ def main():
     parser.add_argument("--max", type=int, default=512, help="largest heap tried, wK (default 512)")
     parser.add_argument("--audio", type=float, default=1.5, help="seconds of audio in the call (default 1.5)")
     parser.add_argument("--heap", type=int, help="run the scenario once at this heap (wK) and print its steps")
-    parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy")
+    parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy-x64")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
     args = parser.parse_args()
 
@@ -397,7 +397,7 @@ def main():
                 log("%d wK: %s" % (args.heap, "ok" if ok else "FAILED: " + sc.failed))
                 return 0 if ok else 1
             log("membench: bisecting phone A's heap over %d..%d wK (boot, register, call with %.1f s audio, "
-                "hold, resume, hang up, unregister; from build/mpy)" % (args.min, args.max, args.audio))
+                "hold, resume, hang up, unregister; from build/mpy-x64)" % (args.min, args.max, args.audio))
             best, runs, top = bisect(kamailio, args.min, args.max, args.workdir, args.audio, log)
         if best is None:
             rows.append(("smallest heap for the scenario", "> %d wK (fails at %d wK: %s)"
@@ -422,7 +422,7 @@ def main():
                          "" if figures["passed"] else "; heaplock_call.py FAILED")))
     width = max(len(r[0]) for r in rows)
     log("")
-    log("memory (MicroPython unix port, phone A from build/mpy)")
+    log("memory (MicroPython unix port, phone A from build/mpy-x64)")
     for name, value in rows:
         log("%s  %s" % (name.ljust(width), value))
     if verdict is not None:

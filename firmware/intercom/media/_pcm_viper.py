@@ -2,6 +2,10 @@
 
 # ruff: noqa: F821  (ptr8/ptr16 are viper built-ins, unknown to CPython tooling)
 #
+# Native code: mpy-cross needs the target CPU (-march=xtensawin for ESP32,
+# x64 for the unix port) and says "invalid arch" without one; precompile with
+# tools/mpy_build.py (make mpy), which always names it.
+#
 # Imported by pcm.py inside try/except: on CPython, or on a MicroPython build
 # without native emitters, importing this module fails and the pure-Python
 # kernels in pcm.py (py_*) are used instead. Every kernel here must stay

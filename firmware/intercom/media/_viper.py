@@ -2,6 +2,10 @@
 
 # ruff: noqa: F821  (ptr8 is a viper built-in, unknown to CPython tooling)
 #
+# Native code: mpy-cross needs the target CPU (-march=xtensawin for ESP32,
+# x64 for the unix port) and says "invalid arch" without one; precompile with
+# tools/mpy_build.py (make mpy), which always names it.
+#
 # Imported by g711.py inside try/except: on CPython, or on a MicroPython build
 # without native emitters, importing this module fails and the pure-Python
 # kernels in g711.py are used instead. Every kernel here must stay bit-exact
