@@ -10,21 +10,8 @@ def main(names):
     if not hasattr(machine, "fake_reset"):
         print("the fake machine module is not first on MICROPYPATH")
         return 1
-    passed = failed = 0
-    for name in names or MODULES:
-        module = __import__(name)
-        for attr in sorted(dir(module)):
-            if not attr.startswith("test_"):
-                continue
-            try:
-                getattr(module, attr)()
-                passed += 1
-            except Exception as err:     # AssertionError and anything else count as failures
-                failed += 1
-                print("FAILED %s.%s: %r" % (name, attr, err))
-                sys.print_exception(err)
-    print("%d passed, %d failed" % (passed, failed))
-    return failed
+    from mpy_runner import run        # host_tests/core is on MICROPYPATH
+    return run(names or MODULES)
 
 
 if __name__ == "__main__":

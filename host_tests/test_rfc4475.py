@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from _sipfakes import make_ua, drain
+from _sipfakes import make_ua, drain, RINGING_INVITE as OUR_INVITE
 
 SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "conformance", "rfc4475")
 PEER = ("192.0.2.30", 5060)
@@ -35,16 +35,6 @@ EXPECTED = {
     "mcl01.dat": 400, "bcast.dat": "ignore", "zeromf.dat": 200, "cparam01.dat": 405,
     "cparam02.dat": 405, "regescrt.dat": 405, "sdp01.dat": 406, "inv2543.dat": 403,
 }
-
-
-OUR_INVITE = (b"INVITE sip:door@192.0.2.20:5062 SIP/2.0\r\n"
-              b"Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bKfz1;rport\r\n"
-              b"From: \"Flat\" <sip:flat@192.0.2.30>;tag=f1\r\nTo: <sip:door@192.0.2.20>\r\n"
-              b"Call-ID: fuzz-1@192.0.2.30\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-              b"Contact: <sip:flat@192.0.2.30:5060>\r\nContent-Type: application/sdp\r\n"
-              b"Content-Length: 143\r\n\r\n"
-              b"v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n"
-              b"m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
 
 
 def manifest():

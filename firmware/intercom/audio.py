@@ -1,6 +1,7 @@
 """Audio policy: which call owns the stream, local tones, DTMF digits and the door PIN (pure; RFC 4733 digits)."""
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
+from intercom.media import g711
 from intercom.media.session import MediaSession, FRAME_SAMPLES
 from intercom.media.tones import ToneGenerator
 from intercom.door import DoorLock
@@ -147,8 +148,7 @@ class AudioControl:
             self.line_tone.mix_into(mic, FRAME_SAMPLES)
         packet = self.session.next_packet(mic)
         if self.session.play(spk) < 0:
-            for i in range(2 * FRAME_SAMPLES):
-                spk[i] = 0
+            g711.fill(spk, 0, 0, 2 * FRAME_SAMPLES)     # no stream: silence (viper on the device)
         if self.speaker_tone.active:
             self.speaker_tone.mix_into(spk, FRAME_SAMPLES)
         if audio is not None:

@@ -159,3 +159,15 @@ def param_of(value, name):
     semi = value.find(";")
     from intercom.sip.uri import split_params
     return get_param(split_params(value[semi + 1:], "x"), name) if semi >= 0 else None
+
+
+# An INVITE that makes a phone from make_ua() ring (with accept_from "any"):
+# the fuzzers mutate it so that call and SDP code are reached too.
+RINGING_INVITE = (b"INVITE sip:door@192.0.2.20:5062 SIP/2.0\r\n"
+              b"Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bKfz1;rport\r\n"
+              b"From: \"Flat\" <sip:flat@192.0.2.30>;tag=f1\r\nTo: <sip:door@192.0.2.20>\r\n"
+              b"Call-ID: fuzz-1@192.0.2.30\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+              b"Contact: <sip:flat@192.0.2.30:5060>\r\nContent-Type: application/sdp\r\n"
+              b"Content-Length: 143\r\n\r\n"
+              b"v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n"
+              b"m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")

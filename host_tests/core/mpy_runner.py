@@ -5,10 +5,9 @@ import os
 import sys
 
 
-
-def main(names):
-    if not names:
-        names = sorted(n[:-3] for n in os.listdir(".") if n.startswith("test_") and n.endswith(".py"))
+def run(names):
+    """Import each test module and call its test_* functions; the number failed.
+    (host_tests/device_runner.py runs the device tests through this too.)"""
     passed = failed = 0
     for name in names:
         module = __import__(name)
@@ -26,6 +25,12 @@ def main(names):
                 sys.print_exception(err)
     print("%d passed, %d failed" % (passed, failed))
     return failed
+
+
+def main(names):
+    if not names:
+        names = sorted(n[:-3] for n in os.listdir(".") if n.startswith("test_") and n.endswith(".py"))
+    return run(names)
 
 
 if __name__ == "__main__":

@@ -344,3 +344,16 @@ def test_rfc3261_12_1_1_uas_copies_record_route_into_180_and_200():
     for status in (180, 200):
         resp = [m for m in peer.seen if not m.is_request and m.status == status][0]
         assert resp.get_all("record-route") == ["<sip:proxy1.example;lr>", "<sip:192.0.2.9;lr>"]
+
+
+def test_rfc3261_12_2_2_bye_with_a_lower_cseq_gets_500_and_the_call_stays_up():
+    net, a, peer, inv, ok, ack = incoming_connected()
+    net.send(PEER, A, ack.encode())
+    net.send(PEER, A, reinvite(inv, ok, sdp(), cseq=5).encode())
+    net.flush()
+    bye = reinvite(inv, ok, b"", cseq=4)
+    bye.method = "BYE"
+    bye.set("CSeq", "4 BYE")
+    net.send(PEER, A, bye.encode())
+    net.flush()
+    assert net.summaries()[-1] == "500 BYE" and states(a)[-1] == "connected"

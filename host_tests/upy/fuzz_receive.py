@@ -6,19 +6,9 @@ import os
 import random
 import sys
 
-from _sipfakes import make_ua, drain
+from _sipfakes import make_ua, drain, RINGING_INVITE
 
 ALPHABET = b" \t\r\n:;,<>\"@%=/\\0123456789abcdefSIPsip\x00\xff\xc3"
-OUR_INVITE = (b"INVITE sip:door@192.0.2.20:5062 SIP/2.0\r\n"
-              b"Via: SIP/2.0/UDP 192.0.2.30:5060;branch=z9hG4bKfz1;rport\r\n"
-              b"From: \"Flat\" <sip:flat@192.0.2.30>;tag=f1\r\nTo: <sip:door@192.0.2.20>\r\n"
-              b"Call-ID: fuzz-1@192.0.2.30\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
-              b"Contact: <sip:flat@192.0.2.30:5060>\r\nContent-Type: application/sdp\r\n"
-              b"Content-Length: 143\r\n\r\n"
-              b"v=0\r\no=- 1 1 IN IP4 192.0.2.30\r\ns=-\r\nc=IN IP4 192.0.2.30\r\nt=0 0\r\n"
-              b"m=audio 30000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
-
-
 def mutate(data):
     data = bytearray(data)
     for _ in range(random.randint(1, 8)):
@@ -35,7 +25,7 @@ def mutate(data):
 
 
 def main(suite, iterations, seed):
-    corpus = [OUR_INVITE, OUR_INVITE]
+    corpus = [RINGING_INVITE, RINGING_INVITE]
     for name in sorted(os.listdir(suite)):
         if name.endswith(".dat"):
             with open(suite + "/" + name, "rb") as f:

@@ -2,6 +2,7 @@
 
 from intercom.media.wav import WavReader, WavWriter
 from intercom.media.pcm import Decimator
+from intercom.media import g711
 
 FRAME = 160          # samples per 20 ms at 8 kHz
 
@@ -28,8 +29,7 @@ class HostAudio:
     def read_frame(self, pcm):
         """Fill pcm with the next 20 ms of microphone audio; True (always ready)."""
         if self.reader is None:
-            for i in range(2 * FRAME):
-                pcm[i] = 0
+            g711.fill(pcm, 0, 0, 2 * FRAME)              # no microphone file: silence
         elif self.decimator is None:
             self.reader.read_into(pcm, FRAME)
         else:

@@ -1,6 +1,7 @@
 """Outgoing calls (UAC): INVITE, responses, CANCEL, redirects, auth (RFC 3261 §13.2, §9.1, §8.1.3.4, §22)."""
 
 from intercom.sip.message import Message
+from intercom.sip.invite_transaction import mirror_request
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
 from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, LIVE
@@ -66,17 +67,8 @@ class OutgoingCall(Call):
         self.invite_tx = ua.layer.start_client(req, addr, self)
 
     def send_cancel(self):
-        """CANCEL mirrors the INVITE's Request-URI, Via, Call-ID, From, To, CSeq number (§9.1)."""
-        inv = self.invite
-        req = Message.request("CANCEL", inv.uri)
-        req.add("Via", inv.get_all("via")[0])
-        for route in inv.get_all("route"):
-            req.add("Route", route)
-        req.add("Max-Forwards", "70")
-        req.add("From", inv.get("from"))
-        req.add("To", inv.get("to"))
-        req.add("Call-ID", inv.call_id)
-        req.add("CSeq", "%d CANCEL" % inv.cseq[0])
+        """CANCEL mirrors the INVITE: same Request-URI, Via branch, Route, From, To, CSeq number (§9.1)."""
+        req = mirror_request(self.invite, "CANCEL", self.invite.get("to"))
         self.cancel_tx = self.ua.layer.start_client(req, self.invite_tx.addr, self.mgr.orphan_tu)
         # If the callee never answers the INVITE with 487, give up after 64*T1.
         self.start_timer("cancel_wait", 64 * self.ua.layer.timers.t1)

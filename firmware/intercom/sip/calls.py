@@ -200,14 +200,23 @@ class CallManager:
         user = parse_uri(req.uri).user
         return user is not None and unescape(user) == self.cfg["sip"]["user"]
 
+    def dialog_call(self, req, tx):
+        """The call a mid-dialog request belongs to; else answers it 481 (no
+        such dialog, §12.2.2) or 500 (CSeq out of order) and returns None."""
+        call = self.by_dialog(req)
+        if call is None:
+            tx.respond(make_response(req, 481))
+        elif not call.dialog.check_remote_cseq(req):
+            tx.respond(make_response(req, 500))
+            call = None
+        return call
+
     def on_invite(self, req, tx):
         if req.to.tag:
-            call = self.by_dialog(req)
-            if call is None:
-                return tx.respond(make_response(req, 481))
-            if not call.dialog.check_remote_cseq(req):
-                return tx.respond(make_response(req, 500))
-            return call.on_peer_reinvite(req, tx)
+            call = self.dialog_call(req, tx)
+            if call is not None:
+                call.on_peer_reinvite(req, tx)
+            return None
         if not self.accepts_from(req):
             self.ua.log("warn", "refused INVITE from %s:%d for %s (accept_from)" % (
                 req.source[0], req.source[1], req.uri))
@@ -234,11 +243,9 @@ class CallManager:
             call.on_ack(req)
 
     def on_bye(self, req, tx):
-        call = self.by_dialog(req)
-        if call is None:
-            return tx.respond(make_response(req, 481))
-        call.dialog.check_remote_cseq(req)
-        call.on_bye(req, tx)
+        call = self.dialog_call(req, tx)
+        if call is not None:
+            call.on_bye(req, tx)
 
     def on_cancel(self, req, tx):
         invite_tx = self.ua.layer.invite_for_cancel(req)
@@ -250,11 +257,9 @@ class CallManager:
             call.on_cancel()
 
     def on_info(self, req, tx):
-        call = self.by_dialog(req)
-        if call is None:
-            return tx.respond(make_response(req, 481))
-        call.dialog.check_remote_cseq(req)
-        call.on_info(req, tx)
+        call = self.dialog_call(req, tx)
+        if call is not None:
+            call.on_info(req, tx)
 
     # --- time ----------------------------------------------------------------------
     def next_deadline(self):

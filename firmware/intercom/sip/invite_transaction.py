@@ -9,19 +9,25 @@ ACCEPTED = "accepted"    # RFC 6026: a 2xx passed; 2xx retransmissions go to the
 CONFIRMED = "confirmed"  # server: ACK for a non-2xx final received; Timer I absorbs ACKs
 
 
-def build_ack(request, response):
-    """The ACK for a non-2xx final response (§17.1.1.3): same branch, To from
-    the response, CSeq number of the INVITE, Route headers of the INVITE."""
-    ack = Message.request("ACK", request.uri)
-    ack.add("Via", request.get_all("via")[0])
+def mirror_request(request, method, to_value):
+    """A request that mirrors an INVITE hop by hop: CANCEL (§9.1) and the ACK
+    for a non-2xx final (§17.1.1.3) share its Request-URI, top Via (so its
+    branch), Route set, From, Call-ID and CSeq number."""
+    req = Message.request(method, request.uri)
+    req.add("Via", request.get_all("via")[0])
     for route in request.get_all("route"):
-        ack.add("Route", route)
-    ack.add("Max-Forwards", "70")
-    ack.add("From", request.get("from"))
-    ack.add("To", response.get("to"))
-    ack.add("Call-ID", request.call_id)
-    ack.add("CSeq", "%d ACK" % request.cseq[0])
-    return ack
+        req.add("Route", route)
+    req.add("Max-Forwards", "70")
+    req.add("From", request.get("from"))
+    req.add("To", to_value)
+    req.add("Call-ID", request.call_id)
+    req.add("CSeq", "%d %s" % (request.cseq[0], method))
+    return req
+
+
+def build_ack(request, response):
+    """The ACK for a non-2xx final response: To (with its tag) from the response."""
+    return mirror_request(request, "ACK", response.get("to"))
 
 
 class ClientInvite(Transaction):

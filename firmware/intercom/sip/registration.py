@@ -47,7 +47,8 @@ class Registration:
         self.timer = None              # refresh or retry deadline (ticks)
         self.failures = 0
         self.auth_rounds = 0
-        self.auth_header = None        # (header name, value builder) once challenged
+        self.auth_header = None        # Authorization or Proxy-Authorization, once challenged
+        self.sent_credentials = False  # the REGISTER in flight carried credentials
         self.bound = False             # a binding may exist at the registrar
         self.want_unregister = False
         self.granted = None

@@ -3,7 +3,8 @@
 from intercom.ticks import earliest, ticks_diff
 from intercom.sip.message import ParseError, make_response, parse
 from intercom.sip.validate import check_request, check_response
-from intercom.sip.transaction import Timers, MAGIC_COOKIE
+from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED
+from intercom.sip.invite_transaction import ACCEPTED
 from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
 from intercom.sip.calls import CallManager
@@ -201,9 +202,9 @@ class UserAgent:
         if tx is not None:
             if req.method != "ACK":
                 tx.on_retransmission()
-            elif tx.state == "completed":
+            elif tx.state == COMPLETED:
                 tx.on_ack()                # ACK for our error response (§17.2.1)
-            elif tx.state == "accepted":
+            elif tx.state == ACCEPTED:
                 self.calls.on_ack(req)     # a 2xx ACK that reused the INVITE branch
             return
         if req.method == "ACK":
