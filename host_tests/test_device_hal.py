@@ -5,6 +5,7 @@ from _device import Clock, make_board, make_cfg, settle, BOARDS, fresh
 import machine
 import network
 from intercom.board import load_board
+from _helpers import pack16
 
 
 def press(gpio, down=True):
@@ -238,14 +239,6 @@ def _samples(buf):
     return out
 
 
-def _pack16(values):
-    out = bytearray(2 * len(values))
-    for i, v in enumerate(values):
-        out[2 * i] = v & 0xFF
-        out[2 * i + 1] = (v >> 8) & 0xFF
-    return out
-
-
 def _audio(mic=None, spk=None):
     from intercom.hal.i2s_audio import I2sAudio
     machine.fake_reset()
@@ -299,7 +292,7 @@ def test_mic_32bit_8k_and_large_shift_uses_gain_after_the_word_shift():
 def test_mic_16bit_paths():
     from intercom.media import pcm
     vals = [(i * 4001) % 65536 - 32768 for i in range(320)]
-    raw = _pack16(vals)
+    raw = pack16(vals)
     out = _read(_audio(_mic(8000, 16)), raw[:320])        # 8 kHz, no gain: copied as is
     assert out == raw[:320]
     audio = _audio(_mic(16000, 16, 1))
@@ -315,7 +308,7 @@ def test_speaker_at_16k_is_interpolated():
     from intercom.media import pcm
     audio = _audio(spk=_spk(16000))
     audio.start()
-    frame = _pack16([(i * 2713) % 30000 - 15000 for i in range(160)])
+    frame = pack16([(i * 2713) % 30000 - 15000 for i in range(160)])
     ref = pcm.Interpolator(160, pcm.py_interpolate2)
     want = bytearray()
     for _ in range(2):

@@ -57,3 +57,21 @@ def heap_locked(fn):
         return fn()
     finally:
         micropython.heap_unlock()
+
+
+def pack16(values):
+    """Little-endian 16-bit samples as a bytearray (the audio buffers' format)."""
+    b = bytearray(2 * len(values))
+    for i, v in enumerate(values):
+        b[2 * i] = v & 0xFF
+        b[2 * i + 1] = (v >> 8) & 0xFF
+    return b
+
+
+def zc_freq(x, rate):
+    """Frequency in Hz from the count of sign changes (both directions)."""
+    c = 0
+    for i in range(1, len(x)):
+        if (x[i - 1] < 0) != (x[i] < 0):
+            c += 1
+    return c * rate / (2.0 * len(x))

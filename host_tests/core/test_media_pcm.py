@@ -4,19 +4,10 @@ import math
 import sys
 from array import array
 
-from _helpers import raises, heap_locked as _heap_locked
+from _helpers import pack16, zc_freq, raises, heap_locked as _heap_locked
 from intercom.media import pcm
 
 MICROPYTHON = sys.implementation.name == "micropython"
-
-
-
-def pack16(values):
-    b = bytearray(2 * len(values))
-    for i, v in enumerate(values):
-        b[2 * i] = v & 0xFF
-        b[2 * i + 1] = (v >> 8) & 0xFF
-    return b
 
 
 def unpack16(buf):
@@ -34,14 +25,6 @@ def pack32(words):
 
 def sine(f, rate, n, amp=10000.0):
     return [int(round(amp * math.sin(2 * math.pi * f * i / rate))) for i in range(n)]
-
-
-def zc_freq(x, rate):
-    c = 0
-    for i in range(1, len(x)):
-        if (x[i - 1] < 0) != (x[i] < 0):
-            c += 1
-    return c * rate / (2.0 * len(x))
 
 
 def rms(x):

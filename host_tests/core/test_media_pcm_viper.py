@@ -3,7 +3,7 @@
 import sys
 from array import array
 
-from _helpers import raises, heap_locked
+from _helpers import pack16, raises, heap_locked
 from intercom.media import pcm
 
 MICROPYTHON = sys.implementation.name == "micropython"
@@ -24,14 +24,6 @@ class _Lcg:
     def next(self, bound):
         self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
         return (self.x >> 8) % bound
-
-
-def pack16(values):
-    b = bytearray(2 * len(values))
-    for i, v in enumerate(values):
-        b[2 * i] = v & 0xFF
-        b[2 * i + 1] = (v >> 8) & 0xFF
-    return b
 
 
 def random16(rng, n):

@@ -4,12 +4,11 @@ import math
 import sys
 from array import array
 
-from _helpers import raises, heap_locked as _heap_locked
+from _helpers import zc_freq, raises, heap_locked as _heap_locked
 from intercom.media import tones
 from intercom.media.tones import SINE, TONES, ToneGenerator, phase_increment
 
 MICROPYTHON = sys.implementation.name == "micropython"
-
 
 
 def samples(buf, n=None):
@@ -45,15 +44,6 @@ def runs(x, rate=8000):
         else:
             out.append([b, 1])
     return [(b, n) for b, n in out]
-
-
-def zc_freq(x, rate):
-    """Frequency from the count of sign changes (both directions), in Hz."""
-    c = 0
-    for i in range(1, len(x)):
-        if (x[i - 1] < 0) != (x[i] < 0):
-            c += 1
-    return c * rate / (2.0 * len(x))
 
 
 def goertzel(x, f, rate):

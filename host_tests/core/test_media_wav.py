@@ -3,19 +3,10 @@
 import struct
 import sys
 
-from _helpers import raises, heap_locked as _heap_locked, tmp_path_for
+from _helpers import pack16, raises, heap_locked as _heap_locked, tmp_path_for
 from intercom.media.wav import WavError, WavReader, WavWriter
 
 MICROPYTHON = sys.implementation.name == "micropython"
-
-
-
-def pack16(values):
-    b = bytearray(2 * len(values))
-    for i, v in enumerate(values):
-        b[2 * i] = v & 0xFF
-        b[2 * i + 1] = (v >> 8) & 0xFF
-    return b
 
 
 def unpack16(buf, n=None):
