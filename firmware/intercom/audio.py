@@ -110,7 +110,9 @@ class AudioControl:
         self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
         result = self.door.on_digit(digit, now)
         if result == "open":
-            self.board.set_relay(True, self.door.pulse_ms)
+            # DoorLock times the pulse (tick() closes it); the board's own
+            # max_on_ms only guards against a stuck relay
+            self.board.set_relay(True)
             self.line_tone.start("door_open")
         elif result == "wrong":
             self.line_tone.start("door_reject")
