@@ -141,7 +141,9 @@ class AudioControl:
 
     def frame(self, audio):
         """One frame each way; returns the RTP datagram to send (or None)."""
-        self.frames += 1
+        # masked: this counter outlives calls, and past 2**30 it would be a
+        # heap-allocated long on a 31-bit port (after ~248 days of audio)
+        self.frames = (self.frames + 1) & 0x3FFFFFFF
         mic = self.mic_mv
         spk = self.spk_mv
         if audio is not None:

@@ -128,7 +128,7 @@ class Driver:
         self.next_frame = ticks_add(self.next_frame, FRAME_MS)
         behind = ticks_diff(now, self.next_frame)
         if behind > 0:
-            self.late_frames += 1
+            self.late_frames = (self.late_frames + 1) & 0x3FFFFFFF    # small int for ever
             if behind > RESYNC_MS:
                 self.resyncs += 1
                 self.next_frame = ticks_add(now, FRAME_MS)

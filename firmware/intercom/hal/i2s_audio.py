@@ -149,7 +149,7 @@ class I2sAudio:
         if self.tx_busy < 0:
             idx = 0
         elif self.tx_pending >= 0:
-            self.dropped += 1             # the queue is full: the newer frame replaces it
+            self.dropped = (self.dropped + 1) & 0x3FFFFFFF   # full queue: the newer frame replaces it
             idx = self.tx_pending
         else:
             idx = 1 - self.tx_busy
