@@ -42,19 +42,20 @@ def check_request(msg):
         raise ParseError(str(err), 400, msg)
 
 
-# list headers the UA reads after the checks: they must split (and routes parse) now
-_READ_LISTS = ("require", "proxy-require", "accept", "supported")
-_ROUTES = ("record-route", "route")
-
-
 def _check_lists(msg, index):
-    for key in _READ_LISTS:
-        if key in index:
-            msg.get_all(key)
-    for key in _ROUTES:
-        if key in index:
-            for value in msg.get_all(key):
-                parse_name_addr(value)
+    """List headers this UA reads later must split (and Record-Route values,
+    which become a dialog's route set, must parse) now, where an error is a
+    400 or a drop rather than an exception deep in a call."""
+    if msg.is_request:
+        for key in ("require", "accept"):          # read by the UAS checks
+            if key in index:
+                msg.get_all(key)
+        creates_dialog = msg.method == "INVITE"
+    else:
+        creates_dialog = msg.cseq[1] == "INVITE" and msg.status < 300
+    if creates_dialog and "record-route" in index:
+        for value in msg.get_all("record-route"):
+            parse_name_addr(value)
 
 
 def check_response(msg):
