@@ -88,13 +88,14 @@ class Scenario:
     run() returns True or False; `failed` names the step and why, `memory`
     holds (phase, memory event) pairs when sampling and the firmware has `mem`."""
 
-    def __init__(self, kamailio, heap_wk, workdir, audio_s=1.5, sample_memory=False, mpy=True):
+    def __init__(self, kamailio, heap_wk, workdir, audio_s=1.5, sample_memory=False, mpy=True, romfs=False):
         self.kamailio = kamailio
         self.heap_wk = heap_wk
         self.workdir = workdir
         self.audio_s = audio_s
         self.sample_memory = sample_memory
         self.mpy = mpy
+        self.romfs = romfs
         self.failed = None
         self.steps = []               # (step, seconds)
         self.memory = []              # (phase, event)
@@ -149,7 +150,9 @@ class Scenario:
             write_tone(tone)
         (sip_a, sip_b), (rtp_a, rtp_b) = ports()
         a_args = ["--heap", "%dwK" % self.heap_wk, "--mic", tone]
-        if self.mpy:
+        if self.romfs:
+            a_args.insert(0, "--romfs")
+        elif self.mpy:
             a_args.insert(0, "--mpy")
         self.b = Sim(sim_config(self.kamailio, "flat", sip_b, rtp_b, True), extra_args=["--mic", tone],
                      workdir=os.path.join(self.workdir, "b"))
@@ -372,6 +375,7 @@ def main():
     parser.add_argument("--audio", type=float, default=1.5, help="seconds of audio in the call (default 1.5)")
     parser.add_argument("--heap", type=int, help="run the scenario once at this heap (wK) and print its steps")
     parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy-x64")
+    parser.add_argument("--romfs", action="store_true", help="with --heap: run from build/romfs-x64.img")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
     args = parser.parse_args()
 
@@ -388,7 +392,7 @@ def main():
         with Kamailio(USERS, workdir=os.path.join(args.workdir, "kamailio")) as kamailio:
             if args.heap:
                 sc = Scenario(kamailio, args.heap, os.path.join(args.workdir, "single"), args.audio,
-                              sample_memory=True, mpy=not args.source)
+                              sample_memory=True, mpy=not args.source, romfs=args.romfs)
                 ok = sc.run()
                 for name, secs in sc.steps:
                     log("  %-10s %5.2f s" % (name, secs))

@@ -105,16 +105,65 @@ def build(arch, mpy_cross=MPY_CROSS, log=None):
     return None
 
 
+def romfs_path(arch):
+    return os.path.join(REPO, "build", "romfs-%s.img" % arch)
+
+
+def romfs_image(arch, log=None):
+    """Bring build/romfs-<arch>.img up to date: a ROMFS image (mpremote's format, for
+    `mpremote romfs deploy`) of build/mpy-<arch> less main.py, which stays on the
+    device's filesystem. Returns (path, None) or (None, error message).
+
+    From a ROMFS partition MicroPython runs the bytecode in place (memory-mapped
+    flash) instead of copying it into the heap, as frozen modules do."""
+    error = build(arch, log=log)
+    if error:
+        return None, error
+    try:
+        from mpremote.romfs import VfsRomWriter
+    except ImportError:
+        return None, "mpremote is not installed: run `make venv`"
+    source, image = out_dir(arch), romfs_path(arch)
+    newest = max(os.path.getmtime(os.path.join(root, name))
+                 for root, _dirs, names in os.walk(source) for name in names)
+    if os.path.exists(image) and os.path.getmtime(image) >= newest:
+        return image, None
+    writer = VfsRomWriter()
+
+    def add(directory):
+        for name in sorted(os.listdir(directory)):
+            path = os.path.join(directory, name)
+            if os.path.isdir(path):
+                writer.opendir(name)
+                add(path)
+                writer.closedir()
+            elif name.endswith(".mpy"):
+                with open(path, "rb") as f:
+                    writer.mkfile(name, f.read())
+    add(source)
+    tmp = image + ".tmp%d" % os.getpid()
+    with open(tmp, "wb") as f:
+        f.write(writer.finalise())
+    os.rename(tmp, image)
+    if log:
+        log("ROMFS image %s (%d bytes)" % (os.path.relpath(image, REPO), os.path.getsize(image)))
+    return image, None
+
+
 def main():
     parser = argparse.ArgumentParser(prog="tools/mpy_build.py", description=__doc__.split("\n")[0])
     parser.add_argument("--arch", default=DEVICE_ARCH,
                         help="mpy-cross -march: xtensawin (ESP32, ESP32-S3, default), x64 (unix port), ...")
+    parser.add_argument("--romfs", action="store_true",
+                        help="also pack the .mpy files into build/romfs-<arch>.img (mpremote romfs deploy)")
     args = parser.parse_args()
     error = build(args.arch, log=lambda text: print(text))
+    if error is None and args.romfs:
+        image, error = romfs_image(args.arch, log=lambda text: print(text))
     if error:
         sys.stderr.write("error: %s\n" % error)
         return 2
-    print(os.path.relpath(out_dir(args.arch), REPO))
+    print(os.path.relpath(romfs_path(args.arch) if args.romfs else out_dir(args.arch), REPO))
     return 0
 
 
