@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 FIRMWARE_PY := $(shell find firmware -name '*.py')
 export PATH := $(BIN):$(PATH)
 
-.PHONY: venv test test-core demo bench mpy lint clean
+.PHONY: venv test test-core demo bench mpy romfs lint clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,16 +32,23 @@ demo: venv
 	$(BIN)/python tools/demo.py
 
 ## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython), then memory:
-## the smallest heap that runs a whole call from .mpy (bisection) and bytes allocated per frame
+## the smallest heap that runs a whole call from .mpy and from a ROMFS image (bisection), bytes
+## allocated per frame, and the 20 largest heap costs at boot (tools/memprofile.py)
 bench: venv
 	$(BIN)/python tools/bench.py
 	$(BIN)/python tools/membench.py
+	$(BIN)/python tools/memprofile.py --top 20
 
 ## mpy: precompile every firmware module with mpy-cross into build/mpy-$(MPY_ARCH)
 ## (xtensawin for ESP32 and ESP32-S3, x64 for the unix port: viper modules need the target)
 MPY_ARCH ?= xtensawin
 mpy: venv
 	$(BIN)/python tools/mpy_build.py --arch $(MPY_ARCH)
+
+## romfs: the precompiled modules packed into build/romfs-$(MPY_ARCH).img, for a MicroPython
+## with a ROM partition (`make deploy ROMFS=1`): bytecode then runs in place from flash
+romfs: venv
+	$(BIN)/python tools/mpy_build.py --arch $(MPY_ARCH) --romfs
 
 lint: venv
 	$(BIN)/ruff check firmware host_tests tools
@@ -50,18 +57,18 @@ clean:
 	rm -rf build $(VENV) host_tests/_out
 
 ## --- device: flash MicroPython, deploy the firmware, REPL (need a serial PORT) ------------
-## deploy: make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc-inmp441 CONFIG=my.json [TOOL=ampy]
+## deploy: make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc-inmp441 CONFIG=my.json [TOOL=ampy] [ROMFS=1]
 ## flash-micropython: make flash-micropython PORT=/dev/ttyUSB0 FIRMWARE=ESP32_GENERIC-....bin [BOARD=...]
 ## repl: make repl PORT=/dev/ttyUSB0;  package: regenerate package.json (mpremote mip install)
 .PHONY: deploy flash-micropython repl package
 TOOL ?= mpremote
 DEPLOY := $(BIN)/python tools/deploy.py $(if $(DRY_RUN),--dry-run)
 
-DEPLOY_ARGS = --port "$(PORT)" --board "$(BOARD)" --config "$(CONFIG)" --tool "$(TOOL)"
+DEPLOY_ARGS = --port "$(PORT)" --board "$(BOARD)" --config "$(CONFIG)" --tool "$(TOOL)" $(if $(ROMFS),--romfs)
 
 deploy: venv
 	@$(DEPLOY) deploy --check $(DEPLOY_ARGS)
-	$(MAKE) --no-print-directory mpy MPY_ARCH=xtensawin
+	$(MAKE) --no-print-directory $(if $(ROMFS),romfs,mpy) MPY_ARCH=xtensawin
 	$(DEPLOY) deploy $(DEPLOY_ARGS)
 
 flash-micropython: venv

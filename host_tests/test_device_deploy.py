@@ -147,3 +147,32 @@ def test_frozen_manifest_names_existing_firmware_only():
         # paths in a manifest are relative to the manifest's own folder
         assert os.path.exists(os.path.join(tools, base, name)), name
     assert [c[1] for c in calls[1:]] == ["intercom", "setup.py"]
+
+
+def test_romfs_deploy_writes_the_rom_partition_then_main_board_and_config(capsys, staged, monkeypatch):
+    tmp, cfg = staged
+    image = tmp / "romfs-xtensawin.img"
+    image.write_bytes(b"\xd2\xcd\x31\x00")
+    monkeypatch.setattr(deploy, "ROMFS_IMAGE", str(image))
+    assert deploy.main(["--dry-run", "deploy", "--port", "/dev/ttyUSB0", "--board", "esp32-devkitc-inmp441",
+                        "--config", cfg, "--romfs"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].split()[2:] == ["connect", "/dev/ttyUSB0", "romfs", "deploy", str(image)]
+    # modules left on the filesystem by an earlier .mpy deploy would shadow /rom: removed
+    assert " exec " in lines[1] and "rm('/intercom')" in lines[1]
+    copy = lines[2].split()
+    assert copy[2:6] == ["connect", "/dev/ttyUSB0", "fs", "cp"]
+    assert [os.path.basename(w) for w in copy[7:-3]] == ["boards", "config.json", "main.py"]
+    assert copy[-3:] == [":", "+", "reset"]
+    stage = tmp / "deploy"
+    assert sorted(os.listdir(stage)) == ["boards", "config.json", "main.py"]
+
+
+def test_romfs_deploy_needs_mpremote_and_a_built_image(capsys, staged, monkeypatch):
+    tmp, cfg = staged
+    base = ["--dry-run", "deploy", "--port", "/dev/ttyUSB0", "--board", "esp32-devkitc-inmp441", "--config", cfg,
+            "--romfs"]
+    assert "needs TOOL=mpremote" in error_of(base + ["--tool", "ampy"], capsys)
+    monkeypatch.setattr(deploy, "ROMFS_IMAGE", str(tmp / "absent.img"))
+    assert "make romfs" in error_of(base, capsys)

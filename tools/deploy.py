@@ -14,6 +14,24 @@ BOARDS = os.path.join(REPO, "boards")
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import mpy_build  # noqa: E402
 BUILD_MPY = mpy_build.out_dir(mpy_build.DEVICE_ARCH)
+ROMFS_IMAGE = mpy_build.romfs_path(mpy_build.DEVICE_ARCH)
+# A ROMFS deploy leaves the modules in the ROM partition only: an older .mpy
+# deploy's copies on the filesystem would shadow them, so they go first.
+REMOVE_FS_COPIES = """import os
+def rm(p):
+    try:
+        mode = os.stat(p)[0]
+    except OSError:
+        return
+    if mode & 0x4000:
+        for n in os.listdir(p):
+            rm(p + '/' + n)
+        os.rmdir(p)
+    else:
+        os.remove(p)
+rm('/intercom')
+rm('/setup.mpy')
+"""
 STAGE = os.path.join(REPO, "build", "deploy")
 VERSION = "0.1.0"
 FLASH_OFFSET = {"esp32": "0x1000", "esp32s2": "0x1000", "esp32s3": "0x0", "esp32c3": "0x0", "esp32c6": "0x0"}
@@ -54,9 +72,11 @@ def board_names():
     return sorted(f[:-5] for f in os.listdir(BOARDS) if f.endswith(".json") and f != "host.json")
 
 
-def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=False):
+def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=False, romfs=False):
     """Check everything, stage build/deploy, and return the commands that copy it
-    (check_only: the arguments only, before build/mpy-xtensawin exists; returns [])."""
+    (check_only: the arguments only, before build/mpy-xtensawin exists; returns []).
+    romfs: the modules go to the device's ROM partition as build/romfs-xtensawin.img
+    (`mpremote romfs deploy`); main.py, the board file and the config to its filesystem."""
     check_port(port, dry_run)
     description = check_board(board)
     if description["hal"] == "host":
@@ -72,8 +92,12 @@ def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=Fal
         raise UsageError("CONFIG=%s says \"board\": \"%s\" but BOARD=%s" % (config_path, cfg["board"], board))
     if tool_name not in ("mpremote", "ampy"):
         raise UsageError("TOOL must be mpremote or ampy, not %r" % tool_name)
+    if romfs and tool_name != "mpremote":
+        raise UsageError("ROMFS=1 needs TOOL=mpremote (ampy cannot write a ROM partition)")
     if check_only:
         return []
+    if romfs:
+        return romfs_commands(port, board, config_path)
     if not os.path.exists(os.path.join(BUILD_MPY, "intercom")):
         raise UsageError("%s is empty: run `make mpy` first (make deploy does it for you)"
                          % os.path.relpath(BUILD_MPY, REPO))
@@ -85,6 +109,22 @@ def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=Fal
         return [[tool("mpremote"), "connect", port, "fs", "cp", "-r"] + dirs + files + [":", "+", "reset"]]
     ampy = [tool("ampy"), "--port", port]
     return [ampy + ["put", path, os.path.basename(path)] for path in dirs + files] + [ampy + ["reset"]]
+
+
+def romfs_commands(port, board, config_path):
+    if not os.path.exists(ROMFS_IMAGE):
+        raise UsageError("%s is missing: run `make romfs` first (make deploy ROMFS=1 does it for you)"
+                         % os.path.relpath(ROMFS_IMAGE, REPO))
+    shutil.rmtree(STAGE, ignore_errors=True)
+    os.makedirs(os.path.join(STAGE, "boards"))
+    shutil.copy(os.path.join(FIRMWARE, "main.py"), os.path.join(STAGE, "main.py"))
+    shutil.copy(os.path.join(BOARDS, board + ".json"), os.path.join(STAGE, "boards", board + ".json"))
+    shutil.copy(config_path, os.path.join(STAGE, "config.json"))
+    mpremote = [tool("mpremote"), "connect", port]
+    return [mpremote + ["romfs", "deploy", ROMFS_IMAGE],
+            mpremote + ["exec", REMOVE_FS_COPIES],
+            mpremote + ["fs", "cp", "-r"] + [os.path.join(STAGE, name) for name in
+                                             ("boards", "config.json", "main.py")] + [":", "+", "reset"]]
 
 
 def stage(board, config_path):
@@ -159,7 +199,7 @@ def default_repo():
 
 def run(commands, dry_run):
     for cmd in commands:
-        print("+ " + " ".join(cmd), flush=True)
+        print("+ " + " ".join(word if "\n" not in word else repr(word) for word in cmd), flush=True)
         if not dry_run:
             code = subprocess.call(cmd)
             if code != 0:
@@ -178,6 +218,8 @@ def main(argv=None):
     p.add_argument("--config", default="")
     p.add_argument("--tool", default="mpremote")
     p.add_argument("--check", action="store_true", help="only check the arguments")
+    p.add_argument("--romfs", action="store_true",
+                   help="modules to the ROM partition (mpremote romfs deploy), not the filesystem")
     p = sub.add_parser("flash", help="erase the flash and write a MicroPython firmware image")
     p.add_argument("--port", default="")
     p.add_argument("--firmware", default="")
@@ -191,7 +233,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "deploy":
-            commands = deploy_commands(args.port, args.board, args.config, args.tool, args.dry_run, args.check)
+            commands = deploy_commands(args.port, args.board, args.config, args.tool, args.dry_run, args.check,
+                                       args.romfs)
         elif args.command == "flash":
             commands = flash_commands(args.port, args.firmware, args.board, args.chip, args.dry_run)
         elif args.command == "repl":

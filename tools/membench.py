@@ -3,8 +3,12 @@
 The scenario, with every step waiting for its events (bounded):
 boot, register to Kamailio (digest auth), call a second simulator through it
 (auto-answer, audio both ways), hold, resume, hang up, unregister (quit).
-Phone A is measured: tools/sim --mpy (precompiled build/mpy-x64) under the
-MicroPython unix port with `--heap <N>wK`; phone B runs with a normal heap.
+Phone A is measured under the MicroPython unix port with `--heap <N>wK`, in
+two deployments: tools/sim --mpy (build/mpy-x64: each import copies its
+bytecode into the heap) and tools/sim --romfs (build/romfs-x64.img mounted
+as a ROM partition: bytecode runs in place, as from a device's ROMFS
+partition or frozen firmware; --heap is then the heap beside the image).
+Phone B runs with a normal heap.
 A run succeeds when every step's events arrived, both phones received audio,
 A exited 0 with no `error` event and no MemoryError on its stderr.
 
@@ -18,6 +22,8 @@ it), and bytes allocated per frame from host_tests/upy/heaplock_call.py.
 
     .venv/bin/python tools/membench.py              # the whole report
     .venv/bin/python tools/membench.py --heap 96    # one run at 96wK, step by step
+    .venv/bin/python tools/membench.py --heap 96 --romfs
+    .venv/bin/python tools/membench.py --modes romfs  # bisect one deployment only
 """
 
 import argparse
@@ -258,17 +264,30 @@ class Scenario:
         self.memory = list(zip(self.mem_phases, answers))
 
 
+MODES = {"mpy": ".mpy files (copied into RAM at import)",
+         "romfs": "a ROMFS image (bytecode in place, as frozen)"}
+
+
+def romfs_block_bytes():
+    """Heap bytes the ROMFS image's bytearray takes in tools/romfs_boot.py (0 when not built)."""
+    image = os.path.join(REPO, "build", "romfs-x64.img")
+    if not os.path.exists(image):
+        return 0
+    block = 4 * WORD_BYTES
+    return ((os.path.getsize(image) + block - 1) // block + 1) * block
+
+
 # --- bisection --------------------------------------------------------------------------
 
 
-def bisect(kamailio, lo, hi, workdir, audio_s, log):
+def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False):
     """Smallest N in [lo, hi] wK whose run succeeds (assuming success is monotonic in N),
     confirmed by a second run; None if hi itself fails. Returns (N, runs, top scenario)."""
     runs = []
 
     def attempt(n, sample=False):
         sc = Scenario(kamailio, n, os.path.join(workdir, "run%02d-%dwK" % (len(runs), n)), audio_s,
-                      sample_memory=sample)
+                      sample_memory=sample, romfs=romfs)
         t = time.monotonic()
         ok = sc.run()
         runs.append((n, ok, time.monotonic() - t, sc.failed))
@@ -340,9 +359,14 @@ def heaplock_figures(frames=500):
 # --- report -------------------------------------------------------------------------------
 
 
-def memory_rows(top):
-    """Rows about the live heap during the call, from the sampled `mem` answers."""
+def memory_rows(top, romfs=False):
+    """Rows about the live heap during the call, from the sampled `mem` answers
+    (romfs: less the image's bytearray, which a device keeps in flash)."""
     mem = top.memory if top is not None else []
+    image = romfs_block_bytes() if romfs else 0
+    if image:
+        mem = [(phase, dict(ev, alloc=ev["alloc"] - image) if ev.get("alloc") is not None else ev)
+               for phase, ev in mem]
     if not mem or mem[0][1].get("alloc") is None:
         why = "n/a (the firmware has no `mem` command)" if not mem else "n/a (no gc.mem_alloc)"
         return [("live heap during the call", why)]
@@ -376,6 +400,8 @@ def main():
     parser.add_argument("--heap", type=int, help="run the scenario once at this heap (wK) and print its steps")
     parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy-x64")
     parser.add_argument("--romfs", action="store_true", help="with --heap: run from build/romfs-x64.img")
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs"],
+                        help="which deployments to bisect (default: both)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
     args = parser.parse_args()
 
@@ -387,7 +413,6 @@ def main():
     verdict = None
     if find_binary("kamailio") is None:
         rows.append(("smallest heap for the scenario", "n/a (kamailio not installed: apt-get install kamailio)"))
-        top = None
     else:
         with Kamailio(USERS, workdir=os.path.join(args.workdir, "kamailio")) as kamailio:
             if args.heap:
@@ -400,19 +425,25 @@ def main():
                     log("  mem %-14s %s" % (phase, {k: v for k, v in ev.items() if k not in ("event", "_t")}))
                 log("%d wK: %s" % (args.heap, "ok" if ok else "FAILED: " + sc.failed))
                 return 0 if ok else 1
-            log("membench: bisecting phone A's heap over %d..%d wK (boot, register, call with %.1f s audio, "
-                "hold, resume, hang up, unregister; from build/mpy-x64)" % (args.min, args.max, args.audio))
-            best, runs, top = bisect(kamailio, args.min, args.max, args.workdir, args.audio, log)
-        if best is None:
-            rows.append(("smallest heap for the scenario", "> %d wK (fails at %d wK: %s)"
-                         % (args.max, args.max, runs[-1][3])))
-            verdict = "NOT MET"
-        else:
-            rows.append(("smallest heap for the scenario", "%d wK = %d KiB on a 32-bit device "
-                         "(%d bytes here, %d-byte words)" % (best, best, wk_bytes(best), WORD_BYTES)))
-            verdict = "MET" if best <= GOAL_WK else "NOT MET"
-        rows.append(("runs", "%d in %.0f s" % (len(runs), sum(r[2] for r in runs))))
-    rows += memory_rows(top)
+            for mode in args.modes:
+                romfs = mode == "romfs"
+                log("membench: bisecting phone A's heap over %d..%d wK, firmware from %s (boot, register, "
+                    "call with %.1f s audio, hold, resume, hang up, unregister)"
+                    % (args.min, args.max, MODES[mode], args.audio))
+                best, runs, top = bisect(kamailio, args.min, args.max, os.path.join(args.workdir, mode),
+                                         args.audio, log, romfs=romfs)
+                label = "smallest heap, %s" % MODES[mode]
+                if best is None:
+                    rows.append((label, "> %d wK (fails at %d wK: %s)" % (args.max, args.max, runs[-1][3])))
+                else:
+                    rows.append((label, "%d wK = %d KiB on a 32-bit device (%d bytes here, %d-byte words)"
+                                 % (best, best, wk_bytes(best), WORD_BYTES)))
+                rows.append(("  runs", "%d in %.0f s" % (len(runs), sum(r[2] for r in runs))))
+                if best is not None and best <= GOAL_WK:
+                    verdict = "MET (%s)" % MODES[mode]
+                elif verdict is None or not verdict.startswith("MET"):
+                    verdict = "NOT MET"
+                rows += [("  " + name, value) for name, value in memory_rows(top, romfs)]
     figures, why = heaplock_figures()
     if figures is None:
         rows.append(("bytes allocated per frame (heap_lock)", "n/a: " + why))
@@ -426,7 +457,7 @@ def main():
                          "" if figures["passed"] else "; heaplock_call.py FAILED")))
     width = max(len(r[0]) for r in rows)
     log("")
-    log("memory (MicroPython unix port, phone A from build/mpy-x64)")
+    log("memory (MicroPython unix port; phone A from build/mpy-x64 or build/romfs-x64.img)")
     for name, value in rows:
         log("%s  %s" % (name.ljust(width), value))
     if verdict is not None:
