@@ -1,6 +1,6 @@
 """Jitter buffer scenarios: loss, reorder, duplicates, bursts, drift, RFC 3550 §A.8 jitter."""
 
-from intercom.media import g711
+from intercom.media import g711, _g711_py
 from intercom.media.jitter import JitterBuffer, FRAME, CONCEALED, SILENCE
 
 FB = 160
@@ -77,9 +77,9 @@ def test_concealment_repeats_then_fades_then_silence():
         outs.append((st, bytes(out)))
     last = frame(2)
     half = bytearray(last)
-    g711.py_translate(half, FB, g711.ULAW_FADE)
+    _g711_py.translate(half, FB, g711.ULAW_FADE)
     quarter = bytearray(half)
-    g711.py_translate(quarter, FB, g711.ULAW_FADE)
+    _g711_py.translate(quarter, FB, g711.ULAW_FADE)
     assert outs[2] == (FRAME, bytes(last))
     assert outs[3] == (CONCEALED, bytes(last))        # repeat
     assert outs[4] == (CONCEALED, bytes(half))        # -6 dB

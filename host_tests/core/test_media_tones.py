@@ -303,3 +303,18 @@ def test_all_tones_have_sane_segments():
             assert ms > 0 and 0 <= f1 < 4000 and 0 <= f2 < 4000
             assert (f1 == 0) == (a1 == 0) and (f2 == 0) == (a2 == 0)
     assert tones.PHASE_MASK == (1 << 24) - 1
+
+
+def test_generators_share_the_tone_table():
+    # Per-rate numbers are computed per segment, so a generator holds no copy
+    # of TONES (App has two; each used to cost several KB of tuples).
+    if not MICROPYTHON:
+        return
+    import gc
+    gc.collect()
+    before = gc.mem_alloc()
+    gens = [ToneGenerator(8000), ToneGenerator(16000)]
+    gc.collect()
+    assert gc.mem_alloc() - before < 1024, gc.mem_alloc() - before
+    for g in gens:
+        g.start("ring")

@@ -20,8 +20,11 @@ class HostAudio:
         self.writer = WavWriter(speaker_path, rate=8000) if speaker_path else None
         self.always_on = self.reader is not None or self.writer is not None
         self.sample_rate_mic = self.reader.rate if self.reader else 8000
-        self.decimator = Decimator(max_out=FRAME) if self.sample_rate_mic == 16000 else None
-        self.wide = memoryview(bytearray(4 * FRAME))     # one 20 ms frame at 16 kHz
+        self.decimator = None
+        self.wide = None
+        if self.sample_rate_mic == 16000:
+            self.decimator = Decimator(max_out=FRAME)
+            self.wide = memoryview(bytearray(4 * FRAME))     # one 20 ms frame at 16 kHz
 
     def frame_ready(self):
         return None      # no device clock: the driver paces frames by ticks_ms

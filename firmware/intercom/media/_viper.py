@@ -23,6 +23,8 @@
 
 import micropython
 
+from intercom.media._g711_tables import SEG as _seg    # constant bytes: ptr8 reads it in place
+
 
 @micropython.viper
 def encode_ulaw(src, dst, n: int):
@@ -130,12 +132,3 @@ def fill(dst, doff: int, value: int, n: int):
     while i < n:
         dp[doff + i] = value
         i += 1
-
-
-_seg = b""  # replaced by g711.py with its segment table before first use
-
-
-def set_tables(seg):
-    """Install the shared segment table (g711.py calls this once at import)."""
-    global _seg
-    _seg = seg

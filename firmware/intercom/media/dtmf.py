@@ -120,6 +120,10 @@ class DtmfSender:
             raise ValueError("on_ms must be at least one frame and below 0xFFFF samples")
         self.gap_frames = (gap_ms + ptime - 1) // ptime
         self.volume = volume & 0x3F
+        self.reset()
+
+    def reset(self):
+        """Drop everything, even a digit being sent (a new call)."""
         self._queue = bytearray()
         self._pos = 0
         self._state = self._IDLE

@@ -60,9 +60,6 @@ class JitterBuffer:
     def __init__(self, codec=g711.PCMU, frame_bytes=160, slots=12, clock_rate=8000,
                  frame_ms=20, min_ms=20, max_ms=200, start_ms=40, fade_steps=2,
                  window=50):
-        self.silence = codec.silence
-        self._fade = codec.fade
-        self._level = codec.level
         self.frame_bytes = frame_bytes
         self.slots = slots
         self.frame_ms = frame_ms
@@ -77,7 +74,17 @@ class JitterBuffer:
         self._tags = [-1] * slots
         self._lens = [0] * slots
         self._conceal = bytearray(frame_bytes)
-        self._target = min(max(start_ms // frame_ms, self._min_frames), self._max_frames)
+        self._start_frames = min(max(start_ms // frame_ms, self._min_frames), self._max_frames)
+        self.reset(codec)
+
+    def reset(self, codec):
+        """Start over for a new stream of `codec` (a new call or a codec
+        change): empty, statistics 0, target depth back to start_ms. The
+        buffers made in __init__ are kept, so a call allocates nothing here."""
+        self.silence = codec.silence
+        self._fade = codec.fade
+        self._level = codec.level
+        self._target = self._start_frames
         self.received = 0
         self.lost = 0
         self.late = 0

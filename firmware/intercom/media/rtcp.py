@@ -18,6 +18,10 @@ class ReceptionStats:
     max_seq, so 32-bit values are only ever written as bytes."""
 
     def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """Forget the source (a new call)."""
         self.started = False
         self.base_seq = 0
         self.max_seq = 0
@@ -75,19 +79,29 @@ class RtcpReporter:
         b[0] = 0x81                       # V=2, RC=1
         b[1] = PT_RR
         struct.pack_into(">H", b, 2, 7)   # 8 words - 1
-        b[4:8] = ssrc
         s = 32
         b[s] = 0x81                       # V=2, SC=1
         b[s + 1] = PT_SDES
         struct.pack_into(">H", b, s + 2, sdes_len // 4 - 1)
-        b[s + 4:s + 8] = ssrc
         b[s + 8] = 1                      # CNAME
         b[s + 9] = len(cname)
         b[s + 10:s + 10 + len(cname)] = cname
         self.stats = ReceptionStats()
-        self.next_report = None
         self.lsr = bytearray(4)           # middle 32 bits of the last SR's NTP time
+        self.reset(ssrc)
+
+    def reset(self, ssrc):
+        """Start over for a new call with our new 4-byte SSRC (same CNAME and buffer)."""
+        b = self.buf
+        for i in range(4):
+            b[4 + i] = ssrc[i]            # the RR's sender
+            b[36 + i] = ssrc[i]           # the SDES chunk's source
+        self.stats.reset()
+        self.next_report = None
+        for i in range(4):
+            self.lsr[i] = 0
         self.lsr_at = None
+        # a new dict: the last call's statistics (MediaSession.stop()) keep theirs
         self.remote = {"reports": 0, "fraction_lost": 0, "cumulative_lost": 0, "jitter": 0}
 
     def due(self, now):

@@ -43,12 +43,23 @@ class RtpSender:
 
     def __init__(self, ssrc, payload_type, clock_rate=8000, ptime=20,
                  seq=0, ts_hi=0, ts_lo=0):
-        if len(ssrc) != 4:
-            raise ValueError("ssrc must be 4 bytes")
-        self.payload_type = payload_type & 0x7F
         self.frame_bytes = clock_rate * ptime // 1000   # G.711: 1 byte/sample
         self.buf = bytearray(HEADER_LEN + self.frame_bytes)
         self.buf[0] = RTP_VERSION << 6                   # V=2, P=0, X=0, CC=0
+        self.reset(ssrc, payload_type, seq, ts_hi, ts_lo)
+        mv = memoryview(self.buf)
+        self.payload = mv[HEADER_LEN:]
+        # Two views made once: a full audio frame and a 4-byte RFC 4733 event.
+        self._full = mv
+        self._full_len = self.frame_bytes
+        self._event = mv[:HEADER_LEN + 4]
+
+    def reset(self, ssrc, payload_type, seq=0, ts_hi=0, ts_lo=0):
+        """Start a new stream in the same buffer (a new call): new SSRC,
+        payload type and initial sequence number and timestamp; counters 0."""
+        if len(ssrc) != 4:
+            raise ValueError("ssrc must be 4 bytes")
+        self.payload_type = payload_type & 0x7F
         for i in range(4):
             self.buf[8 + i] = ssrc[i]
         self.seq = seq & 0xFFFF
@@ -61,12 +72,6 @@ class RtpSender:
         self.octets_lo = 0
         # The first audio packet of a stream starts a talk spurt (RFC 3551 §4.1).
         self._marker = 0x80
-        mv = memoryview(self.buf)
-        self.payload = mv[HEADER_LEN:]
-        # Two views made once: a full audio frame and a 4-byte RFC 4733 event.
-        self._full = mv
-        self._full_len = self.frame_bytes
-        self._event = mv[:HEADER_LEN + 4]
 
     def talkspurt(self):
         """Set the marker bit on the next audio packet (start of a talk spurt)."""
@@ -132,6 +137,10 @@ class RtpReceiver:
     RELATCH = 10
 
     def __init__(self):
+        self.reset()
+
+    def reset(self):
+        """Forget the stream: no SSRC latched, every counter 0 (a new call)."""
         self.payload_type = 0
         self.marker = 0
         self.seq = 0

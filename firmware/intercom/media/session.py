@@ -10,7 +10,8 @@ FRAME_SAMPLES = 160          # 20 ms at 8 kHz
 
 
 class MediaSession:
-    """Everything the 20 ms audio path needs, preallocated at start().
+    """Everything the 20 ms audio path needs, preallocated by the first
+    start() and reset (not rebuilt) by every later one or a codec change.
 
     Per frame the driver calls next_packet(mic_pcm) -> datagram view or
     None, play(speaker_pcm) -> jitter status, and receive(data, addr, now)
@@ -43,21 +44,35 @@ class MediaSession:
         self.call_id = None
         self.digit = None
 
-    # --- control (allocates; once per call or re-INVITE) ------------------------
+    # --- control (once per call or re-INVITE) --------------------------------------
     def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv):
         """Begin a stream for a negotiated Media description."""
-        self.call_id = call_id
-        self.codec = g711.codec_for(payload_type)
-        if self.codec is None:
+        codec = g711.codec_for(payload_type)
+        if codec is None:
             raise ValueError("payload type %d is not G.711" % payload_type)
+        self.call_id = call_id
+        self.codec = codec
         seed = self.random_bytes(8)
-        self.sender = RtpSender(seed[:4], payload_type, seq=(seed[4] << 8) | seed[5],
-                                ts_hi=(seed[6] << 8) | seed[7], ts_lo=0)
-        self.receiver = RtpReceiver()
-        self.jitter = JitterBuffer(self.codec)
-        self.rtcp = RtcpReporter(seed[:4], self.cname)
-        self.dtmf_rx = DtmfReceiver()
-        self.dtmf_tx = DtmfSender()
+        ssrc = seed[:4]
+        seq = (seed[4] << 8) | seed[5]
+        ts_hi = (seed[6] << 8) | seed[7]
+        if self.sender is None:
+            # The first call builds the stream's objects (about 3 KB, the
+            # jitter ring the largest block); later calls reuse them, so
+            # calls do not churn and fragment a small heap.
+            self.sender = RtpSender(ssrc, payload_type, seq=seq, ts_hi=ts_hi)
+            self.receiver = RtpReceiver()
+            self.jitter = JitterBuffer(codec)
+            self.rtcp = RtcpReporter(ssrc, self.cname)
+            self.dtmf_rx = DtmfReceiver()
+            self.dtmf_tx = DtmfSender()
+        else:
+            self.sender.reset(ssrc, payload_type, seq=seq, ts_hi=ts_hi)
+            self.receiver.reset()
+            self.jitter.reset(codec)
+            self.rtcp.reset(ssrc)
+            self.dtmf_rx.reset()
+            self.dtmf_tx.reset()
         self.latched = False
         self.foreign_pt = 0
         self.active = True
@@ -68,7 +83,7 @@ class MediaSession:
         if g711.codec_for(payload_type) is not self.codec:
             self.codec = g711.codec_for(payload_type)
             self.sender.payload_type = payload_type
-            self.jitter = JitterBuffer(self.codec)
+            self.jitter.reset(self.codec)
         self.sdp_dest = (address, port)
         self.rtcp_dest = (address, port + 1)        # RFC 3550 §11: RTCP on the next port
         if not self.latched or address == "0.0.0.0":

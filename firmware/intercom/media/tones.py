@@ -11,21 +11,28 @@
 #   - levels are Q12 gains in 0..4095, so table * level < 2**27 and the sum
 #     of two components < 2**28,
 #   - segment lengths are sample counts (< 2**20).
-# All per-rate numbers are computed in ToneGenerator.__init__; start(),
-# fill() and mix_into() only index tuples and store small ints, so the
-# 20 ms path allocates nothing.
+# TONES is the only table and every generator shares it: a segment's
+# per-rate numbers (sample count, phase increments) are computed when it
+# starts, with integer arithmetic only (no divmod tuple), so start(),
+# fill() and mix_into() store small ints and the 20 ms path allocates
+# nothing, and a generator costs a few attributes, not a copy of TONES.
 
 from array import array
 
-# round(32767 * sin(i * pi / 128)) for i = 0..64: the first quarter wave.
+# The first quarter wave, round(32767 * sin(i * pi / 128)) for i = 0..64, as
+# 16-bit little-endian bytes: a constant bytes object stays in flash with
+# frozen or ROMFS firmware (a tuple would be built in the heap). Checked by
+# test_media_tones.py (test_sine_table_within_one_lsb_of_sin).
 _QUARTER = (
-    0, 804, 1608, 2410, 3212, 4011, 4808, 5602, 6393, 7179, 7962, 8739, 9512,
-    10278, 11039, 11793, 12539, 13279, 14010, 14732, 15446, 16151, 16846,
-    17530, 18204, 18868, 19519, 20159, 20787, 21403, 22005, 22594, 23170,
-    23731, 24279, 24811, 25329, 25832, 26319, 26790, 27245, 27683, 28105,
-    28510, 28898, 29268, 29621, 29956, 30273, 30571, 30852, 31113, 31356,
-    31580, 31785, 31971, 32137, 32285, 32412, 32521, 32609, 32678, 32728,
-    32757, 32767,
+    b"\x00\x00\x24\x03\x48\x06\x6a\x09\x8c\x0c\xab\x0f\xc8\x12\xe2\x15"
+    b"\xf9\x18\x0b\x1c\x1a\x1f\x23\x22\x28\x25\x26\x28\x1f\x2b\x11\x2e"
+    b"\xfb\x30\xdf\x33\xba\x36\x8c\x39\x56\x3c\x17\x3f\xce\x41\x7a\x44"
+    b"\x1c\x47\xb4\x49\x3f\x4c\xbf\x4e\x33\x51\x9b\x53\xf5\x55\x42\x58"
+    b"\x82\x5a\xb3\x5c\xd7\x5e\xeb\x60\xf1\x62\xe8\x64\xcf\x66\xa6\x68"
+    b"\x6d\x6a\x23\x6c\xc9\x6d\x5e\x6f\xe2\x70\x54\x72\xb5\x73\x04\x75"
+    b"\x41\x76\x6b\x77\x84\x78\x89\x79\x7c\x7a\x5c\x7b\x29\x7c\xe3\x7c"
+    b"\x89\x7d\x1d\x7e\x9c\x7e\x09\x7f\x61\x7f\xa6\x7f\xd8\x7f\xf5\x7f"
+    b"\xff\x7f"
 )
 
 
@@ -33,7 +40,8 @@ def _build_sine():
     t = array("h", [0] * 256)
     for i in range(256):
         q = i & 127
-        v = _QUARTER[q] if q <= 64 else _QUARTER[128 - q]
+        q = q if q <= 64 else 128 - q
+        v = _QUARTER[2 * q] | (_QUARTER[2 * q + 1] << 8)
         t[i] = -v if i >= 128 else v
     return t
 
@@ -79,8 +87,9 @@ TONES = {
 
 
 def phase_increment(freq, rate):
-    """freq * 2**24 // rate without intermediates above 2**26 (freq < rate)."""
-    q, r = divmod(freq << 12, rate)
+    """freq * 2**24 // rate without intermediates above 2**26 (freq < rate); allocates nothing."""
+    q = (freq << 12) // rate
+    r = (freq << 12) - q * rate
     return (q << 12) + ((r << 12) // rate)
 
 
@@ -96,14 +105,6 @@ class ToneGenerator:
         if rate not in (8000, 16000):
             raise ValueError("rate must be 8000 or 16000")
         self.rate = rate
-        self._tones = {}
-        for name in TONES:
-            repeat, segs = TONES[name]
-            out = []
-            for ms, f1, f2, a1, a2 in segs:
-                out.append((ms * rate // 1000, phase_increment(f1, rate),
-                            phase_increment(f2, rate), a1, a2))
-            self._tones[name] = (repeat, tuple(out))
         self.name = None      # the tone playing, or None
         self.active = False
         self._segs = ()
@@ -115,9 +116,9 @@ class ToneGenerator:
 
     def start(self, name):
         """Start tone `name` (a key of TONES) from the beginning of its cadence."""
-        if name not in self._tones:
+        if name not in TONES:
             raise ValueError("unknown tone %r" % (name,))
-        self._repeat, self._segs = self._tones[name]
+        self._repeat, self._segs = TONES[name]
         self.name = name
         self.active = True
         self._k = -1
@@ -142,7 +143,11 @@ class ToneGenerator:
             k = 0
         silent = self._a1 == 0 and self._a2 == 0
         self._k = k
-        self._left, self._i1, self._i2, self._a1, self._a2 = self._segs[k]
+        ms, f1, f2, self._a1, self._a2 = self._segs[k]
+        rate = self.rate
+        self._left = ms * rate // 1000
+        self._i1 = phase_increment(f1, rate)
+        self._i2 = phase_increment(f2, rate)
         if silent:
             self._p1 = self._p2 = 0
         return True
