@@ -1,6 +1,9 @@
 """Call flows between two in-process UAs over a fake network (RFC 3261 §9, §13-15, §17.1.1, §17.2.1; RFC 3264)."""
 
+import gc
+
 from _net import Net, states, last_call
+from intercom.sip.call import Call
 
 A = ("192.0.2.1", 5060)
 B = ("192.0.2.2", 5060)
@@ -279,3 +282,59 @@ def test_incoming_reject_with_configured_code():
     net.run(10)
     assert last_call(b)["reason"] == "rejected" and last_call(a)["reason"] == "declined"
     assert last_call(a)["status"] == 603
+
+
+# --- what a call and its transactions keep (heap on a device without PSRAM) ----
+
+def test_rfc3261_12_connected_calls_keep_the_dialog_not_the_invite():
+    net, a, b = connected_call()
+    for ua in (a, b):
+        call = ua.calls.calls[0]
+        assert call.invite is None and call.dialog is not None
+
+
+def test_rfc6026_transactions_lingering_after_hangup_keep_no_request_or_call():
+    net, a, b = connected_call()
+    a.hangup()
+    net.run(10)
+    for ua in (a, b):
+        assert ua.calls.calls == []
+        lingering = list(ua.layer.clients.values()) + list(ua.layer.servers.values())
+        assert lingering                      # Timers J, K, L, M still run
+        for tx in lingering:
+            assert getattr(tx, "request", None) is None
+            assert not isinstance(getattr(tx, "tu", None), Call)
+
+
+def test_rfc6026_ended_calls_are_freed_while_their_transactions_linger():
+    try:
+        import weakref
+    except ImportError:
+        return        # MicroPython: the test above checks the references instead
+    net, a, b = connected_call()
+    calls = [weakref.ref(a.calls.calls[0]), weakref.ref(b.calls.calls[0])]
+    a.hangup()
+    net.run(10)
+    gc.collect()
+    assert [ref() for ref in calls] == [None, None]
+
+
+def test_rfc3261_13_2_2_4_2xx_retransmitted_after_hangup_is_acked_again():
+    net, a, b = two_phones()
+    oks = []
+
+    def keep_200(msg, src, dst):
+        if msg.status == 200 and msg.cseq[1] == "INVITE":
+            oks.append(msg.encode())
+        return False
+    net.drop = keep_200
+    a.dial(URI_B)
+    net.run(10)
+    b.answer()
+    net.run(10)
+    a.hangup()
+    net.run(10)
+    acks = net.summaries().count("ACK")
+    net.send(B, A, oks[0])                    # A's INVITE transaction is still Accepted
+    net.run(10)
+    assert net.summaries()[-1] == "ACK" and net.summaries().count("ACK") == acks + 1

@@ -159,3 +159,14 @@ def test_rfc3261_7_3_1_empty_parameters_are_malformed():
 
 def test_rfc3261_25_1_escapes_that_are_not_utf8_stay_literal():
     assert unescape("sips%CAuser") == "sips%CAuser"
+
+
+def test_rfc3261_7_3_1_learned_header_names_are_capped_and_still_case_insensitive():
+    # names are learned from traffic (no table built at import); a flood of
+    # junk names must neither grow the table without bound nor break lookups
+    from intercom.sip import message
+    junk = b"".join(b"X-Junk-%d: %d\r\n" % (i, i) for i in range(150))
+    msg = parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\n" + junk))
+    assert len(message._NAMES) <= message._NAMES_MAX
+    assert msg.get("x-junk-149") == "149" and msg.get("X-JUNK-0") == "0"
+    assert msg.get("I") == msg.get("call-id") == "a84b4c76e66710@pc33.atlanta.example.com"

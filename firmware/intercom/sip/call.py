@@ -30,7 +30,7 @@ class Call(CallMedia):
         self.peer = peer
         self.state = None
         self.dialog = None
-        self.invite = None                # the initial INVITE (ours or theirs)
+        self.invite = None                # the initial INVITE (ours or theirs) until answered
         self.invite_tx = None
         self.timers = {}
         self.media = None
@@ -43,7 +43,6 @@ class Call(CallMedia):
         self.offer_sent = None            # body of our outstanding offer, if any
         self.reinvite_tx = None           # our pending re-INVITE
         self.pending_2xx = None           # (bytes, addr, interval) until the ACK arrives
-        self.ack = None                   # (bytes, addr) for 2xx retransmissions
         self.auth = None                  # DigestClient once the PBX challenged us
         self.want_hold = None             # hold/resume asked while an exchange was pending
         self.extra = {}                   # fields added to every call event (attempt, waiting)
@@ -148,15 +147,22 @@ class Call(CallMedia):
             return None
         return self.ua.layer.start_client(req, addr, tu or self)
 
-    def send_ack(self, response):
+    def send_ack(self, tx, response):
         """ACK a 2xx end to end (§13.2.2.4): new branch, CSeq of the INVITE.
-        Our INVITEs always carry the offer, so the ACK never carries SDP."""
+        Our INVITEs always carry the offer, so the ACK never carries SDP.
+
+        The INVITE transaction stays Accepted for 64*T1 (RFC 6026) and hands
+        retransmissions of the 2xx to its TU; from now on that TU is a small
+        object re-sending this ACK, not the call, which may end before."""
         number = response.cseq[0]
         req, hop = self.dialog.new_request(self.ua, "ACK", cseq=number)
         addr = self.mgr.resolve(hop)
-        if addr is not None:
-            self.ack = (req.encode(), addr)
-            self.ua.send_raw(self.ack[0], addr)
+        if addr is None:
+            tx.tu = self.mgr.orphan_tu
+            return
+        data = req.encode()
+        self.ua.send_raw(data, addr)
+        tx.tu = _AckResender(data, addr, response.to.tag)
 
     # --- in-call commands -----------------------------------------------------
     def hangup(self, reason="local_hangup"):
@@ -201,7 +207,7 @@ class Call(CallMedia):
                 return
         if status < 300:
             self.dialog.refresh_target(resp)
-            self.send_ack(resp)
+            self.send_ack(tx, resp)
             if resp.body:
                 self.take_answer(resp.body)
             self.set_state(self.live_state())
@@ -236,9 +242,8 @@ class Call(CallMedia):
         resp.add("Allow", self.ua.ALLOW)
         resp.add("Content-Type", "application/sdp")
         resp.body = body
-        tx.respond(resp)
         t1 = self.ua.layer.timers.t1
-        self.pending_2xx = (resp.encode(), tx.response_addr(), t1)
+        self.pending_2xx = (tx.respond(resp), tx.addr, t1)
         self.start_timer("retransmit_2xx", t1)
         self.start_timer("ack_wait", 64 * t1)
 
@@ -323,14 +328,28 @@ class Call(CallMedia):
             self.send_bye()
             self.end("timeout", 408)
 
-    def on_ack_timeout(self, tx):
-        pass      # Timer H: our error response was never ACKed; nothing more to do
-
 
 def copy_record_route(request, response):
     """§12.1.1: a UAS copies Record-Route into responses that make a dialog."""
     for route in request.get_all("record-route"):
         response.add("Record-Route", route)
+
+
+class _AckResender:
+    """TU of an INVITE client transaction whose 2xx we ACKed: each
+    retransmission of that 2xx (same To tag) gets the same ACK again."""
+
+    def __init__(self, data, addr, to_tag):
+        self.data = data
+        self.addr = addr
+        self.to_tag = to_tag
+
+    def on_response(self, tx, resp):
+        if resp.to.tag == self.to_tag:
+            tx.layer.send(self.data, self.addr)
+
+    def on_timeout(self, tx):
+        pass
 
 
 class _Challenged:

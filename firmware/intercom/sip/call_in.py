@@ -51,6 +51,9 @@ class IncomingCall(Call):
             body = self.build_sdp()           # delayed offer: the answer comes in the ACK
             self.offer_sent = body
         self.send_2xx(self.invite_tx, self.invite, body)
+        # only a ringing call answers the INVITE (reject, CANCEL, BYE)
+        self.invite = None
+        self.answer_body = None
         self.extra.pop("waiting", None)
         self.set_state(CONNECTED)
         self.mgr.on_connected(self)
@@ -80,5 +83,5 @@ class IncomingCall(Call):
             self.end("cancelled", 487)
 
     def on_response(self, tx, resp):
-        if tx is self.reinvite_tx or tx.request.method == "INVITE":
+        if tx.is_invite:
             self.on_reinvite_response(tx, resp)

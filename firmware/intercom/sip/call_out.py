@@ -4,7 +4,7 @@ from intercom.sip.message import Message
 from intercom.sip.invite_transaction import mirror_request
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
-from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, LIVE
+from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, ENDED, LIVE
 
 MAX_REDIRECTS = 3
 MAX_AUTH_ROUNDS = 2
@@ -99,8 +99,8 @@ class OutgoingCall(Call):
     # --- responses -------------------------------------------------------------------
     def on_response(self, tx, resp):
         if tx is self.invite_tx:
-            self.on_invite_response(resp)
-        elif tx is self.reinvite_tx or tx.request.method == "INVITE":
+            self.on_invite_response(tx, resp)
+        elif tx.is_invite:
             self.on_reinvite_response(tx, resp)
 
     def on_timeout(self, tx):
@@ -109,7 +109,7 @@ class OutgoingCall(Call):
         else:
             Call.on_timeout(self, tx)
 
-    def on_invite_response(self, resp):
+    def on_invite_response(self, tx, resp):
         status = resp.status
         if status < 200:
             if status > 100:
@@ -125,7 +125,7 @@ class OutgoingCall(Call):
                     self.set_state(RINGING_OUT, early_media=bool(status == 183 and resp.body))
             return
         if status < 300:
-            return self.on_2xx(resp)
+            return self.on_2xx(tx, resp)
         if 300 <= status < 400 and self.redirect(resp):
             return
         if status in (401, 407) and self.authenticate(resp):
@@ -135,18 +135,17 @@ class OutgoingCall(Call):
             reason = self.cancel_reason
         self.finish_attempt(reason, status)
 
-    def on_2xx(self, resp):
-        if self.state in LIVE or self.state == "ended":
-            # a retransmitted 2xx: our ACK was lost (§13.2.2.4)
-            if self.ack is not None and self.dialog is not None and resp.to.tag == self.dialog.remote_tag:
-                self.ua.send_raw(self.ack[0], self.ack[1])
-            return
+    def on_2xx(self, tx, resp):
+        if self.state in LIVE or self.state == ENDED:
+            return      # settled before this 2xx came: not ours to take up
         if self.dialog is None or self.dialog.remote_tag != resp.to.tag:
             self.dialog = Dialog.as_uac(self.invite, resp)
         else:
             self.dialog.refresh_target(resp)
             self.dialog.route_set = list(reversed(resp.get_all("record-route")))
-        self.send_ack(resp)
+        # the dialog now holds all the INVITE was kept for (CANCEL, §12.1.2)
+        self.invite = None
+        self.send_ack(tx, resp)
         self.stop_timer("ring")
         self.stop_timer("cancel_wait")
         if self.cancel_reason is not None:

@@ -1,7 +1,7 @@
 """INVITE client and server transactions over UDP (RFC 3261 §17.1.1, §17.2.1; RFC 6026 §7)."""
 
 from intercom.sip.message import Message
-from intercom.sip.transaction import Transaction, PROCEEDING, COMPLETED
+from intercom.sip.transaction import Transaction, ClientTransaction, PROCEEDING, COMPLETED
 
 # Extra INVITE states:
 CALLING = "calling"      # client: INVITE sent, nothing heard yet (Timer A retransmits)
@@ -30,21 +30,19 @@ def build_ack(request, response):
     return mirror_request(request, "ACK", response.get("to"))
 
 
-class ClientInvite(Transaction):
+class ClientInvite(ClientTransaction):
     """§17.1.1.2: Calling -> Proceeding -> Completed/Accepted -> Terminated.
 
     tu.on_response(tx, resp) for every provisional, the final, and (in
     Accepted) every 2xx retransmission, which the TU must ACK itself;
-    tu.on_timeout(tx) when Timer B fires before any response."""
+    tu.on_timeout(tx) when Timer B fires before any response. A TU that
+    has ACKed the 2xx may set tx.tu to a smaller object that only re-ACKs."""
 
     is_invite = True
 
     def __init__(self, layer, key, request, addr, tu):
-        Transaction.__init__(self, layer, key, request, addr)
-        self.tu = tu
+        ClientTransaction.__init__(self, layer, key, request, addr, tu)
         self.state = CALLING
-        self.data = request.encode()
-        self.interval = layer.timers.t1
         self.ack = None
 
     def start(self):
@@ -75,17 +73,21 @@ class ClientInvite(Transaction):
             if status < 200:
                 self.state = PROCEEDING
                 self.stop_timer("B")
-            elif status < 300:
+                self.tu.on_response(self, resp)
+                return
+            self.timers = {}
+            if status < 300:
                 self.state = ACCEPTED
-                self.timers = {}
                 self.start_timer("M", 64 * self.layer.timers.t1)
             else:
                 self.state = COMPLETED
-                self.timers = {}
                 self.ack = build_ack(self.request, resp).encode()
                 self.layer.send(self.ack, self.addr)
                 self.start_timer("D", 32000)       # Timer D: >= 32 s on UDP
             self.tu.on_response(self, resp)
+            # Completed only re-sends the ACK; Accepted still hands 2xx
+            # retransmissions to the TU (RFC 6026 §7.2)
+            self.settle(keep_tu=status < 300)
         elif self.state == COMPLETED and status >= 300:
             self.layer.send(self.ack, self.addr)    # the ACK got lost: send it again
         elif self.state == ACCEPTED and 200 <= status < 300:
@@ -96,60 +98,63 @@ class ServerInvite(Transaction):
     """§17.2.1: Proceeding -> Completed -> Confirmed -> Terminated, or
     Proceeding -> Accepted (RFC 6026) on a 2xx, which the TU retransmits.
 
-    tu.on_ack_timeout(tx) when Timer H fires (no ACK for a final error)."""
+    `tu` (the call, set by it) is only consulted while Proceeding, to
+    route a CANCEL; a final response drops it, and Timer H (no ACK for an
+    error response) has nobody to tell: the TU ended when it sent the error."""
 
     is_invite = True
 
     def __init__(self, layer, key, request, addr):
-        Transaction.__init__(self, layer, key, request, addr)
+        Transaction.__init__(self, layer, key, layer.response_addr(request, addr))
         self.state = PROCEEDING
         self.last = None
         self.interval = layer.timers.t1
         self.tu = None
 
     def respond(self, resp):
-        if self.state not in (PROCEEDING,):
-            return
-        self.last = resp.encode()
-        self.layer.send(self.last, self.response_addr())
+        """Send resp; returns the bytes sent (None once final), so a TU
+        retransmitting its 2xx (§13.3.1.4) need not encode it again."""
+        if self.state != PROCEEDING:
+            return None
+        data = resp.encode()
+        self.layer.send(data, self.addr)
         if resp.status < 200:
-            return
+            self.last = data
+            return data
+        self.tu = None
         if resp.status < 300:
+            self.last = None       # Accepted: the TU retransmits the 2xx itself
             self.state = ACCEPTED
             self.start_timer("L", 64 * self.layer.timers.t1)
         else:
+            self.last = data
             self.state = COMPLETED
             self.start_timer("G", self.interval)
             self.start_timer("H", 64 * self.layer.timers.t1)
-
-    def response_addr(self):
-        return self.layer.response_addr(self.request, self.addr)
+        return data
 
     def on_retransmission(self):
         """A retransmitted INVITE (or the ACK for our error response)."""
         if self.state in (PROCEEDING, COMPLETED) and self.last is not None:
-            self.layer.send(self.last, self.response_addr())
+            self.layer.send(self.last, self.addr)
 
     def on_ack(self):
         if self.state == COMPLETED:
             self.state = CONFIRMED
             self.timers = {}
+            self.last = None
             self.start_timer("I", self.layer.timers.t4)
 
     def timer_G(self):
-        self.layer.send(self.last, self.response_addr())
+        self.layer.send(self.last, self.addr)
         self.interval = min(2 * self.interval, self.layer.timers.t2)
         self.start_timer("G", self.interval)
 
     def timer_H(self):
         self.terminate()
-        if self.tu is not None:
-            self.tu.on_ack_timeout(self)
 
     def timer_I(self):
         self.terminate()
 
     def timer_L(self):
         self.terminate()
-
-

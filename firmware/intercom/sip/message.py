@@ -64,9 +64,10 @@ MAX_CSEQ = 4294967295  # 2**32 - 1 (RFC 3261 §8.1.1.5: 32-bit unsigned)
 
 # Header names as received -> key, for names already checked to be tokens.
 # Parsing looks each name up here instead of validating and lowercasing it
-# again; learned names are capped so junk names cannot grow it without bound.
+# again. It starts empty (heap: only the names peers really send, learned
+# from their first message) and is capped so junk names cannot grow it.
 _NAMES = {}
-_NAMES_MAX = 96
+_NAMES_MAX = 64
 
 
 def _learn(name, key):
@@ -78,8 +79,10 @@ def header_key(name):
     """Lowercase long form of a header name (compact forms expanded)."""
     key = _NAMES.get(name)
     if key is None:
-        key = name.lower()
-        key = COMPACT.get(key, key)
+        # the code asks with lowercase keys: no new string for those
+        key = name if name.islower() else name.lower()
+        if len(key) == 1:
+            key = COMPACT.get(key, key)
     return key
 
 
@@ -89,15 +92,6 @@ def canonical_name(key):
     if name is None:
         name = "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
     return name
-
-
-for _key in COMPACT:
-    _learn(_key, COMPACT[_key])
-for _key in MULTI + SINGLE:
-    _learn(_key, _key)
-    _learn(canonical_name(_key), _key)
-
-_MULTI = set(MULTI)
 
 
 class Message:
@@ -147,7 +141,7 @@ class Message:
         items = self._index.get(key)
         if not items:
             return []
-        if key not in _MULTI:
+        if key not in MULTI:
             return [h[2] for h in items]
         out = []
         for h in items:

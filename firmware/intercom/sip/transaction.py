@@ -24,15 +24,20 @@ class Transaction:
     """State shared by client and server transactions.
 
     Timers are named deadlines (ticks); when one expires the layer calls
-    the method `timer_<name>`. A transaction never knows about calls."""
+    the method `timer_<name>`. A transaction never knows about calls.
+
+    Once final, a transaction only absorbs retransmissions for a while
+    (Timers D, I, J, K, L, M: up to 64*T1 after the call ended), so on
+    entering such a state it drops what that state no longer uses: the
+    parsed request and the TU, which would otherwise keep a whole call
+    (dialog, SDP, media) alive that long."""
 
     is_invite = False
 
-    def __init__(self, layer, key, request, addr):
+    def __init__(self, layer, key, addr):
         self.layer = layer
         self.key = key
-        self.request = request
-        self.addr = addr
+        self.addr = addr          # client: the next hop; server: where responses go
         self.state = TRYING
         self.timers = {}
 
@@ -70,18 +75,34 @@ class Transaction:
         self.timers = {}
 
 
-class ClientNonInvite(Transaction):
+class ClientTransaction(Transaction):
+    """A request we sent: `request` and `data` (its bytes) until the final
+    response; `call_id` and `cseq` stay for RFC 2543 matching (§17.1.3)."""
+
+    def __init__(self, layer, key, request, addr, tu):
+        Transaction.__init__(self, layer, key, addr)
+        self.request = request
+        self.tu = tu
+        self.data = request.encode()
+        self.call_id = request.call_id
+        self.cseq = request.cseq
+        self.interval = layer.timers.t1
+
+    def settle(self, keep_tu=False):
+        """A final response was handed to the TU: from now on only
+        retransmissions are absorbed, which needs neither the request nor
+        (unless keep_tu) the TU."""
+        self.request = None
+        self.data = None
+        if not keep_tu:
+            self.tu = None
+
+
+class ClientNonInvite(ClientTransaction):
     """§17.1.2: Trying -> Proceeding -> Completed -> Terminated.
 
     The TU gets tu.on_response(tx, response) for every new response and
     tu.on_timeout(tx) when Timer F fires."""
-
-    def __init__(self, layer, key, request, addr, tu):
-        Transaction.__init__(self, layer, key, request, addr)
-        self.tu = tu
-        self.data = request.encode()
-        self.interval = layer.timers.t1
-        self.retransmissions = 0
 
     def start(self):
         self.layer.send(self.data, self.addr)
@@ -92,7 +113,6 @@ class ClientNonInvite(Transaction):
         # Retransmit; the interval doubles up to T2, and stays at T2 once a
         # provisional response has arrived (§17.1.2.2).
         self.layer.send(self.data, self.addr)
-        self.retransmissions += 1
         if self.state == PROCEEDING:
             self.interval = self.layer.timers.t2
         else:
@@ -110,12 +130,14 @@ class ClientNonInvite(Transaction):
         if self.state in (TRYING, PROCEEDING):
             if resp.status < 200:
                 self.state = PROCEEDING
-            else:
-                self.state = COMPLETED
-                self.timers = {}
-                # Timer K absorbs retransmitted finals (T4 on UDP).
-                self.start_timer("K", self.layer.timers.t4)
+                self.tu.on_response(self, resp)
+                return
+            self.state = COMPLETED
+            self.timers = {}
+            # Timer K absorbs retransmitted finals (T4 on UDP).
+            self.start_timer("K", self.layer.timers.t4)
             self.tu.on_response(self, resp)
+            self.settle()
         # In Completed, retransmitted responses are absorbed silently.
 
 
@@ -123,29 +145,29 @@ class ServerNonInvite(Transaction):
     """§17.2.2: Trying -> Proceeding -> Completed -> Terminated.
 
     The TU answers with respond(); request retransmissions are absorbed
-    here and answered with the last response sent."""
+    here and answered with the last response sent. The request itself is
+    the TU's: the transaction keeps only its key and response address."""
 
     def __init__(self, layer, key, request, addr):
-        Transaction.__init__(self, layer, key, request, addr)
+        Transaction.__init__(self, layer, key, layer.response_addr(request, addr))
         self.last = None
 
     def respond(self, resp):
+        """Send resp (absorbed once final); returns the bytes sent."""
         if self.state in (COMPLETED, TERMINATED):
-            return
+            return None
         self.last = resp.encode()
-        self.layer.send(self.last, self.response_addr())
+        self.layer.send(self.last, self.addr)
         if resp.status < 200:
             self.state = PROCEEDING
         else:
             self.state = COMPLETED
             self.start_timer("J", 64 * self.layer.timers.t1)
-
-    def response_addr(self):
-        return self.layer.response_addr(self.request, self.addr)
+        return self.last
 
     def on_retransmission(self):
         if self.last is not None:
-            self.layer.send(self.last, self.response_addr())
+            self.layer.send(self.last, self.addr)
 
     def timer_J(self):
         self.terminate()

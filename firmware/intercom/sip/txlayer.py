@@ -36,8 +36,7 @@ class TransactionLayer:
             return self.clients.get(client_key(branch, method))
         # RFC 2543 peers may not echo a branch: fall back to Call-ID + CSeq.
         for tx in self.clients.values():
-            req = tx.request
-            if req.call_id == resp.call_id and req.cseq == resp.cseq:
+            if tx.call_id == resp.call_id and tx.cseq == resp.cseq:
                 return tx
         return None
 

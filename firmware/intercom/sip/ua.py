@@ -1,7 +1,7 @@
 """Sans-I/O SIP user agent core: UAS request handling and usages (RFC 3261 §8, §18.1-18.2)."""
 
 from intercom.ticks import earliest, ticks_diff
-from intercom.sip.message import ParseError, make_response, parse
+from intercom.sip.message import ParseError, KNOWN_METHODS, make_response, parse
 from intercom.sip.validate import check_request, check_response
 from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED
 from intercom.sip.invite_transaction import ACCEPTED
@@ -9,7 +9,8 @@ from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
 from intercom.sip.calls import CallManager
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
+ALLOW = ", ".join(ALLOWED)
 
 
 class UserAgent:
@@ -220,8 +221,7 @@ class UserAgent:
     def _uas_checks(self, req):
         """§8.2.1-8.2.2: method, URI scheme and Require inspection."""
         method = req.method
-        if method not in ALLOW.split(", ") and method not in ("REGISTER", "PRACK", "UPDATE", "SUBSCRIBE",
-                                                               "NOTIFY", "REFER", "MESSAGE", "PUBLISH"):
+        if method not in KNOWN_METHODS:
             resp = make_response(req, 501)
             resp.add("Allow", ALLOW)
             return resp
@@ -233,7 +233,7 @@ class UserAgent:
             resp = make_response(req, 420)
             resp.add("Unsupported", ", ".join(require))
             return resp
-        if method not in ALLOW.split(", "):
+        if method not in ALLOWED:
             resp = make_response(req, 405)
             resp.add("Allow", ALLOW)
             return resp
