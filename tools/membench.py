@@ -311,6 +311,49 @@ def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False):
     return good, runs, top
 
 
+# --- back-to-back calls -------------------------------------------------------------------
+
+
+def repeated_calls(kamailio, workdir, calls=5, heap_wk=256):
+    """Phone A (--romfs, heap_wk) calls B `calls` times, 1 s apart, hanging up after 0.3 s
+    of audio each time; returns the live heap (less the image) after registering and after
+    each hangup, or (None, why). RFC 3261 keeps each call's final transactions for up to
+    64*T1 = 32 s, so this shows what they hold while they linger."""
+    (sip_a, sip_b), (rtp_a, rtp_b) = ports()
+    b = Sim(sim_config(kamailio, "flat", sip_b, rtp_b, True), workdir=os.path.join(workdir, "b"))
+    a = Sim(sim_config(kamailio, "door", sip_a, rtp_a, False), workdir=os.path.join(workdir, "a"),
+            extra_args=["--romfs", "--heap", "%dwK" % heap_wk])
+    image = romfs_block_bytes()
+
+    def live():
+        start = len(a.events)
+        a.send("mem")
+        return a.wait_event("memory", STEP_TIMEOUT, since=start)["alloc"] - image
+    try:
+        b.start()
+        a.start()
+        b.wait_event("registered", 20)
+        a.wait_event("registered", 20)
+        heaps = [live()]
+        for _ in range(calls):
+            start_a, start_b = len(a.events), len(b.events)
+            a.send("dial sip:flat@%s:%d" % (HOST, kamailio.port))
+            a.wait_event("call", STEP_TIMEOUT, since=start_a, state="connected")
+            b.wait_event("call", STEP_TIMEOUT, since=start_b, state="connected")
+            time.sleep(0.3)
+            start_a = len(a.events)
+            a.send("hangup")
+            a.wait_event("call", STEP_TIMEOUT, since=start_a, state="ended")
+            time.sleep(0.7)
+            heaps.append(live())
+        return heaps, None
+    except AssertionError as err:
+        return None, str(err).splitlines()[0]
+    finally:
+        for sim in (a, b):
+            sim.stop()
+
+
 # --- heaplock_call.py ---------------------------------------------------------------------
 
 
@@ -444,6 +487,14 @@ def main():
                 elif verdict is None or not verdict.startswith("MET"):
                     verdict = "NOT MET"
                 rows += [("  " + name, value) for name, value in memory_rows(top, romfs)]
+            heaps, why = repeated_calls(kamailio, os.path.join(args.workdir, "repeated"))
+            if heaps is None:
+                rows.append(("live heap over 5 back-to-back calls", "n/a: " + why))
+            else:
+                rows.append(("live heap over 5 back-to-back calls", "registered %d, after each hangup %s bytes "
+                             "(ROMFS; +%d per call while RFC 3261 timers hold the finished transactions)"
+                             % (heaps[0], " ".join(str(h) for h in heaps[1:]),
+                                (heaps[-1] - heaps[1]) // (len(heaps) - 2))))
     figures, why = heaplock_figures()
     if figures is None:
         rows.append(("bytes allocated per frame (heap_lock)", "n/a: " + why))
