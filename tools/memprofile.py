@@ -141,7 +141,7 @@ def main():
     proc = subprocess.run([upy, script, "mpy" if args.mpy else "romfs", source, config,
                            os.path.join(REPO, "boards")] + mods,
                           capture_output=True, text=True, timeout=120, env=dict(os.environ, MICROPYPATH=""))
-    rows, qstrs, total = [], None, None
+    rows, qstrs, total, pools = [], None, None, 0
     for line in proc.stdout.splitlines():
         m = re.match(r"@ (.*?) (-?\d+) (?:qstr pool: n_pool=\d+, n_qstr=(\d+), n_str_data_bytes=\d+, "
                      r"n_total_bytes=(\d+))?", line)
@@ -152,6 +152,7 @@ def main():
             total = delta
             continue
         n_qstr = int(m.group(3))
+        pools = int(m.group(4))
         if label != "start":
             rows.append((label, delta, n_qstr - qstrs[0], int(m.group(4)) - qstrs[1]))
         qstrs = (n_qstr, int(m.group(4)))
@@ -164,6 +165,8 @@ def main():
     for label, delta, nq, qb in shown:
         print("%-58s %8d %6.1f %7d %11d" % (label, delta, delta / 2048.0, nq, qb))
     print("%-58s %8d %6.1f" % ("live heap after boot (less the image)", total, total / 2048.0))
+    print("%-58s %8d %6.1f %7d" % ("  of which interned names (qstr pools; in flash if frozen)", pools,
+                                   pools / 2048.0, qstrs[0]))
     return 0
 
 

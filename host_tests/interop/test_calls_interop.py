@@ -37,9 +37,14 @@ def ports(n_sip):
             return sip + [rtp]
 
 
-def sipp_media_args():
-    # SIPp binds its (unused: no RTP yet) media port pair; keep it off 6000.
-    return ["-mp", str(free_rtp_port())]
+def sipp_media_args(avoid=()):
+    """SIPp binds four media ports from -mp (audio and video, RTP and RTCP; unused
+    here): keep them off 6000 and off the ports this test's sims will bind, which
+    are free until the sims start."""
+    while True:
+        base = free_udp_ports(1, spacing=4, even=True)[0]
+        if not set(range(base, base + 4)) & set(avoid):
+            return ["-mp", str(base)]
 
 
 class Setup:
@@ -89,7 +94,7 @@ class Setup:
 
     def sipp(self, scenario, port=None, remote=None, timeout=20, keys=None, args=()):
         s = Sipp(scenario, port=port, remote=remote, timeout=timeout, keys=keys,
-                 args=list(args) + sipp_media_args(),
+                 args=list(args) + sipp_media_args((self.local_port, self.rtp_port, self.rtp_port + 1)),
                  workdir=str(self.tmp / ("sipp%d" % len(self.sipps))))
         self.sipps.append(s)
         return s
