@@ -39,16 +39,15 @@ bench: venv
 	$(BIN)/python tools/membench.py
 	$(BIN)/python tools/memprofile.py --top 20
 
-## mpy: precompile every firmware module with mpy-cross into build/mpy-$(MPY_ARCH)
-## (xtensawin for ESP32 and ESP32-S3, x64 for the unix port: viper modules need the target)
-MPY_ARCH ?= xtensawin
+## mpy: precompile every firmware module with mpy-cross into build/mpy (plain bytecode:
+## the same files serve every ESP32 and the unix port)
 mpy: venv
-	$(BIN)/python tools/mpy_build.py --arch $(MPY_ARCH)
+	$(BIN)/python tools/mpy_build.py
 
-## romfs: the precompiled modules packed into build/romfs-$(MPY_ARCH).img, for a MicroPython
+## romfs: the precompiled modules packed into build/romfs.img, for a MicroPython
 ## with a ROM partition (`make deploy ROMFS=1`): bytecode then runs in place from flash
 romfs: venv
-	$(BIN)/python tools/mpy_build.py --arch $(MPY_ARCH) --romfs
+	$(BIN)/python tools/mpy_build.py --romfs
 
 lint: venv
 	$(BIN)/ruff check firmware host_tests tools
@@ -68,7 +67,7 @@ DEPLOY_ARGS = --port "$(PORT)" --board "$(BOARD)" --config "$(CONFIG)" --tool "$
 
 deploy: venv
 	@$(DEPLOY) deploy --check $(DEPLOY_ARGS)
-	$(MAKE) --no-print-directory $(if $(ROMFS),romfs,mpy) MPY_ARCH=xtensawin
+	$(MAKE) --no-print-directory $(if $(ROMFS),romfs,mpy)
 	$(DEPLOY) deploy $(DEPLOY_ARGS)
 
 flash-micropython: venv

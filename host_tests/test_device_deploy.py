@@ -151,7 +151,7 @@ def test_frozen_manifest_names_existing_firmware_only():
 
 def test_romfs_deploy_writes_the_rom_partition_then_main_board_and_config(capsys, staged, monkeypatch):
     tmp, cfg = staged
-    image = tmp / "romfs-xtensawin.img"
+    image = tmp / "romfs.img"
     image.write_bytes(b"\xd2\xcd\x31\x00")
     monkeypatch.setattr(deploy, "ROMFS_IMAGE", str(image))
     assert deploy.main(["--dry-run", "deploy", "--port", "/dev/ttyUSB0", "--board", "esp32-devkitc-inmp441",

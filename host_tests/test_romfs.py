@@ -1,6 +1,6 @@
 """ROMFS deployment (issue 5's memory budget): the image mpremote deploys, mounted as the unix port's ROM.
 
-tools/mpy_build.py packs build/mpy-<arch> into build/romfs-<arch>.img with
+tools/mpy_build.py packs build/mpy into build/romfs.img with
 mpremote's ROMFS writer; tools/romfs_boot.py mounts such an image with
 vfs.VfsRom under the MicroPython unix port, as a device mounts its ROM
 partition at /rom. These tests check that the image holds every module, that
@@ -74,26 +74,26 @@ def import_cost(tmp_path, kind, source):
 
 def test_romfs_image_runs_every_module_in_place_not_copied_into_the_heap(tmp_path):
     need_micropython()
-    image, error = mpy_build.romfs_image("x64")
+    image, error = mpy_build.romfs_image()
     assert error is None, error
     rom_cost, rom_file, listing = import_cost(tmp_path, "rom", image)
-    mpy_cost, mpy_file, _ = import_cost(tmp_path, "mpy", mpy_build.out_dir("x64"))
-    assert rom_file == "/rom/intercom/sip/ua.mpy" and mpy_file.endswith("/build/mpy-x64/intercom/sip/ua.mpy")
+    mpy_cost, mpy_file, _ = import_cost(tmp_path, "mpy", mpy_build.OUT)
+    assert rom_file == "/rom/intercom/sip/ua.mpy" and mpy_file.endswith("/build/mpy/intercom/sip/ua.mpy")
     assert listing == "['intercom', 'setup.mpy']"          # main.py stays on the device's filesystem
     bytecode = sum(os.path.getsize(os.path.join(root, name))
-                   for root, _dirs, names in os.walk(mpy_build.out_dir("x64")) for name in names
+                   for root, _dirs, names in os.walk(mpy_build.OUT) for name in names
                    if name.endswith(".mpy"))
     # the same imports, from the image, leave at least a third of the .mpy bytes out of the heap
     assert mpy_cost - rom_cost > bytecode // 3, (mpy_cost, rom_cost, bytecode)
 
 
 def test_romfs_image_is_kept_while_no_module_changes(tmp_path):
-    image, error = mpy_build.romfs_image("x64")
+    image, error = mpy_build.romfs_image()
     assert error is None, error
     with open(image, "rb") as f:
         assert f.read(3) == b"\xd2\xcd\x31"                # mpremote's ROMFS header
     stamp = os.path.getmtime(image)
-    again, error = mpy_build.romfs_image("x64")
+    again, error = mpy_build.romfs_image()
     assert error is None and again == image and os.path.getmtime(image) == stamp
 
 

@@ -13,8 +13,8 @@ FIRMWARE = os.path.join(REPO, "firmware")
 BOARDS = os.path.join(REPO, "boards")
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import mpy_build  # noqa: E402
-BUILD_MPY = mpy_build.out_dir(mpy_build.DEVICE_ARCH)
-ROMFS_IMAGE = mpy_build.romfs_path(mpy_build.DEVICE_ARCH)
+BUILD_MPY = mpy_build.OUT
+ROMFS_IMAGE = mpy_build.ROMFS
 # A ROMFS deploy leaves the modules in the ROM partition only: an older .mpy
 # deploy's copies on the filesystem would shadow them, so they go first.
 REMOVE_FS_COPIES = """import os
@@ -74,8 +74,8 @@ def board_names():
 
 def deploy_commands(port, board, config_path, tool_name, dry_run, check_only=False, romfs=False):
     """Check everything, stage build/deploy, and return the commands that copy it
-    (check_only: the arguments only, before build/mpy-xtensawin exists; returns []).
-    romfs: the modules go to the device's ROM partition as build/romfs-xtensawin.img
+    (check_only: the arguments only, before build/mpy exists; returns []).
+    romfs: the modules go to the device's ROM partition as build/romfs.img
     (`mpremote romfs deploy`); main.py, the board file and the config to its filesystem."""
     check_port(port, dry_run)
     description = check_board(board)
@@ -128,7 +128,7 @@ def romfs_commands(port, board, config_path):
 
 
 def stage(board, config_path):
-    """build/deploy = build/mpy-xtensawin (.mpy modules, main.py) + setup + boards/<board>.json + config.json."""
+    """build/deploy = build/mpy (.mpy modules, main.py) + setup + boards/<board>.json + config.json."""
     shutil.rmtree(STAGE, ignore_errors=True)
     shutil.copytree(BUILD_MPY, STAGE)
     if not os.path.exists(os.path.join(STAGE, "main.py")):

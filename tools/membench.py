@@ -4,8 +4,8 @@ The scenario, with every step waiting for its events (bounded):
 boot, register to Kamailio (digest auth), call a second simulator through it
 (auto-answer, audio both ways), hold, resume, hang up, unregister (quit).
 Phone A is measured under the MicroPython unix port with `--heap <N>wK`, in
-two deployments: tools/sim --mpy (build/mpy-x64: each import copies its
-bytecode into the heap) and tools/sim --romfs (build/romfs-x64.img mounted
+two deployments: tools/sim --mpy (build/mpy: each import copies its
+bytecode into the heap) and tools/sim --romfs (build/romfs.img mounted
 as a ROM partition: bytecode runs in place, as from a device's ROMFS
 partition or frozen firmware; --heap is then the heap beside the image).
 Phone B runs with a normal heap.
@@ -270,7 +270,7 @@ MODES = {"mpy": ".mpy files (copied into RAM at import)",
 
 def romfs_block_bytes():
     """Heap bytes the ROMFS image's bytearray takes in tools/romfs_boot.py (0 when not built)."""
-    image = os.path.join(REPO, "build", "romfs-x64.img")
+    image = os.path.join(REPO, "build", "romfs.img")
     if not os.path.exists(image):
         return 0
     block = 4 * WORD_BYTES
@@ -441,8 +441,8 @@ def main():
     parser.add_argument("--max", type=int, default=512, help="largest heap tried, wK (default 512)")
     parser.add_argument("--audio", type=float, default=1.5, help="seconds of audio in the call (default 1.5)")
     parser.add_argument("--heap", type=int, help="run the scenario once at this heap (wK) and print its steps")
-    parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy-x64")
-    parser.add_argument("--romfs", action="store_true", help="with --heap: run from build/romfs-x64.img")
+    parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy")
+    parser.add_argument("--romfs", action="store_true", help="with --heap: run from build/romfs.img")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs"],
                         help="which deployments to bisect (default: both)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
@@ -508,7 +508,7 @@ def main():
                          "" if figures["passed"] else "; heaplock_call.py FAILED")))
     width = max(len(r[0]) for r in rows)
     log("")
-    log("memory (MicroPython unix port; phone A from build/mpy-x64 or build/romfs-x64.img)")
+    log("memory (MicroPython unix port; phone A from build/mpy or build/romfs.img)")
     for name, value in rows:
         log("%s  %s" % (name.ljust(width), value))
     if verdict is not None:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where the heap goes: each firmware module's import cost and the boot objects', under the MicroPython unix port.
 
-Runs the firmware from build/romfs-x64.img (bytecode in place, as on a device
-with a ROMFS partition or frozen firmware) or from build/mpy-x64 (--mpy), and
+Runs the firmware from build/romfs.img (bytecode in place, as on a device
+with a ROMFS partition or frozen firmware) or from build/mpy (--mpy), and
 prints, per module in dependency order, the live heap its import added (after
 gc.collect(), dependencies already imported) and the qstrs it interned; then
 what the boot objects (HostBoard, UserAgent, App, Driver) add. Bytes are the
@@ -120,14 +120,14 @@ print("@ total", gc.mem_alloc() - (len(image) if image else 0), "")
 
 def main():
     parser = argparse.ArgumentParser(prog="tools/memprofile.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--mpy", action="store_true", help="from build/mpy-x64 instead of the ROMFS image")
+    parser.add_argument("--mpy", action="store_true", help="from build/mpy instead of the ROMFS image")
     parser.add_argument("--top", type=int, default=0, help="only the N largest lines")
     args = parser.parse_args()
     upy = os.path.join(REPO, ".venv", "bin", "micropython")
     if args.mpy:
-        error, source = mpy_build.build("x64"), mpy_build.out_dir("x64")
+        error, source = mpy_build.build(), mpy_build.OUT
     else:
-        source, error = mpy_build.romfs_image("x64")
+        source, error = mpy_build.romfs_image()
     if error:
         sys.stderr.write("error: %s\n" % error)
         return 2
@@ -160,7 +160,7 @@ def main():
         sys.stderr.write("error: the profile did not run (rc=%d):\n%s%s" % (proc.returncode, proc.stdout, proc.stderr))
         return 1
     shown = sorted(rows, key=lambda r: -r[1])[:args.top] if args.top else rows
-    print("%-58s %8s %6s %7s %11s" % ("step (%s)" % ("build/mpy-x64" if args.mpy else "ROMFS image"),
+    print("%-58s %8s %6s %7s %11s" % ("step (%s)" % ("build/mpy" if args.mpy else "ROMFS image"),
                                       "bytes", "wK", "qstrs", "qstr bytes"))
     for label, delta, nq, qb in shown:
         print("%-58s %8d %6.1f %7d %11d" % (label, delta, delta / 2048.0, nq, qb))

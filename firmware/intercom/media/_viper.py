@@ -1,15 +1,17 @@
 """Native (@micropython.viper) kernels for ITU-T G.711 and byte moves; MicroPython only."""
 
-# ruff: noqa: F821  (ptr8 is a viper built-in, unknown to CPython tooling)
-#
-# Native code: mpy-cross needs the target CPU (-march=xtensawin for ESP32,
-# x64 for the unix port) and says "invalid arch" without one; precompile with
-# tools/mpy_build.py (make mpy), which always names it.
+# Native code for the CPU that runs it: the kernels are source text that
+# this module compiles when imported (exec), with the running MicroPython's
+# own native emitter. Viper needs the target CPU at compile time, so as
+# decorated functions in the file itself they would make plain `mpy-cross`
+# fail ("invalid arch") and tie every .mpy to one -march; as text, every
+# firmware module precompiles with any mpy-cross, and a device compiles
+# these for itself once at boot.
 #
 # Imported by g711.py inside try/except: on CPython, or on a MicroPython build
 # without native emitters, importing this module fails and the pure-Python
-# kernels in g711.py are used instead. Every kernel here must stay bit-exact
-# with its pure twin there (host_tests/core/test_media_g711.py checks all
+# kernels in media/_g711_py.py are used instead. Every kernel here must stay
+# bit-exact with its pure twin there (host_tests/core/test_media_g711.py checks all
 # 65,536 samples and 256 codes through both).
 #
 # Invariants:
@@ -18,14 +20,15 @@
 #   and byte order is little-endian on every target.
 # - Arguments are (src, dst, n) or (dst, doff, src, soff, n)-shaped with at
 #   most 4 positional viper args where possible; n counts samples or bytes
-#   as documented on the twin in g711.py. No bounds checks: callers size
+#   as documented on the twin in _g711_py.py. No bounds checks: callers size
 #   their buffers once at setup.
 
-import micropython
+import micropython  # noqa: F401  (ImportError on CPython: the pure kernels are used)
 
-from intercom.media._g711_tables import SEG as _seg    # constant bytes: ptr8 reads it in place
+from intercom.media._g711_tables import SEG as _seg  # noqa: F401  (ptr8 reads these constant bytes in place)
 
-
+# The kernels (compiled into this module's globals when it is imported).
+exec("""
 @micropython.viper
 def encode_ulaw(src, dst, n: int):
     sp = ptr8(src)
@@ -132,3 +135,4 @@ def fill(dst, doff: int, value: int, n: int):
     while i < n:
         dp[doff + i] = value
         i += 1
+""")
