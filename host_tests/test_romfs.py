@@ -43,12 +43,8 @@ def need_micropython():
 IMPORT_COST = r'''
 import gc, sys, os
 if sys.argv[1] == "rom":
-    import vfs
-    image = bytearray(os.stat(sys.argv[2])[6])
-    with open(sys.argv[2], "rb") as f:
-        f.readinto(image)
-    vfs.mount(vfs.VfsRom(image), "/rom")
-    sys.path.insert(0, "/rom")
+    from romfs_boot import mount
+    image = mount(sys.argv[2])
     print("mounted", os.listdir("/rom"))
 else:
     sys.path.insert(0, sys.argv[2])
@@ -66,7 +62,7 @@ def import_cost(tmp_path, kind, source):
     script = tmp_path / "cost.py"
     script.write_text(IMPORT_COST)
     proc = subprocess.run([UPY, str(script), kind, source], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, MICROPYPATH=""))
+                          env=dict(os.environ, MICROPYPATH=os.path.join(REPO, "tools")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines())
     return int(lines["cost"]), lines["from"], lines.get("mounted")

@@ -41,6 +41,8 @@ import wave
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "host_tests", "interop"))
 from peers import HOST, Kamailio, Sim, find_binary, free_rtp_port, free_udp_ports  # noqa: E402
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import mpy_build  # noqa: E402
 
 GOAL_WK = 48
 USERS = {"door": "doorsecret", "flat": "flatsecret"}
@@ -270,11 +272,9 @@ MODES = {"mpy": ".mpy files (copied into RAM at import)",
 
 def romfs_block_bytes():
     """Heap bytes the ROMFS image's bytearray takes in tools/romfs_boot.py (0 when not built)."""
-    image = os.path.join(REPO, "build", "romfs.img")
-    if not os.path.exists(image):
+    if not os.path.exists(mpy_build.ROMFS):
         return 0
-    block = 4 * WORD_BYTES
-    return ((os.path.getsize(image) + block - 1) // block + 1) * block
+    return mpy_build.image_heap_bytes(os.path.getsize(mpy_build.ROMFS), WORD_BYTES)
 
 
 # --- bisection --------------------------------------------------------------------------

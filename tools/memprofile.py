@@ -75,12 +75,8 @@ MODE, SOURCE, CONFIG, BOARDS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4
 MODS = sys.argv[5:]
 image = None
 if MODE == "romfs":
-    import vfs
-    image = bytearray(os.stat(SOURCE)[6])
-    with open(SOURCE, "rb") as f:
-        f.readinto(image)
-    vfs.mount(vfs.VfsRom(image), "/rom")
-    sys.path.insert(0, "/rom")
+    from romfs_boot import mount
+    image = mount(SOURCE)
 else:
     sys.path.insert(0, SOURCE)
 last = [0]
@@ -140,7 +136,8 @@ def main():
     mods = import_order(module_deps())
     proc = subprocess.run([upy, script, "mpy" if args.mpy else "romfs", source, config,
                            os.path.join(REPO, "boards")] + mods,
-                          capture_output=True, text=True, timeout=120, env=dict(os.environ, MICROPYPATH=""))
+                          capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, MICROPYPATH=os.path.join(REPO, "tools")))
     rows, qstrs, total, pools = [], None, None, 0
     for line in proc.stdout.splitlines():
         m = re.match(r"@ (.*?) (-?\d+) (?:qstr pool: n_pool=\d+, n_qstr=(\d+), n_str_data_bytes=\d+, "

@@ -138,6 +138,14 @@ def romfs_image(log=None):
     return image, None
 
 
+def image_heap_bytes(image_bytes, word_bytes):
+    """Heap bytes a ROMFS image takes when tools/romfs_boot.py reads it into one
+    bytearray on the unix port: its data and the bytearray object, in GC blocks
+    of 4 words of word_bytes each."""
+    block = 4 * word_bytes
+    return ((image_bytes + block - 1) // block + 1) * block
+
+
 def main():
     parser = argparse.ArgumentParser(prog="tools/mpy_build.py", description=__doc__.split("\n")[0])
     parser.add_argument("--romfs", action="store_true",
