@@ -46,6 +46,7 @@ class Call(CallMedia):
         self.auth = None                  # DigestClient once the PBX challenged us
         self.want_hold = None             # hold/resume asked while an exchange was pending
         self.extra = {}                   # fields added to every call event (attempt, waiting)
+        self.signal_ip = None             # IP the peer's signalling comes from (RTP latch rule)
 
     # --- state and events -----------------------------------------------------
     def set_state(self, state, **info):

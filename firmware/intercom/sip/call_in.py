@@ -15,6 +15,7 @@ class IncomingCall(Call):
         tx.tu = self
         self.dialog = Dialog.as_uas(request, self.ua.random_hex(8))
         self.answer_body = None
+        self.signal_ip = request.source[0]
         if waiting:
             self.extra["waiting"] = True
 

@@ -89,4 +89,4 @@ class CallMedia:
                            direction in ("sendrecv", "recvonly"))
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
                       "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
-                      "direction": direction})
+                      "direction": direction, "peer_ip": self.signal_ip})

@@ -111,6 +111,7 @@ class OutgoingCall(Call):
 
     def on_invite_response(self, tx, resp):
         status = resp.status
+        self.signal_ip = resp.source[0]
         if status < 200:
             if status > 100:
                 self.provisional = True

@@ -152,14 +152,16 @@ class CallManager:
             other.hold(True)             # call waiting: the first call goes on hold
         return call.answer()
 
-    def hangup(self, number=None):
+    def hangup(self, number=None, reason="local_hangup"):
+        """End a call: BYE when live, CANCEL while dialing, reject while ringing.
+        `reason` is the ended event's reason for a live call (media_timeout...)."""
         self.targets = []
         call = (self.find(number, (CONNECTED,)) or self.find(number, ("dialing", "ringing_out"))
                 or self.find(number, LIVE) or self.find(number, (INCOMING,)))
         if call is None:
             self.ua.emit({"event": "error", "message": "no call to hang up"})
             return False
-        return call.hangup()
+        return call.hangup(reason)
 
     def hold(self, on, number=None):
         call = self.find(number, (CONNECTED, "remote_hold") if on else (ON_HOLD,))

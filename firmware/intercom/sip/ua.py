@@ -113,8 +113,9 @@ class UserAgent:
     def answer(self, number=None):
         return self.calls.answer(number)
 
-    def hangup(self, number=None):
-        return self.calls.hangup(number)
+    def hangup(self, number=None, reason="local_hangup"):
+        """Hang up call `number` (or the current one); `reason` goes in its ended event."""
+        return self.calls.hangup(number, reason)
 
     def hold(self, number=None):
         return self.calls.hold(True, number)
