@@ -36,6 +36,7 @@ class UserAgent:
         self.now = now
         self.outbox = []
         self.events = []
+        self.last_sent = now
         self.stats = {"received": 0, "sent": 0, "malformed_dropped": 0,
                       "bad_request_answered": 0, "stray_responses": 0}
         self.layer = TransactionLayer(self._send, Timers(
@@ -145,6 +146,7 @@ class UserAgent:
 
     def _send(self, data, addr):
         self.stats["sent"] += 1
+        self.last_sent = self.now          # NAT keep-alive: only when nothing else went out
         self.outbox.append((data, addr))
 
     def _advance(self, now):
