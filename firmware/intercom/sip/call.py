@@ -1,6 +1,6 @@
 """One INVITE session in either role: offer/answer, ACK, CANCEL, BYE, re-INVITE, hold (RFC 3261 §13-15, RFC 3264)."""
 
-from intercom.ticks import ticks_add, ticks_diff, earliest
+from intercom.sip.timers import Timed
 from intercom.sip.message import make_response
 from intercom.sip.call_media import CallMedia
 from intercom.sip.auth import DigestError
@@ -17,7 +17,7 @@ ENDED = "ended"              # final; the call object is about to be forgotten
 LIVE = (CONNECTED, ON_HOLD, REMOTE_HOLD)
 
 
-class Call(CallMedia):
+class Call(CallMedia, Timed):
     """A call's shared state; the role-specific halves live in CallManager.
 
     Timers are named deadlines; the manager fires `timer_<name>`."""
@@ -32,7 +32,6 @@ class Call(CallMedia):
         self.dialog = None
         self.invite = None                # the initial INVITE (ours or theirs) until answered
         self.invite_tx = None
-        self.timers = {}
         self.media = None
         self.local_hold = False
         self.remote_hold = False
@@ -62,7 +61,7 @@ class Call(CallMedia):
         """Report the call as ended (once) and release its timers."""
         if self.state == ENDED:
             return
-        self.timers = {}
+        self.stop_timers()
         info = {"reason": reason}
         if status is not None:
             info["status"] = status
@@ -76,35 +75,9 @@ class Call(CallMedia):
             return REMOTE_HOLD
         return CONNECTED
 
-    # --- timers ---------------------------------------------------------------
-    def start_timer(self, name, delay):
-        self.timers[name] = ticks_add(self.ua.now, delay)
-
-    def stop_timer(self, name):
-        self.timers.pop(name, None)
-
-    def deadline(self):
-        best = None
-        timers = self.timers
-        for name in timers:              # not .values(): no allocation per loop
-            best = earliest(best, timers[name], self.ua.now)
-        return best
-
-    def fire_due(self, now):
-        timers = self.timers
-        due = False
-        for name in timers:
-            if ticks_diff(now, timers[name]) >= 0:
-                due = True
-        if due:
-            self._fire(now)
-
-    def _fire(self, now):
-        for name in list(self.timers):
-            when = self.timers.get(name)
-            if when is not None and ticks_diff(now, when) >= 0:
-                del self.timers[name]
-                getattr(self, "timer_" + name)()
+    # --- timers (sip.timers.Timed; the manager fires `timer_<name>`) -----------
+    def _now(self):
+        return self.ua.now
 
     def timer_max_duration(self):
         self.hangup("max_duration")

@@ -13,6 +13,7 @@ class IncomingCall(Call):
         self.invite = request
         self.invite_tx = tx
         tx.tu = self
+        tx.stateful = True
         self.dialog = Dialog.as_uas(request, self.ua.random_hex(8))
         self.answer_body = None
         self.signal_ip = request.source[0]

@@ -211,6 +211,8 @@ class CallManager:
         elif not call.dialog.check_remote_cseq(req):
             tx.respond(make_response(req, 500))
             call = None
+        else:
+            tx.stateful = True       # retransmissions must get the same answer
         return call
 
     def on_invite(self, req, tx):
@@ -222,14 +224,15 @@ class CallManager:
         if not self.accepts_from(req):
             self.ua.log("warn", "refused INVITE from %s:%d for %s (accept_from)" % (
                 req.source[0], req.source[1], req.uri))
-            return tx.respond(make_response(req, 403, to_tag=self.ua.random_hex(8)))
+            return tx.respond(make_response(req, 403, to_tag=self.ua.stateless_tag(req)))
         live = [c for c in self.calls if c.state != ENDED]
         waiting = False
         if live:
             if self.cfg["calls"]["call_waiting"] and len(live) == 1 and live[0].state in LIVE:
                 waiting = True
             else:
-                return tx.respond(make_response(req, 486, to_tag=self.ua.random_hex(8)))
+                tx.respond(make_response(req, 100))     # as for any INVITE, then busy
+                return tx.respond(make_response(req, 486, to_tag=self.ua.stateless_tag(req)))
         call = IncomingCall(self, self._new_number(), req, tx, waiting)
         self.calls.append(call)
         if not call.start():
@@ -253,6 +256,7 @@ class CallManager:
         invite_tx = self.ua.layer.invite_for_cancel(req)
         if invite_tx is None:
             return tx.respond(make_response(req, 481))
+        tx.stateful = True
         tx.respond(make_response(req, 200))
         call = invite_tx.tu          # the IncomingCall, or None if it was refused
         if call is not None:

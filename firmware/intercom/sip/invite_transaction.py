@@ -75,7 +75,7 @@ class ClientInvite(ClientTransaction):
                 self.stop_timer("B")
                 self.tu.on_response(self, resp)
                 return
-            self.timers = {}
+            self.stop_timers()
             if status < 300:
                 self.state = ACCEPTED
                 self.start_timer("M", 64 * self.layer.timers.t1)
@@ -141,7 +141,7 @@ class ServerInvite(Transaction):
     def on_ack(self):
         if self.state == COMPLETED:
             self.state = CONFIRMED
-            self.timers = {}
+            self.stop_timers()
             self.last = None
             self.start_timer("I", self.layer.timers.t4)
 

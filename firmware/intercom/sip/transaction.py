@@ -1,6 +1,6 @@
 """SIP transaction layer over UDP: matching and non-INVITE state machines (RFC 3261 §17)."""
 
-from intercom.ticks import ticks_add, ticks_diff, earliest
+from intercom.sip.timers import Timed
 
 MAGIC_COOKIE = "z9hG4bK"
 
@@ -20,7 +20,7 @@ class Timers:
         self.t4 = t4
 
 
-class Transaction:
+class Transaction(Timed):
     """State shared by client and server transactions.
 
     Timers are named deadlines (ticks); when one expires the layer calls
@@ -33,46 +33,20 @@ class Transaction:
     (dialog, SDP, media) alive that long."""
 
     is_invite = False
+    stateful = False     # server: set by the call layer when the request belongs to a call
 
     def __init__(self, layer, key, addr):
         self.layer = layer
         self.key = key
         self.addr = addr          # client: the next hop; server: where responses go
         self.state = TRYING
-        self.timers = {}
 
-    def start_timer(self, name, delay):
-        self.timers[name] = ticks_add(self.layer.now, delay)
-
-    def stop_timer(self, name):
-        self.timers.pop(name, None)
-
-    def deadline(self):
-        # iterate the dict itself: .values() would allocate a view per call,
-        # and this runs on every loop of the audio path (heap_lock test)
-        best = None
-        timers = self.timers
-        for name in timers:
-            best = earliest(best, timers[name], self.layer.now)
-        return best
-
-    def is_due(self, now):
-        timers = self.timers
-        for name in timers:
-            if ticks_diff(now, timers[name]) >= 0:
-                return True
-        return False
-
-    def fire_due(self, now):
-        for name in list(self.timers):
-            when = self.timers.get(name)
-            if when is not None and ticks_diff(now, when) >= 0:
-                del self.timers[name]
-                getattr(self, "timer_" + name)()
+    def _now(self):
+        return self.layer.now
 
     def terminate(self):
         self.state = TERMINATED
-        self.timers = {}
+        self.stop_timers()
 
 
 class ClientTransaction(Transaction):
@@ -133,7 +107,7 @@ class ClientNonInvite(ClientTransaction):
                 self.tu.on_response(self, resp)
                 return
             self.state = COMPLETED
-            self.timers = {}
+            self.stop_timers()
             # Timer K absorbs retransmitted finals (T4 on UDP).
             self.start_timer("K", self.layer.timers.t4)
             self.tu.on_response(self, resp)

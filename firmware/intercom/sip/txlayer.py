@@ -5,6 +5,12 @@ from intercom.sip.transaction import (Timers, ClientNonInvite, ServerNonInvite, 
                                       server_key, client_key)
 from intercom.sip.invite_transaction import ClientInvite, ServerInvite
 
+# Live server transactions at most. Only requests that belong to a call keep
+# a transaction past their final response (UserAgent._on_request), so a
+# handful serve any real traffic; at the cap new requests are refused
+# statelessly and a flood costs no memory.
+MAX_SERVER_TRANSACTIONS = 16
+
 
 class TransactionLayer:
     """Owns every live transaction; the UA core feeds it messages and time.
@@ -50,19 +56,30 @@ class TransactionLayer:
         return self.servers.get(key)
 
     def start_server(self, request, addr):
+        """A new server transaction, or None when MAX_SERVER_TRANSACTIONS are live."""
+        if len(self.servers) >= MAX_SERVER_TRANSACTIONS:
+            return None
         key = server_key(request)
         cls = ServerInvite if request.method == "INVITE" else ServerNonInvite
         tx = cls(self, key, request, addr)
         self.servers[key] = tx
         return tx
 
-    def response_addr(self, request, addr):
-        """Where responses go (§18.2.2 with RFC 3581 rport): the source address
-        when rport was requested or received differs, else the Via sent-by."""
-        via = request.vias[0]
-        if via.param("rport") is not None or via.param("received") is not None:
+    def forget_server(self, tx):
+        """Drop a server transaction now (a stateless answer, §8.2.7)."""
+        if self.servers.get(tx.key) is tx:
+            del self.servers[tx.key]
+        tx.terminate()
+
+    @staticmethod
+    def response_addr(request, addr):
+        """Where responses go (§18.2.2, RFC 3581): with rport, the packet's
+        source address and port; else the source IP (what `received` would
+        say) and the Via's sent-by port. Never the Via's host: a forged Via
+        would turn us into a reflector towards a third party."""
+        if request.vias[0].param("rport") is not None:
             return addr
-        return (via.host, via.port or 5060) if via.host[0].isdigit() else addr
+        return addr[0], request.vias[0].port or 5060
 
     def next_deadline(self):
         best = self._earliest_in(self.clients, None)

@@ -3,7 +3,7 @@
 from intercom.ticks import earliest, ticks_diff
 from intercom.sip.message import ParseError, KNOWN_METHODS, make_response, parse
 from intercom.sip.validate import check_request, check_response
-from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED
+from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED, TERMINATED
 from intercom.sip.invite_transaction import ACCEPTED
 from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
@@ -37,8 +37,10 @@ class UserAgent:
         self.outbox = []
         self.events = []
         self.last_sent = now
+        self.tag_salt = random_hex(4) if random_hex is not None else "0000"
         self.stats = {"received": 0, "sent": 0, "malformed_dropped": 0,
-                      "bad_request_answered": 0, "stray_responses": 0}
+                      "bad_request_answered": 0, "stray_responses": 0,
+                      "answered_statelessly": 0, "overload_refused": 0, "handler_errors": 0}
         self.layer = TransactionLayer(self._send, Timers(
             sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
         self.layer.now = now
@@ -66,7 +68,8 @@ class UserAgent:
         self.calls.tick(now)
         self.layer.tick(now)
         reg = self.registration
-        if reg is not None and reg.timer is not None and ticks_diff(now, reg.timer) >= 0:
+        due = reg.deadline() if reg is not None else None    # refresh/retry or keep-alive
+        if due is not None and ticks_diff(now, due) >= 0:
             reg.on_timer()
             self.layer.tick(now)
 
@@ -131,6 +134,16 @@ class UserAgent:
     # --- helpers for usages ---------------------------------------------------
     def emit(self, event):
         self.events.append(event)
+
+    def stateless_tag(self, req):
+        """A To tag for a stateless answer: the same for every retransmission
+        of one request (§8.2.7), without keeping state (a small hash of
+        Call-ID, From tag and branch; 24 bits keep it a small int on ESP32)."""
+        h = 5381
+        for text in (req.call_id, req.from_.tag or "", req.vias[0].branch or ""):
+            for ch in text:
+                h = ((h * 33) ^ ord(ch)) & 0xFFFFFF
+        return "%06x%s" % (h, self.tag_salt)
 
     def contact_uri(self):
         return "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
@@ -215,11 +228,35 @@ class UserAgent:
             self.calls.on_ack(req)         # ACK for a 2xx: its own transaction (§17.1.1.3)
             return
         tx = self.layer.start_server(req, addr)
-        resp = self._uas_checks(req)
-        if resp is not None:
-            tx.respond(resp)
-        else:
-            self._dispatch(req, tx)
+        if tx is None:
+            # at the cap: a stateless 503 (§21.5.4) keeps no state for the flood
+            self.stats["overload_refused"] += 1
+            resp = make_response(req, 503)
+            resp.add("Retry-After", "5")
+            self._send(resp.encode(), self.layer.response_addr(req, addr))
+            return
+        try:
+            resp = self._uas_checks(req)
+            if resp is not None:
+                tx.respond(resp)
+            else:
+                self._dispatch(req, tx)
+        except Exception as err:     # a handler bug must not leave a mute transaction
+            self.stats["handler_errors"] += 1
+            self.log("error", "%s from %s:%d failed: %r" % (req.method, addr[0], addr[1], err))
+            self.emit({"event": "error", "message": "internal error handling %s: %r" % (req.method, err)})
+            try:
+                tx.respond(make_response(req, 500))
+            except Exception:
+                pass                 # the request cannot even be answered: drop it
+            self.layer.forget_server(tx)
+            return
+        if not tx.stateful and (tx.state == COMPLETED or tx.state == TERMINATED):
+            # Requests that belong to no call are answered statelessly (§8.2.7):
+            # a retransmission is simply answered again, and scanners,
+            # refused INVITEs and floods keep nothing in memory.
+            self.stats["answered_statelessly"] += 1
+            self.layer.forget_server(tx)
 
     def _uas_checks(self, req):
         """§8.2.1-8.2.2: method, URI scheme and Require inspection."""
@@ -263,7 +300,7 @@ class UserAgent:
     def _dispatch(self, req, tx):
         method = req.method
         if method == "OPTIONS":
-            resp = make_response(req, 200, to_tag=req.to.tag or self.random_hex(8))
+            resp = make_response(req, 200, to_tag=req.to.tag or self.stateless_tag(req))
             resp.add("Allow", ALLOW)
             resp.add("Accept", "application/sdp")
             resp.add("User-Agent", self.USER_AGENT)
