@@ -45,9 +45,10 @@ def pump(app, ua):
         app.on_event(ev)
 
 
-def make_app(registrar="", caps=None, **calls):
+def make_app(registrar="", caps=None, pin="", **calls):
     cfg = config.defaults()
     cfg["sip"].update({"registrar": registrar, "user": "door"})
+    cfg["door"]["pin"] = pin
     cfg["calls"].update(calls)
     counter = iter(range(1, 10 ** 6))
     ua = UserAgent(cfg, "192.0.2.1", ("192.0.2.10", 5060) if registrar else None,
@@ -109,7 +110,7 @@ def test_one_button_board_toggles_talk_into_hangup():
 
 
 def test_sip_info_digits_open_the_door_like_rfc4733_digits():
-    app, ua, board = make_app()
+    app, ua, board = make_app(pin="1234")
     for digit in "1234#":
         app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
     assert board.relay == [True]
@@ -129,3 +130,11 @@ def test_registrar_resolved_when_wifi_returns_after_dns_failed_at_boot():
     app.on_board_event({"event": "wifi", "connected": True, "ip": "192.0.2.1"}, 100)
     data, addr = ua.pop_datagram()
     assert addr == ("192.0.2.10", 5060) and data.startswith(b"REGISTER ")
+
+
+def test_door_opening_is_off_until_a_pin_is_set():
+    app, ua, board = make_app(pin=config.defaults()["door"]["pin"])
+    for pin in ("1234", "0000", ""):
+        for digit in pin + "#":
+            app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
+    assert board.relay == []

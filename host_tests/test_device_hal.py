@@ -148,6 +148,100 @@ def test_relay_active_low_and_safety_stop():
     assert pin.level == 1
 
 
+# --- state kept in RTC memory across a watchdog or soft reset ------------------------------
+def reboot(cfg, power=False, clock=None):
+    """A board after a reset: power=False is a watchdog/soft reset (RTC memory kept)."""
+    from intercom.hal.esp32 import Esp32Board
+    machine.fake_reset(power)
+    network.fake_reset()
+    clock = clock or Clock()
+    board = Esp32Board(load_board("esp32-devkitc-inmp441", [BOARDS]), cfg, "info", clock, lambda line: None)
+    board.start(clock())
+    return board, clock
+
+
+def door_of(cfg, board):
+    """The door lock as the firmware builds it (AudioControl hands it the board's store)."""
+    from intercom.audio import AudioControl
+    return AudioControl(cfg, board, lambda event: None, lambda n: bytes(n), "door@test").door
+
+
+def test_door_lockout_survives_a_watchdog_reset_in_rtc_memory():
+    cfg = make_cfg(door={"pin": "2468", "max_attempts": 2, "lockout_s": 60})
+    board, clock = reboot(cfg, power=True)
+    lock = door_of(cfg, board)
+    for key in "1#2#":
+        result = lock.on_digit(key, clock())
+    assert result == "locked"
+    clock.advance(20000)                          # 40 s of the lockout left, then the watchdog bites
+    board, clock = reboot(cfg, clock=Clock(7))    # ticks start again from boot
+    lock = door_of(cfg, board)
+    lock.tick(clock())                            # the loop's first pass re-arms the lockout
+    assert lock.level == 1
+    clock.advance(59999)
+    for key in "2468#":
+        result = lock.on_digit(key, clock())
+    assert result == "locked"                     # the right PIN is still refused
+    clock.advance(1)
+    for key in "9#":
+        result = lock.on_digit(key, clock())
+    assert result == "locked"                     # escalated: one more failure, 120 s
+    board, clock = reboot(cfg, clock=Clock(3))
+    assert door_of(cfg, board).lock_remaining(clock()) == 120000
+
+
+def test_power_cycle_forgets_the_lockout():
+    cfg = make_cfg(door={"pin": "2468", "max_attempts": 1, "lockout_s": 60})
+    board, clock = reboot(cfg, power=True)
+    lock = door_of(cfg, board)
+    lock.on_digit("1", clock())
+    assert lock.on_digit("#", clock()) == "locked"
+    board, clock = reboot(cfg, power=True)
+    lock = door_of(cfg, board)
+    assert lock.level == 0 and not lock.locked(clock())
+
+
+def test_rtc_memory_records_are_checked_and_kept_apart():
+    from intercom.hal.esp32 import rtc_pack, rtc_unpack, RTC_MAGIC
+    board, clock = reboot(make_cfg(), power=True)
+    assert board.persist_load("door") is None
+    board.persist_save("door", b"\x01\x02")
+    board.persist_save("other", b"xyz")
+    assert board.persist_load("door") == b"\x01\x02" and board.persist_load("other") == b"xyz"
+    raw = machine.RTC().memory()
+    assert raw.startswith(RTC_MAGIC) and rtc_unpack(raw) == {"door": b"\x01\x02", "other": b"xyz"}
+    flipped = bytearray(raw)
+    flipped[len(RTC_MAGIC) + 2] ^= 1
+    for junk in (b"", b"hello", bytes(flipped), raw[:-3] + raw[-2:], RTC_MAGIC + b"\x09ab"):
+        assert rtc_unpack(junk) == {}, junk
+    machine.RTC().memory(b"another program's bytes")
+    assert board.persist_load("door") is None       # read as empty, then overwritten cleanly
+    board.persist_save("door", b"\x05")
+    assert rtc_unpack(machine.RTC().memory()) == {"door": b"\x05"}
+    assert rtc_pack({}) == rtc_pack({})
+    try:
+        rtc_pack({"k": bytes(300)})
+        raise AssertionError("an over-long record was accepted")
+    except ValueError:
+        pass
+
+
+def test_fake_rtc_memory_follows_the_documented_signature():
+    machine.fake_reset()
+    rtc = machine.RTC()
+    assert rtc.memory() == b""
+    assert rtc.memory(b"abc") is None and rtc.memory() == b"abc"
+    machine.fake_reset(power=False)
+    assert machine.RTC().memory() == b"abc"
+    machine.fake_reset()
+    assert machine.RTC().memory() == b""
+    try:
+        rtc.memory(bytes(machine.RTC_MEMORY_MAX + 1))
+        raise AssertionError("over-long RTC memory accepted")
+    except ValueError:
+        pass
+
+
 # --- watchdog -------------------------------------------------------------------------
 def test_watchdog_created_at_start_and_fed():
     board, clock, _ = make_board()
@@ -447,7 +541,8 @@ def test_board_interface_matches_host_board():
     board, clock, _ = make_board()
     for name in ("description", "pollables", "owns", "read_command", "emit", "log", "set_led",
                  "set_relay", "feed_watchdog", "take_button_events", "service", "audio",
-                 "take_events", "set_in_call", "next_deadline"):
+                 "take_events", "set_in_call", "next_deadline", "persist_load", "persist_save",
+                 "memory"):
         assert hasattr(board, name), name
     assert board.pollables() == [] and board.read_command() is None
     assert _device.REPO

@@ -28,7 +28,9 @@ class AudioControl:
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
         door = cfg["door"]
-        self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"])
+        # the board's reset-surviving store (RTC memory) keeps the lockout
+        self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
+                             store=board)
         self.tone_until = None
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state

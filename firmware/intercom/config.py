@@ -158,9 +158,11 @@ _pin = _rule('a string of 0-16 digits ("" = disabled)',
 
 # (path, default, check). This order is the order of show() and save().
 # Ranges: sip.port and sip.local_port 1-65535, rtp_port 1024-65534, expires 10-86400 s,
-# t1 50-10000 ms, t2 t1-60000 ms, t4 0-60000 ms, ring_timeout 0-600 s
-# (0 = ring until cancelled), max_duration 0-86400 s (0 = unlimited),
-# pulse_ms 50-60000, max_attempts 1-100, lockout_s 0-86400.
+# t1 50-10000 ms, t2 t1-60000 ms, t4 0-60000 ms, keepalive 0-3600 s (0 = off),
+# ring_timeout 0-600 s (0 = ring until cancelled), max_duration 0-86400 s
+# (0 = unlimited), media_timeout 0-3600 s (0 = off), pulse_ms 50-60000,
+# max_attempts 1-100, lockout_s 0-86400. No default password and no default
+# PIN: door.pin "" keeps DTMF door opening off until the owner sets one.
 _SPEC = (
     ("board", "host", _board),
     ("log_level", "info", _one_of("debug", "info", "warn", "error")),
@@ -169,7 +171,7 @@ _SPEC = (
     ("sip.registrar", "127.0.0.1", _registrar),
     ("sip.port", 5060, _int(1, 65535)),
     ("sip.user", "door", _sip_user),
-    ("sip.password", "secret", _text(0, 128)),
+    ("sip.password", "", _text(0, 128)),
     ("sip.auth_user", None, _auth_user),
     ("sip.display_name", "Door", _text(0, 64)),
     ("sip.expires", 300, _int(10, 86400)),
@@ -179,6 +181,7 @@ _SPEC = (
     ("sip.t1_ms", 500, _int(50, 10000)),
     ("sip.t2_ms", 4000, _int(50, 60000)),
     ("sip.t4_ms", 5000, _int(0, 60000)),
+    ("sip.keepalive", 25, _int(0, 3600)),
     ("media.rtp_port", 40000, _rtp_port),
     ("media.codecs", ["PCMU", "PCMA"], _codecs),
     ("media.ptime", 20, _one_of(10, 20, 30, 40)),
@@ -188,9 +191,10 @@ _SPEC = (
     ("calls.accept_from", "registrar", _accept_from),
     ("calls.call_waiting", False, _bool),
     ("calls.max_duration", 0, _int(0, 86400)),
+    ("calls.media_timeout", 30, _int(0, 3600)),
     ("calls.reject_code", 486, _one_of(486, 603)),
     ("calls.no_answer_code", 480, _one_of(480, 408)),
-    ("door.pin", "1234", _pin),
+    ("door.pin", "", _pin),
     ("door.pulse_ms", 3000, _int(50, 60000)),
     ("door.max_attempts", 3, _int(1, 100)),
     ("door.lockout_s", 60, _int(0, 86400)),

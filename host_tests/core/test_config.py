@@ -7,18 +7,19 @@ from _helpers import raises, tmp_path_for
 from intercom import config
 from intercom.config import ConfigError
 
-# The contract block from DESIGN.md "Configuration", verbatim.
+# The contract block from DESIGN.md "Configuration", verbatim but for
+# sip.password: there is no default password any more (issue 9).
 CONTRACT = """{
   "board": "host",
   "wifi":  {"ssid": "", "password": ""},
   "sip":   {"registrar": "127.0.0.1", "port": 5060, "user": "door",
-            "password": "secret", "auth_user": null, "display_name": "Door",
+            "password": "", "auth_user": null, "display_name": "Door",
             "expires": 300, "local_port": 5062},
   "media": {"rtp_port": 40000, "codecs": ["PCMU", "PCMA"], "ptime": 20},
   "calls": {"targets": ["sip:alice@127.0.0.1"], "ring_timeout": 30,
             "auto_answer": false, "accept_from": "registrar",
             "call_waiting": false, "max_duration": 0},
-  "door":  {"pin": "1234", "pulse_ms": 3000, "max_attempts": 3,
+  "door":  {"pin": "", "pulse_ms": 3000, "max_attempts": 3,
             "lockout_s": 60}
 }"""
 
@@ -81,7 +82,7 @@ def test_defaults_is_a_fresh_deep_copy():
 def test_missing_keys_filled_from_defaults_nested():
     cfg = config.validate({"sip": {"user": "gate"}})
     assert cfg["sip"]["user"] == "gate"
-    assert cfg["sip"]["port"] == 5060 and cfg["door"]["pin"] == "1234"
+    assert cfg["sip"]["port"] == 5060 and cfg["door"]["pin"] == ""
     assert config.validate({}) == config.defaults()
 
 
@@ -139,6 +140,39 @@ def test_door_pin_digits_only_or_empty():
     assert config.validate(with_key("door.pin", "0042"))["door"]["pin"] == "0042"
     for bad in (1234, "12a4", "12 4", "1" * 17):
         assert err(with_key("door.pin", bad)).startswith("door.pin:")
+
+
+def test_no_default_password_and_door_opening_off_until_a_pin_is_set():
+    d = config.defaults()
+    assert d["sip"]["password"] == "" and d["door"]["pin"] == ""
+    lines = config.show(d).split("\n")
+    assert "sip.password = (empty)" in lines and "door.pin = (empty)" in lines
+
+
+def test_keepalive_seconds_default_25_zero_off():
+    assert config.defaults()["sip"]["keepalive"] == 25
+    for good in (0, 1, 3600):
+        assert config.validate(with_key("sip.keepalive", good))["sip"]["keepalive"] == good
+    for bad in (-1, 3601, 25.0, True, "25", None):
+        assert err(with_key("sip.keepalive", bad)).startswith("sip.keepalive: expected an integer 0-3600")
+
+
+def test_media_timeout_seconds_default_30_zero_off():
+    assert config.defaults()["calls"]["media_timeout"] == 30
+    for good in (0, 5, 3600):
+        assert config.validate(with_key("calls.media_timeout", good))["calls"]["media_timeout"] == good
+    for bad in (-1, 3601, 30.5, False, "30"):
+        assert err(with_key("calls.media_timeout", bad)).startswith("calls.media_timeout: expected an integer 0-3600")
+
+
+def test_new_keys_are_saved_and_shown_in_order():
+    path = tmp_path_for("newkeys.json")
+    cfg = config.validate({"sip": {"keepalive": 0}, "calls": {"media_timeout": 90}})
+    config.save(cfg, path)
+    assert config.load(path) == cfg
+    lines = config.show(cfg).split("\n")
+    assert lines.index("sip.keepalive = 0") == lines.index("sip.t4_ms = 5000") + 1
+    assert lines.index("calls.media_timeout = 90") == lines.index("calls.max_duration = 0") + 1
 
 
 def test_targets_are_sip_uris():

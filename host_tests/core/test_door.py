@@ -115,11 +115,110 @@ def test_lockout_expires_after_lockout_s():
     assert enter(lock, "1234#", 65000) == OPEN
 
 
-def test_attempts_count_again_from_zero_after_a_lockout():
-    lock = DoorLock("1234", max_attempts=2, lockout_s=1)
+def test_digits_keyed_during_a_lockout_are_ignored_not_counted():
+    lock = DoorLock("1234", max_attempts=2, lockout_s=60)
+    enter(lock, "1#", 0)
+    assert enter(lock, "2#", 0) == LOCKED
+    assert enter(lock, "12", 59000) is None            # keyed while locked
+    assert enter(lock, "34#", 60000) == LOCKED         # "34" alone after the lockout: wrong (escalated)
+    lock = DoorLock("1234", max_attempts=2, lockout_s=60)
     enter(lock, "1#2#", 0)
-    assert enter(lock, "3#", 1000) == WRONG
-    assert enter(lock, "4#", 1000) == LOCKED
+    for _ in range(20):
+        assert enter(lock, "0000#", 1000) == LOCKED    # refused, and none of them counts
+    assert lock.level == 1 and lock.attempts == 0
+    assert enter(lock, "1234#", 60000) == OPEN
+
+
+def test_lockout_doubles_on_each_further_failure_capped_at_1h():
+    lock = DoorLock("1234", max_attempts=3, lockout_s=60)
+    now = 0
+    enter(lock, "1#2#", now)
+    assert enter(lock, "3#", now) == LOCKED
+    want = [60000, 120000, 240000, 480000, 960000, 1920000, 3600000, 3600000, 3600000]
+    for ms in want:
+        assert lock.locked(ticks_add(now, ms - 1))
+        now = ticks_add(now, ms)
+        assert not lock.locked(now)
+        assert enter(lock, "9#", now) == LOCKED        # one further failure is enough
+    assert lock.lockout_for(100) == door.MAX_LOCKOUT_MS
+    assert DoorLock("1", lockout_s=7200).lockout_for(5) == 7200000     # a longer lockout_s stays as set
+
+
+def test_right_pin_resets_the_escalation():
+    lock = DoorLock("1234", max_attempts=2, lockout_s=60)
+    enter(lock, "1#2#", 0)
+    assert enter(lock, "1234#", 60000) == OPEN
+    assert lock.level == 0
+    assert enter(lock, "9#", 61000) == WRONG           # back to max_attempts tries
+    assert enter(lock, "9#", 61000) == LOCKED
+    assert not lock.locked(121000)
+
+
+class _Store:
+    """The board's persist_load/persist_save, as a dict (RTC memory on the device)."""
+
+    def __init__(self):
+        self.data = {}
+        self.saves = 0
+
+    def persist_load(self, key):
+        return self.data.get(key)
+
+    def persist_save(self, key, data):
+        self.data[key] = bytes(data)
+        self.saves += 1
+
+
+def test_lockout_and_escalation_survive_a_reset_through_the_store():
+    store = _Store()
+    lock = DoorLock("1234", max_attempts=2, lockout_s=60, store=store)
+    enter(lock, "1#2#", 1000)                          # locked for 60 s, level 1
+    after = DoorLock("1234", max_attempts=2, lockout_s=60, store=store)   # the watchdog reset
+    boot = 5                                           # ticks start again after a reset
+    assert after.level == 1
+    assert after.tick(boot) is None                    # the loop's first tick arms the rest
+    assert after.locked(ticks_add(boot, 59999)) and enter(after, "1234#", ticks_add(boot, 59999)) == LOCKED
+    assert not after.locked(ticks_add(boot, 60000))
+    assert enter(after, "9#", ticks_add(boot, 60000)) == LOCKED     # still escalated: 120 s now
+    again = DoorLock("1234", max_attempts=2, lockout_s=60, store=store)
+    assert again.locked(0) and again.lock_remaining(0) == 120000
+
+
+def test_wrong_pins_before_a_lockout_survive_a_reset():
+    store = _Store()
+    lock = DoorLock("1234", max_attempts=3, lockout_s=60, store=store)
+    enter(lock, "1#2#", 0)
+    lock = DoorLock("1234", max_attempts=3, lockout_s=60, store=store)
+    assert enter(lock, "3#", 100) == LOCKED            # a reset does not buy fresh attempts
+
+
+def test_right_pin_clears_the_stored_lockout_state():
+    store = _Store()
+    lock = DoorLock("1234", max_attempts=2, lockout_s=1, store=store)
+    enter(lock, "1#2#", 0)
+    assert enter(lock, "1234#", 1000) == OPEN
+    lock = DoorLock("1234", max_attempts=2, lockout_s=1, store=store)
+    assert lock.level == 0 and lock.attempts == 0 and not lock.locked(0)
+
+
+def test_store_is_written_only_when_the_state_changes():
+    store = _Store()
+    lock = DoorLock("1234", store=store)
+    enter(lock, "1234#1234#", 0)
+    assert store.saves == 0
+    enter(lock, "1#", 0)
+    assert store.saves == 1
+
+
+def test_junk_in_the_store_is_ignored():
+    for junk in (b"", b"\x01", b"\x09\x01\x00\x10\x27\x00\x00", b"\x01\xff\x00\x10\x27\x00\x00", b"x" * 40):
+        store = _Store()
+        store.data["door"] = junk
+        lock = DoorLock("1234", store=store)
+        assert lock.level == 0 and not lock.locked(0), junk
+    store = _Store()
+    store.data["door"] = b"\x01\x01\x00\xff\xff\xff\x7f"   # longer than any lockout
+    assert not DoorLock("1234", lockout_s=60, store=store).locked(0)
 
 
 def test_lockout_zero_means_no_lockout():

@@ -1,4 +1,4 @@
-"""Fake `machine` for host tests: Pin, I2S, WDT, Timer with MicroPython's documented signatures, plus test hooks.
+"""Fake `machine` for host tests: Pin, I2S, WDT, Timer, RTC with MicroPython's documented signatures, plus test hooks.
 
 Runs under CPython and the MicroPython unix port (put this folder first on the
 path: it shadows the unix port's own `machine`). Hooks start with `fake_`.
@@ -12,12 +12,19 @@ _pins = {}          # GPIO number -> _PinState
 _i2s_active = {}    # I2S id -> the live I2S object
 _i2s_rx = {}        # I2S id -> bytearray of microphone bytes not yet read
 _i2s_tx = {}        # I2S id -> bytearray of everything written to the speaker
+_rtc_memory = [b""]         # RTC.memory(): survives fake_reset(power=False)
 stats = {"i2s_bus_conflicts": 0, "wdt_feeds": 0, "resets": 0}
 wdts = []
+RTC_MEMORY_MAX = 2048       # MICROPY_HW_RTC_USER_MEM_MAX on the esp32 port
 
 
-def fake_reset():
-    """Forget every pin, peripheral and queued callback (call at test start)."""
+def fake_reset(power=True):
+    """Forget every pin, peripheral and queued callback (call at test start).
+
+    power=True is a power cycle: RTC memory is lost too. power=False is a
+    watchdog or soft reset: RTC memory keeps its bytes, as on the ESP32."""
+    if power:
+        _rtc_memory[0] = b""
     del _scheduled[:]
     _pins.clear()
     _i2s_active.clear()
@@ -311,6 +318,38 @@ class Timer:
             if self.mode == Timer.ONE_SHOT:
                 self.callback = None
             cb(self)
+
+
+class RTC:
+    """machine.RTC(id=0, ...): only memory([data]) is used; datetime() is a stub."""
+
+    def __init__(self, id=0, datetime=None):
+        if datetime is not None:
+            self.init(datetime)
+
+    def init(self, datetime):
+        self._datetime = tuple(datetime)
+
+    def datetime(self, *args):
+        if args:
+            self.init(args[0])
+            return None
+        return getattr(self, "_datetime", (2000, 1, 1, 5, 0, 0, 0, 0))
+
+    def memory(self, *args):
+        """RTC.memory([data]): with data (bytes-like) store it, without return
+        what is stored (b"" when nothing is)."""
+        if len(args) > 1:
+            raise TypeError("function takes 1 or 2 positional arguments")
+        if not args:
+            return _rtc_memory[0]
+        data = args[0]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("object with buffer protocol required")
+        if len(data) > RTC_MEMORY_MAX:
+            raise ValueError("buffer too long")
+        _rtc_memory[0] = bytes(data)
+        return None
 
 
 def reset():

@@ -18,6 +18,8 @@ except ImportError:                       # CPython with the fake machine module
 LEVELS = ("debug", "info", "warn", "error")
 WATCHDOG_MS = 10000
 RELAY_MAX_ON_MS = 10000                  # a relay never stays on longer, whatever the app does
+RTC_MAGIC = b"IC\x01"                    # our layout of RTC memory, version 1
+RTC_MAX = 2048                           # RTC.memory() capacity on the esp32 port
 
 
 class Esp32Board:
@@ -78,6 +80,8 @@ class Esp32Board:
         self.watchdog_ms = caps.get("watchdog_ms", WATCHDOG_MS)
         self.wdt = None
         self.events = []
+        self.errors = 0              # loop exceptions, set by the driver (memory())
+        self.rtc = machine.RTC()     # persist_load/persist_save
 
     def _input_pin(self, spec):
         pull = {"up": machine.Pin.PULL_UP, "down": machine.Pin.PULL_DOWN}.get(spec.get("pull"))
@@ -133,6 +137,32 @@ class Esp32Board:
     def feed_watchdog(self):
         if self.wdt is not None:
             self.wdt.feed()
+
+    def memory(self):
+        """{"event": "memory", ...}: heap after a collection and the loop's error count."""
+        import gc
+        gc.collect()
+        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors}
+        if hasattr(gc, "mem_alloc"):                 # not on CPython with the fake machine
+            report["alloc"] = gc.mem_alloc()
+            report["free"] = gc.mem_free()
+        return report
+
+    # --- state that survives a reset: RTC memory ---------------------------------------
+    # RTC.memory() keeps its bytes across a watchdog, soft or deep-sleep reset
+    # (not a power cycle) and returns b"" when it holds nothing valid. Our
+    # layout: RTC_MAGIC, then records (key length, key, data length, data),
+    # then a 16-bit checksum. Anything else there (another program's bytes)
+    # reads as no records. This board owns the whole of RTC memory.
+    def persist_load(self, key):
+        """The bytes last saved under key before this boot (or since), or None."""
+        return rtc_unpack(self.rtc.memory()).get(key)
+
+    def persist_save(self, key, data):
+        """Save data (at most 255 bytes) under key in RTC memory."""
+        records = rtc_unpack(self.rtc.memory())
+        records[key] = bytes(data)
+        self.rtc.memory(rtc_pack(records))
 
     def set_in_call(self, in_call):
         """Wi-Fi power save off during calls (PM_NONE); audio runs only during calls;
@@ -198,6 +228,54 @@ class Esp32Board:
             self.set_relay(False)
         for pin in self.button_pins:
             pin.irq(handler=None)
+
+
+def _checksum(data, n):
+    a = b = 0
+    for i in range(n):                   # Fletcher-16: catches reordering, not only flips
+        a = (a + data[i]) % 255
+        b = (b + a) % 255
+    return bytes((a, b))
+
+
+def rtc_pack(records):
+    """RTC memory bytes for {key: bytes}; ValueError if a record or the whole is too long."""
+    out = bytearray(RTC_MAGIC)
+    for key in sorted(records):
+        k = key.encode()
+        v = records[key]
+        if len(k) > 255 or len(v) > 255:
+            raise ValueError("RTC record %r too long" % key)
+        out.append(len(k))
+        out.extend(k)
+        out.append(len(v))
+        out.extend(v)
+    out.extend(_checksum(out, len(out)))
+    if len(out) > RTC_MAX:
+        raise ValueError("RTC memory holds %d bytes, not %d" % (RTC_MAX, len(out)))
+    return bytes(out)
+
+
+def rtc_unpack(data):
+    """{key: bytes} from RTC memory bytes; {} for anything not written by rtc_pack."""
+    n = len(data)
+    if n < len(RTC_MAGIC) + 2 or data[:len(RTC_MAGIC)] != RTC_MAGIC or _checksum(data, n - 2) != data[n - 2:]:
+        return {}
+    records = {}
+    i = len(RTC_MAGIC)
+    end = n - 2
+    while i < end:
+        kn = data[i]
+        j = i + 1 + kn
+        if j >= end or j + 1 + data[j] > end:
+            return {}
+        try:
+            key = bytes(data[i + 1:j]).decode()
+        except UnicodeError:
+            return {}
+        records[key] = bytes(data[j + 1:j + 1 + data[j]])
+        i = j + 1 + data[j]
+    return records
 
 
 def boot(cfg, description, log=None, clock=None, printer=print, wait_ms=20000, watchdog=True, sleep_ms=None):

@@ -22,6 +22,7 @@ class HostBoard:
         self.relay = False
         self.input_open = True
         self.audio = None           # a HostAudio when the simulator has WAV files
+        self.persisted = {}         # persist_save() records: key -> bytes
 
     # --- driver interface ------------------------------------------------------
     def pollables(self):
@@ -77,6 +78,19 @@ class HostBoard:
 
     def set_in_call(self, in_call):
         pass
+
+    # --- state that survives a reset (the door lockout) -------------------------------
+    # The device keeps it in RTC memory, which survives a watchdog or soft reset
+    # but not a power cycle. A simulator process ending is a power cycle, so the
+    # host board keeps it in memory only: a new HostBoard (a test's "reset")
+    # may be handed the old one's `persisted` dict.
+    def persist_load(self, key):
+        """The bytes last saved under key, or None."""
+        return self.persisted.get(key)
+
+    def persist_save(self, key, data):
+        """Keep data (bytes) under key until the process ends."""
+        self.persisted[key] = bytes(data)
 
     def memory(self):
         """{"event": "memory", ...}: live heap (alloc, free) after a collection and
