@@ -34,11 +34,16 @@ def make_ua(now=0, **sip):
 
 
 def drain(ua):
+    """Parsed (message, addr) of every datagram queued; CRLF keep-alives
+    (RFC 5626 §3.5.1) are not messages: they are counted in ua.keepalives_seen."""
     out = []
     while True:
         item = ua.pop_datagram()
         if item is None:
             return out
+        if not item[0].strip(b"\r\n"):
+            ua.keepalives_seen = getattr(ua, "keepalives_seen", 0) + 1
+            continue
         out.append((parse(item[0]), item[1]))
 
 
@@ -56,7 +61,12 @@ class FakeRegistrar:
 
     Behaviour is scripted by attributes: password, algorithm, grant (seconds
     granted, None = as asked), min_expires, reject (status to send instead),
-    stale_next (next challenge says stale=true), via_received/rport."""
+    stale_next (next challenge says stale=true), via_received/rport.
+    Impolite options (all off by default): grant_exact (seconds put in the
+    200 whatever was asked, 0 included), retry_after (Retry-After value on a
+    `reject`), renonce_next (next good credentials get a fresh challenge
+    without stale=true), same_nonce_on_bad (a wrong password is re-challenged
+    with the nonce it used); received/rport may be any text."""
 
     def __init__(self, password="s3cret", algorithm="MD5", realm="test.example"):
         self.password = password
@@ -71,6 +81,10 @@ class FakeRegistrar:
         self.proxy = False
         self.received = None
         self.rport = None
+        self.grant_exact = None
+        self.retry_after = None
+        self.renonce_next = False
+        self.same_nonce_on_bad = False
         self.requests = []
 
     def new_nonce(self):
@@ -78,12 +92,12 @@ class FakeRegistrar:
         self.nonce = "nonce%d" % self.nonce_n
         return self.nonce
 
-    def challenge(self, req, stale=False):
+    def challenge(self, req, stale=False, same_nonce=False):
         status = 407 if self.proxy else 401
         resp = make_response(req, status, to_tag="reg1")
         header = "Proxy-Authenticate" if self.proxy else "WWW-Authenticate"
         value = 'Digest realm="%s", nonce="%s", qop="auth", algorithm=%s' % (
-            self.realm, self.new_nonce(), self.algorithm)
+            self.realm, self.nonce if same_nonce else self.new_nonce(), self.algorithm)
         if stale:
             value += ", stale=true"
         resp.add(header, value)
@@ -111,9 +125,17 @@ class FakeRegistrar:
         """The response message to one REGISTER request."""
         self.requests.append(req)
         if self.reject:
-            return make_response(req, self.reject, to_tag="reg1")
+            resp = make_response(req, self.reject, to_tag="reg1")
+            if self.retry_after is not None:
+                resp.add("Retry-After", str(self.retry_after))
+            return resp
         check = self.verify(req)
+        if check == "bad" and self.same_nonce_on_bad:
+            return self.challenge(req, same_nonce=True)
         if check == "missing" or check == "bad":
+            return self.challenge(req)
+        if self.renonce_next:
+            self.renonce_next = False
             return self.challenge(req)
         if check == "stale" or self.stale_next:
             self.stale_next = False
@@ -124,13 +146,15 @@ class FakeRegistrar:
             resp.add("Min-Expires", str(self.min_expires))
             return resp
         granted = asked if self.grant is None or asked == 0 else min(asked, self.grant)
+        if self.grant_exact is not None and asked:
+            granted = self.grant_exact
         resp = make_response(req, 200, to_tag="reg1")
         if self.received or self.rport:
             via = resp.get_all("via")
             params = ""
             if self.received:
                 params += ";received=" + self.received
-            top = via[0].replace(";rport", ";rport=%d" % self.rport if self.rport else ";rport") + params
+            top = via[0].replace(";rport", ";rport=%s" % self.rport if self.rport else ";rport") + params
             resp.remove("via")
             resp.add("Via", ", ".join([top] + via[1:]))
         contact = parse_name_addr(req.get_all("contact")[0])

@@ -401,3 +401,22 @@ def parse_via(text):
         raise SyntaxErr("bad Via transport %r" % tail[0])
     host, port = parse_hostport(tail[1].strip(), "Via")
     return Via(tail[0].upper(), host, port, params)
+
+
+def format_name_addr(display, uri, params=""):
+    """name-addr text for a header we build (RFC 3261 §20.10, §25.1).
+
+    The display name becomes a quoted-string: backslash and double quote are
+    escaped as quoted-pairs; CR, LF and other controls (which no quoted-string
+    may hold, and which would split the header) are dropped. An empty or
+    missing display name gives a bare <uri>. `params` (";tag=...") follows."""
+    out = "<" + str(uri) + ">" + params
+    if not display:
+        return out
+    text = str(display)
+    clean = []
+    for ch in text:
+        if ch >= " " and ch != "\x7f":
+            clean.append(ch)
+    text = "".join(clean).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + text + '" ' + out
