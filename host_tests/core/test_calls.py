@@ -119,7 +119,8 @@ def test_rfc3261_9_1_cancel_while_ringing_gets_487_and_ack():
     a.hangup()
     net.run(10)
     assert net.summaries()[3:] == ["CANCEL", "200 CANCEL", "487 INVITE", "ACK"]
-    assert last_call(a)["reason"] == "cancelled" and last_call(a)["status"] == 487
+    # the call ended for the user at the hang-up, not when the 487 came
+    assert last_call(a)["reason"] == "cancelled" and "status" not in last_call(a)
     assert last_call(b)["reason"] == "cancelled"
 
 
@@ -142,7 +143,7 @@ def test_outgoing_ring_timeout_cancels_and_reports_no_answer():
     net.phone(B[0], "bob", ring_timeout=0)
     a.dial(URI_B)
     net.run(5010)
-    assert last_call(a)["reason"] == "no_answer" and last_call(a)["status"] == 487
+    assert last_call(a)["reason"] == "no_answer"
     assert "CANCEL" in net.summaries()
 
 

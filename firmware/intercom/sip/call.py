@@ -4,6 +4,7 @@ from intercom.sip.timers import Timed
 from intercom.sip.message import make_response
 from intercom.sip.call_media import CallMedia
 from intercom.sip.auth import DigestError
+from intercom.sip.invite_tu import InviteLeftover, ack_for_2xx
 
 # States reported in `call` events (DESIGN.md); every transition goes through Call.set_state.
 DIALING = "dialing"          # we sent an INVITE, nothing but 100 yet
@@ -15,6 +16,10 @@ REMOTE_HOLD = "remote_hold"  # the peer put us on hold
 ENDED = "ended"              # final; the call object is about to be forgotten
 
 LIVE = (CONNECTED, ON_HOLD, REMOTE_HOLD)
+
+# On hold no RTP need flow, so the media timeout cannot tell a dead peer:
+# an in-dialog OPTIONS this often does (408/481 end the call, §12.2.1.2).
+HOLD_PROBE_MS = 30000
 
 
 class Call(CallMedia, Timed):
@@ -44,6 +49,8 @@ class Call(CallMedia, Timed):
         self.pending_2xx = None           # (bytes, addr, interval) until the ACK arrives
         self.auth = None                  # DigestClient once the PBX challenged us
         self.want_hold = None             # hold/resume asked while an exchange was pending
+        self.probe_tx = None              # the in-dialog OPTIONS asking a held peer if it lives
+        self.bye_after_ack = None         # hang-up asked before the ACK of our 2xx (§15)
         self.extra = {}                   # fields added to every call event (attempt, waiting)
         self.signal_ip = None             # IP the peer's signalling comes from (RTP latch rule)
 
@@ -52,6 +59,11 @@ class Call(CallMedia, Timed):
         if state == self.state and not info:
             return
         self.state = state
+        if state == ON_HOLD or state == REMOTE_HOLD:
+            if self.timers is None or "probe" not in self.timers:
+                self.start_timer("probe", HOLD_PROBE_MS)
+        else:
+            self.stop_timer("probe")
         event = {"event": "call", "id": self.id, "state": state, "peer": self.peer}
         event.update(self.extra)
         event.update(info)
@@ -81,6 +93,12 @@ class Call(CallMedia, Timed):
 
     def timer_max_duration(self):
         self.hangup("max_duration")
+
+    def timer_probe(self):
+        if self.state == ON_HOLD or self.state == REMOTE_HOLD:
+            if self.probe_tx is None:
+                self.probe_tx = self.send_in_dialog("OPTIONS")
+            self.start_timer("probe", HOLD_PROBE_MS)
 
     # --- sending helpers ------------------------------------------------------
     def send_bye(self):
@@ -129,19 +147,17 @@ class Call(CallMedia, Timed):
         retransmissions of the 2xx to its TU; from now on that TU is a small
         object re-sending this ACK, not the call, which may end before."""
         number = response.cseq[0]
-        req, hop = self.dialog.new_request(self.ua, "ACK", cseq=number)
-        addr = self.mgr.resolve(hop)
-        if addr is None:
-            tx.tu = self.mgr.orphan_tu
-            return
-        data = req.encode()
-        self.ua.send_raw(data, addr)
-        tx.tu = _AckResender(data, addr, response.to.tag)
+        ack = ack_for_2xx(self.mgr, self.dialog, number)
+        tx.tu = InviteLeftover(self.mgr, number, chosen=self.dialog, chosen_ack=ack)
 
     # --- in-call commands -----------------------------------------------------
     def hangup(self, reason="local_hangup"):
         """BYE a live call (the BYE transaction runs on after the call ends)."""
         if self.state in LIVE:
+            if self.pending_2xx is not None and self.role == "uas" and self.offer_sent is None:
+                # §15: no BYE before the ACK of our 2xx (or its timeout)
+                self.bye_after_ack = reason
+                return True
             self.send_bye()
             self.end(reason)
             return True
@@ -199,6 +215,8 @@ class Call(CallMedia, Timed):
             self.local_hold = not self.local_hold
             self.ua.emit({"event": "error", "message": "call %d: re-INVITE refused with %d" % (self.id, status)})
         self._apply_wanted_hold()
+        if self.reinvite_tx is None:
+            self.mgr.exchange_done(self)
 
     def _apply_wanted_hold(self):
         pending = self.want_hold
@@ -243,6 +261,9 @@ class Call(CallMedia, Timed):
         self.pending_2xx = None
         self.stop_timer("retransmit_2xx")
         self.stop_timer("ack_wait")
+        if self.bye_after_ack is not None:
+            self.send_bye()
+            return self.end(self.bye_after_ack)
         if self.offer_sent is not None and ack.body:
             if not self.take_answer(ack.body):
                 self.send_bye()
@@ -252,6 +273,14 @@ class Call(CallMedia, Timed):
 
     def on_peer_reinvite(self, req, tx):
         """A re-INVITE from the peer: new media, hold or resume (§14.2)."""
+        if self.state not in LIVE:
+            # §14.2: an INVITE inside a dialog whose first INVITE has no final
+            # response yet gets 500 + Retry-After (0-10 s); nothing goes live
+            # without answer()
+            resp = make_response(req, 500)
+            resp.add("Retry-After", str(self.mgr.random_ms(11000) // 1000))
+            tx.respond(resp)
+            return
         if self.reinvite_tx is not None or self.pending_2xx is not None:
             tx.respond(make_response(req, 491))
             return
@@ -296,34 +325,33 @@ class Call(CallMedia, Timed):
             self.mgr.on_dtmf(self, digit.upper())
 
     # --- transaction-user callbacks -------------------------------------------
+    def on_response(self, tx, resp):
+        """Responses to our in-dialog requests (the INVITE's own are the roles')."""
+        if tx.is_invite:
+            self.on_reinvite_response(tx, resp)
+        elif tx is self.probe_tx and resp.status >= 200:
+            self.probe_tx = None
+            if resp.status == 481 or resp.status == 408:
+                # §12.2.1.2: the dialog is gone; a BYE is pointless after 481
+                if resp.status == 408:
+                    self.send_bye()
+                self.end("dialog_lost", resp.status)
+
     def on_timeout(self, tx):
         if tx is self.reinvite_tx:
             self.reinvite_tx = None
             self.send_bye()
             self.end("timeout", 408)
+        elif tx is self.probe_tx:
+            self.probe_tx = None
+            self.send_bye()
+            self.end("dialog_lost", 408)
 
 
 def copy_record_route(request, response):
     """§12.1.1: a UAS copies Record-Route into responses that make a dialog."""
     for route in request.get_all("record-route"):
         response.add("Record-Route", route)
-
-
-class _AckResender:
-    """TU of an INVITE client transaction whose 2xx we ACKed: each
-    retransmission of that 2xx (same To tag) gets the same ACK again."""
-
-    def __init__(self, data, addr, to_tag):
-        self.data = data
-        self.addr = addr
-        self.to_tag = to_tag
-
-    def on_response(self, tx, resp):
-        if resp.to.tag == self.to_tag:
-            tx.layer.send(self.data, self.addr)
-
-    def on_timeout(self, tx):
-        pass
 
 
 class _Challenged:

@@ -83,7 +83,3 @@ class IncomingCall(Call):
         if self.state == INCOMING:
             self.invite_tx.respond(make_response(self.invite, 487, to_tag=self.dialog.local_tag))
             self.end("cancelled", 487)
-
-    def on_response(self, tx, resp):
-        if tx.is_invite:
-            self.on_reinvite_response(tx, resp)

@@ -1,10 +1,11 @@
 """Outgoing calls (UAC): INVITE, responses, CANCEL, redirects, auth (RFC 3261 §13.2, §9.1, §8.1.3.4, §22)."""
 
 from intercom.sip.message import Message
-from intercom.sip.invite_transaction import mirror_request
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
-from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, ENDED, LIVE
+from intercom.sip.uri import SyntaxErr, format_name_addr
+from intercom.sip.invite_tu import InviteLeftover
+from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED
 
 MAX_REDIRECTS = 3
 MAX_AUTH_ROUNDS = 2
@@ -24,9 +25,7 @@ class OutgoingCall(Call):
         self.from_tag = self.ua.random_hex(8)
         self.cseq = 0
         self.tried = [uri]
-        self.provisional = False       # CANCEL only after a provisional (§9.1)
-        self.cancel_reason = None      # set once we decided to give up
-        self.cancel_tx = None
+        self.provisional = False       # any 1xx, 100 included: CANCEL is allowed (§9.1)
         self.auth_header = None
         self.auth_rounds = 0
 
@@ -45,8 +44,7 @@ class OutgoingCall(Call):
         ua.add_via(req)
         req.add("Max-Forwards", "70")
         display = self.mgr.cfg["sip"].get("display_name")
-        name = '"%s" ' % display if display else ""
-        req.add("From", "%s<%s>;tag=%s" % (name, self.mgr.local_aor(), self.from_tag))
+        req.add("From", format_name_addr(display, self.mgr.local_aor(), ";tag=" + self.from_tag))
         req.add("To", "<%s>" % self.target)
         req.add("Call-ID", self.call_id)
         req.add("CSeq", "%d INVITE" % self.cseq)
@@ -66,23 +64,22 @@ class OutgoingCall(Call):
         self.provisional = False
         self.invite_tx = ua.layer.start_client(req, addr, self)
 
-    def send_cancel(self):
-        """CANCEL mirrors the INVITE: same Request-URI, Via branch, Route, From, To, CSeq number (§9.1)."""
-        req = mirror_request(self.invite, "CANCEL", self.invite.get("to"))
-        self.cancel_tx = self.ua.layer.start_client(req, self.invite_tx.addr, self.mgr.orphan_tu)
-        # If the callee never answers the INVITE with 487, give up after 64*T1.
-        self.start_timer("cancel_wait", 64 * self.ua.layer.timers.t1)
-
     # --- commands ------------------------------------------------------------------
     def give_up(self, reason):
-        """Stop ringing the callee: CANCEL now, or as soon as it is allowed."""
-        if self.cancel_reason is not None:
-            return
-        self.cancel_reason = reason
-        self.stop_timer("ring")
-        if self.provisional:
-            self.send_cancel()
-        # else: CANCEL waits for the first provisional; Timer B bounds the wait
+        """Stop calling: the call ends for the user now, and a new dial works
+        at once. What is left of the INVITE goes to an InviteLeftover: it
+        sends the CANCEL now if any provisional (100 included) has arrived,
+        else on the first one; ACKs and BYEs an answer that crosses it; and
+        the transaction is gone 64*T1 from now whatever the network does."""
+        tx = self.invite_tx
+        if tx is not None and self.invite is not None:
+            leftover = InviteLeftover(self.mgr, self.invite.cseq[0], invite=self.invite)
+            tx.abandon(leftover)
+            if self.provisional:
+                leftover.cancel(tx)
+        self.invite = None
+        self.invite_tx = None
+        self.finish_attempt(reason, None)
 
     def hangup(self, reason="local_hangup"):
         if self.state in (DIALING, RINGING_OUT):
@@ -93,19 +90,16 @@ class OutgoingCall(Call):
     def timer_ring(self):
         self.give_up("no_answer")
 
-    def timer_cancel_wait(self):
-        self.end(self.cancel_reason or "cancelled", 487)
-
     # --- responses -------------------------------------------------------------------
     def on_response(self, tx, resp):
         if tx is self.invite_tx:
             self.on_invite_response(tx, resp)
-        elif tx.is_invite:
-            self.on_reinvite_response(tx, resp)
+        else:
+            Call.on_response(self, tx, resp)
 
     def on_timeout(self, tx):
         if tx is self.invite_tx:
-            self.finish_attempt(self.cancel_reason or "timeout", 408)
+            self.finish_attempt("timeout", 408)
         else:
             Call.on_timeout(self, tx)
 
@@ -113,11 +107,8 @@ class OutgoingCall(Call):
         status = resp.status
         self.signal_ip = resp.source[0]
         if status < 200:
+            self.provisional = True
             if status > 100:
-                self.provisional = True
-                if self.cancel_reason is not None and self.cancel_tx is None:
-                    self.send_cancel()
-                    return
                 if resp.to.tag and resp.get("contact"):
                     self.dialog = Dialog.as_uac(self.invite, resp)      # early dialog
                 if status == 183 and resp.body:
@@ -131,14 +122,9 @@ class OutgoingCall(Call):
             return
         if status in (401, 407) and self.authenticate(resp):
             return
-        reason = REASONS.get(status, "failed")
-        if status == 487 and self.cancel_reason:
-            reason = self.cancel_reason
-        self.finish_attempt(reason, status)
+        self.finish_attempt(REASONS.get(status, "failed"), status)
 
     def on_2xx(self, tx, resp):
-        if self.state in LIVE or self.state == ENDED:
-            return      # settled before this 2xx came: not ours to take up
         if self.dialog is None or self.dialog.remote_tag != resp.to.tag:
             self.dialog = Dialog.as_uac(self.invite, resp)
         else:
@@ -148,11 +134,6 @@ class OutgoingCall(Call):
         self.invite = None
         self.send_ack(tx, resp)
         self.stop_timer("ring")
-        self.stop_timer("cancel_wait")
-        if self.cancel_reason is not None:
-            # CANCEL lost the race with the 200: confirm, then hang up (§9.1)
-            self.send_bye()
-            return self.finish_attempt(self.cancel_reason, None)
         if not self.take_answer(resp.body):
             self.send_bye()
             return self.finish_attempt("incompatible_media", 488)
@@ -164,7 +145,13 @@ class OutgoingCall(Call):
         """§8.1.3.4: follow a 3xx Contact, at most MAX_REDIRECTS times, never a loop."""
         if len(self.tried) > MAX_REDIRECTS:
             return False
-        for contact in resp.contacts:
+        try:
+            contacts = resp.contacts
+        except SyntaxErr as err:
+            # a peer's broken Contact ends this attempt with a reason; never a stuck call
+            self.ua.log("warn", "call %d: unusable %d Contact: %s" % (self.id, resp.status, err))
+            return False
+        for contact in contacts:
             uri = str(contact.uri)
             if contact.uri.is_sip and uri not in self.tried:
                 self.tried.append(uri)

@@ -5,7 +5,7 @@ from intercom.sip.message import make_response
 from intercom.sip.uri import parse_uri, SyntaxErr, unescape, is_digits
 from intercom.sip.dialog import uri_addr
 from intercom.sip.auth import DigestClient
-from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD
+from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD, REMOTE_HOLD
 from intercom.sip.call_out import OutgoingCall
 from intercom.sip.call_in import IncomingCall
 
@@ -41,6 +41,8 @@ class CallManager:
         self.orphan_tu = _OrphanTU()
         self.targets = []            # remaining targets of the current dial sequence
         self.attempt = 0
+        self.total = 0
+        self.answer_after_hold = None    # a waiting call answered once the first one is held
 
     # --- helpers used by calls ----------------------------------------------------
     def session_id(self):
@@ -90,6 +92,19 @@ class CallManager:
     def forget(self, call):
         if call in self.calls:
             self.calls.remove(call)
+        if call is self.answer_after_hold:
+            self.answer_after_hold = None
+        else:
+            self.exchange_done(call)     # the call we were holding is gone: answer now
+
+    def exchange_done(self, call):
+        """A call's re-INVITE exchange is over (or the call ended): a waiting
+        call answered meanwhile is answered now, once the first call's
+        hold has completed or failed, so the two never share the stream."""
+        waiting = self.answer_after_hold
+        if waiting is not None and call is not waiting:
+            self.answer_after_hold = None
+            waiting.answer()
 
     def _new_number(self):
         number = self.next_number
@@ -147,9 +162,12 @@ class CallManager:
         if call is None:
             self.ua.emit({"event": "error", "message": "no ringing call to answer"})
             return False
-        other = self.find(None, (CONNECTED,))
-        if other is not None and other is not call:
-            other.hold(True)             # call waiting: the first call goes on hold
+        other = self.find(None, (CONNECTED, REMOTE_HOLD))
+        if other is not None and other is not call and not other.local_hold and other.hold(True):
+            # call waiting: hold the first call, answer this one when that
+            # hold has completed (exchange_done), never both at once
+            self.answer_after_hold = call
+            return True
         return call.answer()
 
     def hangup(self, number=None, reason="local_hangup"):

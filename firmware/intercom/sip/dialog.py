@@ -1,7 +1,7 @@
 """Dialogs: identifiers, CSeq, route set and remote target (RFC 3261 §12, §16.12 loose routing)."""
 
 from intercom.sip.message import Message
-from intercom.sip.uri import parse_name_addr, parse_uri, SyntaxErr
+from intercom.sip.uri import parse_name_addr, parse_uri, SyntaxErr, format_name_addr
 
 
 class Dialog:
@@ -33,6 +33,15 @@ class Dialog:
                    str(request.from_.uri), str(response.to.uri), request.cseq[0], None,
                    routes, contact_target(response, str(request.uri)),
                    request.from_.display)
+
+    def fork(self, response, cseq):
+        """The dialog another 2xx to the same INVITE makes (§13.2.2.4): our
+        side as in this dialog, the peer's side from the response."""
+        routes = response.get_all("record-route")
+        routes.reverse()
+        return Dialog(self.call_id, self.local_tag, response.to.tag, self.local_uri,
+                      str(response.to.uri), cseq, None, routes,
+                      contact_target(response, self.remote_target), self.local_display)
 
     @classmethod
     def as_uas(cls, request, local_tag):
@@ -89,8 +98,7 @@ class Dialog:
         for route in routes:
             req.add("Route", route)
         req.add("Max-Forwards", "70")
-        display = '"%s" ' % self.local_display if self.local_display else ""
-        req.add("From", "%s<%s>;tag=%s" % (display, self.local_uri, self.local_tag))
+        req.add("From", format_name_addr(self.local_display, self.local_uri, ";tag=" + self.local_tag))
         to = "<%s>" % self.remote_uri
         if self.remote_tag:
             to += ";tag=" + self.remote_tag

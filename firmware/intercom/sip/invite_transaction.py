@@ -60,6 +60,17 @@ class ClientInvite(ClientTransaction):
         self.terminate()
         self.tu.on_timeout(self)
 
+    def abandon(self, tu):
+        """The call gave up on this INVITE: `tu` takes whatever still comes,
+        and the transaction ends 64*T1 from now if no final response has
+        (§9.1: a CANCELled INVITE is not kept for ever)."""
+        self.tu = tu
+        if self.state in (CALLING, PROCEEDING):
+            self.start_timer("abandon", 64 * self.layer.timers.t1)
+
+    def timer_abandon(self):
+        self.terminate()
+
     def timer_D(self):
         self.terminate()
 
