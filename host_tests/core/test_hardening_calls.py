@@ -463,3 +463,62 @@ def test_every_message_the_core_builds_parses_with_its_own_parser():
         else:
             check_response(msg)
     assert len(sent) >= 9
+
+
+# --- found by the stateful fuzzer (host_tests/core/fuzz_calls.py) ---------------------------
+
+def test_unresolvable_dial_ends_and_stays_ended():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    a.dial("sip:x@pbx.example")
+    net.run(10)
+    assert states(a) == ["ended"] and last_call(a)["reason"] == "unresolvable"
+    assert a.calls.calls == []
+
+
+def test_info_with_a_non_utf8_body_gets_400_not_an_exception():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    b = net.phone(B[0], "bob")
+    a.dial("sip:bob@192.0.2.2:5060")
+    net.run(10)
+    b.answer()
+    net.run(10)
+    call = a.calls.calls[0]
+    req, _hop = call.dialog.new_request(a, "INFO")
+    req.add("Content-Type", "application/dtmf-relay")
+    req.body = b"Signal=\xff\r\n"
+    a.layer.start_client(req, B, call)
+    net.run(10)
+    assert net.summaries()[-1] == "400 INFO"
+    assert not [e for e in b.seen if e["event"] == "error"]
+    assert b.stats["handler_errors"] == 0
+
+
+def test_2xx_to_our_reinvite_after_hangup_is_acked_without_reviving_the_call():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    held = []
+
+    class Callee(Peer):
+        def __call__(self, msg, src, n):
+            if msg.is_request and msg.method == "INVITE" and msg.to.tag:
+                self.seen.append(msg)
+                held.append((msg, src))          # the re-INVITE: answered only later
+                return
+            Peer.__call__(self, msg, src, n)
+    peer = Callee(lambda msg, n, src: n.send(PEER, src, ok_2xx(msg, "c1").encode()))
+    net.attach(PEER, peer)
+    a.dial(URI_PEER)
+    net.run(10)
+    a.hold()
+    net.run(10)
+    a.hangup()
+    net.run(10)
+    mark = len(a.seen)
+    reinvite, src = held[0]
+    net.send(PEER, src, ok_2xx(reinvite, "c1").encode())
+    net.run(10)
+    assert [e for e in a.seen[mark:] if e["event"] in ("call", "media")] == []
+    assert peer.methods()[-1] == "ACK" and peer.seen[-1].cseq[0] == reinvite.cseq[0]
+    assert a.calls.calls == []

@@ -307,7 +307,11 @@ class Call(CallMedia, Timed):
         """SIP INFO DTMF (application/dtmf-relay, application/dtmf)."""
         ctype = (req.get("content-type") or "").split(";")[0].strip().lower()
         digit = None
-        text = req.body.decode() if req.body else ""
+        try:
+            text = req.body.decode() if req.body else ""
+        except UnicodeError:
+            tx.respond(make_response(req, 400, "INFO body is not UTF-8"))
+            return
         if ctype == "application/dtmf-relay":
             for line in text.replace("\r", "").split("\n"):
                 key, _, value = line.partition("=")
@@ -327,6 +331,10 @@ class Call(CallMedia, Timed):
     # --- transaction-user callbacks -------------------------------------------
     def on_response(self, tx, resp):
         """Responses to our in-dialog requests (the INVITE's own are the roles')."""
+        if self.state == ENDED:
+            if tx.is_invite and 200 <= resp.status < 300:
+                self.send_ack(tx, resp)       # the answer to a re-INVITE crossed our BYE
+            return
         if tx.is_invite:
             self.on_reinvite_response(tx, resp)
         elif tx is self.probe_tx and resp.status >= 200:

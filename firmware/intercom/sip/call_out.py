@@ -5,7 +5,7 @@ from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
 from intercom.sip.uri import SyntaxErr, format_name_addr
 from intercom.sip.invite_tu import InviteLeftover
-from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED
+from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, ENDED
 
 MAX_REDIRECTS = 3
 MAX_AUTH_ROUNDS = 2
@@ -32,6 +32,8 @@ class OutgoingCall(Call):
     # --- sending -------------------------------------------------------------------
     def start(self):
         self.send_invite()
+        if self.state == ENDED:
+            return          # no route to the target: already reported as ended
         self.set_state(DIALING)
         timeout = self.mgr.cfg["calls"]["ring_timeout"]
         if timeout:
@@ -159,7 +161,8 @@ class OutgoingCall(Call):
                 self.target = uri
                 self.dialog = None
                 self.send_invite()
-                self.set_state(DIALING, redirected_to=uri)
+                if self.state != ENDED:
+                    self.set_state(DIALING, redirected_to=uri)
                 return True
         return False
 
