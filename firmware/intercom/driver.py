@@ -1,6 +1,7 @@
 """The polling loop: select.poll() over SIP, RTP, RTCP and inputs, timed by deadlines and the audio clock (I/O)."""
 
 import select
+import sys
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import ticks_ms
@@ -11,6 +12,8 @@ RTP_RECV_SIZE = 1500
 FRAME_MS = 20
 RESYNC_MS = 200        # this far behind, the frame clock restarts instead of bursting
 DEVICE_POLL_MS = 5     # I2S-paced boards: how often to look for a finished frame
+SIP_READS = 8          # SIP datagrams per wake-up; the rest wait one pass (audio, watchdog)
+TRACEBACKS = 10        # loop errors logged with a traceback; later only every 100th
 
 
 class Driver:
@@ -39,70 +42,129 @@ class Driver:
         self.late_frames = 0
         self.resyncs = 0
         self.rtp_peer = None        # the address the RTP socket is connected to
+        self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
     def run(self):
         now = ticks_ms()
-        self.ua.tick(now)
-        self.app.start(now)
+        try:
+            self.ua.tick(now)
+            self.app.start(now)
+        except Exception as err:
+            self.failed("start", err)
         self.flush(now)
         while not self.app.finished:
             self.step()
         self.flush(ticks_ms())
 
+    def failed(self, where, err):
+        """An exception escaped one part of the loop: count it, log it with its
+        traceback (board log: stderr on the host, never stdout), and go on.
+
+        The parts are guarded one by one, so one bad datagram or callback
+        skips nothing else (the watchdog is still fed, the queues flushed).
+        SystemExit and KeyboardInterrupt are not caught. Under heap_lock the
+        logging itself raises MemoryError, which then propagates: an
+        allocation in the audio path is never hidden."""
+        self.errors = (self.errors + 1) & 0x3FFFFFFF
+        self.board.errors = self.errors
+        if isinstance(err, MemoryError):
+            import gc
+            gc.collect()            # the failed work is garbage now: room to log
+        if self.errors <= TRACEBACKS or self.errors % 100 == 0:
+            self.board.log("error", "loop error %d in %s: %s" % (self.errors, where, format_exception(err)))
+
     def pumping(self):
         return self.app.audio.running() or (self.audio is not None and self.audio.always_on)
 
     def step(self):
-        """One loop iteration: wait, read, advance timers, pump audio, send, report."""
+        """One loop iteration: wait, read, advance timers, pump audio, send, report.
+
+        Never raises (but for SystemExit/KeyboardInterrupt): each part is
+        guarded on its own, see failed(). A try block costs no allocation."""
         now = ticks_ms()
         board = self.board
-        deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
-        deadline = earliest(deadline, board.next_deadline(), now)
+        wait = FRAME_MS             # if the deadlines cannot be had, audio still runs
         device_paced = False
-        if self.pumping():
-            # I2S boards pace frames by the device (frame_ready() True/False);
-            # None, or the host's WAV files, means: pace by the clock
-            device_paced = self.audio is not None and self.audio.frame_ready() is not None
-            if self.next_frame is None:
-                self.next_frame = now
-            if not device_paced:
-                deadline = earliest(deadline, self.next_frame, now)
-        else:
-            self.next_frame = None
-        wait = MAX_WAIT_MS
-        if deadline is not None:
-            wait = max(0, min(wait, ticks_diff(deadline, now)))
-        if device_paced:
-            wait = min(wait, DEVICE_POLL_MS)
-        for obj, _flags in self.wait(wait):
-            now = ticks_ms()
-            if self._is(obj, self.rtp_sock):
-                self.read_rtp(now)
-            elif self._is(obj, self.sip_sock):
-                self.read_sip(now)
-            elif self._is(obj, self.rtcp_sock):
-                self.read_rtcp(now)
-            elif self.board.owns(obj):
-                self.read_input(obj, now)
+        try:
+            deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
+            deadline = earliest(deadline, board.next_deadline(), now)
+            if self.pumping():
+                # I2S boards pace frames by the device (frame_ready() True/False);
+                # None, or the host's WAV files, means: pace by the clock
+                device_paced = self.audio is not None and self.audio.frame_ready() is not None
+                if self.next_frame is None:
+                    self.next_frame = now
+                if not device_paced:
+                    deadline = earliest(deadline, self.next_frame, now)
+            else:
+                self.next_frame = None
+            wait = MAX_WAIT_MS
+            if deadline is not None:
+                wait = max(0, min(wait, ticks_diff(deadline, now)))
+            if device_paced:
+                wait = min(wait, DEVICE_POLL_MS)
+        except Exception as err:
+            self.failed("deadlines", err)
+        try:
+            for obj, _flags in self.wait(wait):
+                now = ticks_ms()
+                try:
+                    if self._is(obj, self.rtp_sock):
+                        self.read_rtp(now)
+                    elif self._is(obj, self.sip_sock):
+                        self.read_sip(now)
+                    elif self._is(obj, self.rtcp_sock):
+                        self.read_rtcp(now)
+                    elif self.board.owns(obj):
+                        self.read_input(obj, now)
+                except Exception as err:
+                    self.failed("input", err)
+        except Exception as err:
+            self.failed("poll", err)
         now = ticks_ms()
-        board.service(now)
-        for role, action in board.take_button_events():
-            self.ua.tick(now)
-            self.app.on_button(role, action, now)
-        for event in board.take_events():
-            self.app.on_board_event(event, now)
-        if device_paced:
-            if self.audio.frame_ready():
-                self.next_frame = now
+        try:
+            board.service(now)
+        except Exception as err:
+            self.failed("board", err)
+        try:
+            for role, action in board.take_button_events():
+                try:
+                    self.ua.tick(now)
+                    self.app.on_button(role, action, now)
+                except Exception as err:
+                    self.failed("button", err)
+            for event in board.take_events():
+                try:
+                    self.app.on_board_event(event, now)
+                except Exception as err:
+                    self.failed("board event", err)
+        except Exception as err:
+            self.failed("board", err)
+        try:
+            if device_paced:
+                if self.audio.frame_ready():
+                    self.next_frame = now
+                    self.pump(now)
+            elif self.next_frame is not None and ticks_diff(now, self.next_frame) >= 0:
                 self.pump(now)
-        elif self.next_frame is not None and ticks_diff(now, self.next_frame) >= 0:
-            self.pump(now)
-        self.ua.tick(now)
-        self.app.tick(now)
+        except Exception as err:
+            self.next_frame = ticks_add(now, FRAME_MS)   # a pump that keeps failing: no busy loop
+            self.failed("audio", err)
+        try:
+            self.ua.tick(now)
+        except Exception as err:
+            self.failed("sip timers", err)
+        try:
+            self.app.tick(now)
+        except Exception as err:
+            self.failed("app timers", err)
         self.flush(now)
-        self.board.feed_watchdog()
+        try:
+            self.board.feed_watchdog()
+        except Exception as err:
+            self.failed("watchdog", err)
 
     @staticmethod
     def _is(obj, sock):
@@ -173,14 +235,21 @@ class Driver:
 
     # --- SIP and inputs ------------------------------------------------------------
     def read_sip(self, now):
-        while True:
+        """At most SIP_READS datagrams, then back to the loop: a flood must not
+        starve audio or the watchdog (poll is level-triggered, so the rest
+        wake the next pass at once). One datagram that raises skips nothing
+        but itself."""
+        for _ in range(SIP_READS):
             got = self.sip_sock.recvfrom(RECV_SIZE)
             if got is None:
                 return
             data, addr = got
-            if self.trace:
-                self.trace("in", data, addr)
-            self.ua.receive(data, addr, now)
+            try:
+                if self.trace:
+                    self.trace("in", data, addr)
+                self.ua.receive(data, addr, now)
+            except Exception as err:
+                self.failed("SIP datagram from %r" % (addr,), err)
 
     def read_input(self, obj, now):
         # Commands start timers relative to the core's idea of now: bring it up
@@ -194,18 +263,42 @@ class Driver:
             self.app.on_command(line, now)
 
     def flush(self, now):
-        """Send queued datagrams and hand queued events to the app."""
-        while True:
-            item = self.ua.pop_datagram()
-            if item is None:
-                break
-            data, addr = item
-            if self.trace:
-                self.trace("out", data, addr)
-            if not self.sip_sock.sendto(data, addr):
-                self.board.log("warn", "send to %s:%d failed" % addr)
-        while True:
-            event = self.ua.next_event()
-            if event is None:
-                break
-            self.app.on_event(event)
+        """Send queued datagrams and hand queued events to the app; an
+        exception in one of them is counted and the rest still go."""
+        try:
+            while True:
+                item = self.ua.pop_datagram()
+                if item is None:
+                    break
+                data, addr = item
+                try:
+                    if self.trace:
+                        self.trace("out", data, addr)
+                    if not self.sip_sock.sendto(data, addr):
+                        self.board.log("warn", "send to %s:%d failed" % addr)
+                except Exception as err:
+                    self.failed("send", err)
+        except Exception as err:
+            self.failed("datagram queue", err)
+        try:
+            while True:
+                event = self.ua.next_event()
+                if event is None:
+                    break
+                try:
+                    self.app.on_event(event)
+                except Exception as err:
+                    self.failed("app.on_event", err)
+        except Exception as err:
+            self.failed("event queue", err)
+
+
+def format_exception(err):
+    """The traceback of err as text (sys.print_exception on MicroPython)."""
+    if hasattr(sys, "print_exception"):
+        import io
+        buf = io.StringIO()
+        sys.print_exception(err, buf)
+        return buf.getvalue()
+    import traceback
+    return "".join(traceback.format_exception(type(err), err, err.__traceback__))

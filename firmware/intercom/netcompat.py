@@ -12,6 +12,7 @@ except AttributeError:                   # CPython: emulate the same wrap
         return int(time.monotonic() * 1000) & TICKS_MAX
 
 _sockaddr = getattr(socket, "sockaddr", None)   # unix port: raw sockaddr -> tuple
+DEST_CACHE = 8         # destinations per generation of the sockaddr cache (two generations kept)
 
 
 def resolve(host, port):
@@ -41,8 +42,13 @@ def sockaddr(addr):
 
 
 class UdpSocket:
-    """A non-blocking UDP socket bound to (ip, port) with a cache of
-    destination sockaddrs, so sending never resolves again."""
+    """A non-blocking UDP socket bound to (ip, port) with a bounded cache of
+    destination sockaddrs, so sending to a recent peer never converts again.
+
+    The cache has two generations of at most DEST_CACHE entries: when the
+    young one is full it becomes the old one (the previous old one is
+    dropped) and a hit in the old one moves up. Peers used all the time
+    (registrar, RTP peer) stay; one entry per scanner never accumulates."""
 
     def __init__(self, ip, port):
         self.local = (ip, port)
@@ -54,6 +60,7 @@ class UdpSocket:
         self.sock.bind(sockaddr((ip, port)))
         self.sock.setblocking(False)
         self._dest = {}
+        self._old = {}
 
     def fileno(self):
         return self.sock.fileno()
@@ -87,7 +94,12 @@ class UdpSocket:
     def sendto(self, data, addr):
         dest = self._dest.get(addr)
         if dest is None:
-            dest = sockaddr(addr)
+            dest = self._old.get(addr)
+            if dest is None:
+                dest = sockaddr(addr)
+            if len(self._dest) >= DEST_CACHE:
+                self._old = self._dest
+                self._dest = {}
             self._dest[addr] = dest
         try:
             self.sock.sendto(data, dest)

@@ -23,6 +23,7 @@ class HostBoard:
         self.input_open = True
         self.audio = None           # a HostAudio when the simulator has WAV files
         self.persisted = {}         # persist_save() records: key -> bytes
+        self.errors = 0             # loop exceptions, set by the driver (memory())
 
     # --- driver interface ------------------------------------------------------
     def pollables(self):
@@ -95,10 +96,10 @@ class HostBoard:
     def memory(self):
         """{"event": "memory", ...}: live heap (alloc, free) after a collection and
         micropython.mem_peak() (the unix port's running maximum) on MicroPython;
-        nulls on CPython."""
+        nulls on CPython; `errors`: exceptions the loop caught and went on."""
         import gc
         gc.collect()
-        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None}
+        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors}
         if hasattr(gc, "mem_alloc"):
             report["alloc"] = gc.mem_alloc()
             report["free"] = gc.mem_free()
