@@ -277,7 +277,8 @@ def run_sim_calls_sipp_uas(st, flow, runtime=None):
     elif flow == "ring_no_answer_cancel_487":
         sim.wait_event("call", 5, id=cid, state="ringing_out")
         end = sim.wait_event("call", 8, id=cid, state="ended")
-        assert (end.get("reason"), end.get("status")) == ("no_answer", 487), end
+        # ended for the user at the ring timeout; the CANCEL/487 finish behind it
+        assert end.get("reason") == "no_answer", end
         # gave up after ring_timeout (2 s), not before
         assert end["_t"] - first["_t"] >= 1.8, (first, end)
     elif flow == "ring_then_408":
