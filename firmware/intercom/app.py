@@ -192,6 +192,12 @@ class App:
     def tick(self, now):
         self.now = now
         self.audio.tick(now)
+        dead = self.audio.media_timed_out(now)
+        if dead is not None:
+            # calls.media_timeout: the peer vanished (no RTP, no RTCP); BYE it
+            self.board.log("warn", "call %s: no media for %d s; hanging up" % (
+                dead, self.audio.media_timeout_ms // 1000))
+            self.ua.hangup(dead, "media_timeout")
         if self.quit_deadline is not None and ticks_diff(now, self.quit_deadline) >= 0:
             self.board.log("warn", "unregister did not complete in time; quitting anyway")
             self.finished = True

@@ -34,8 +34,12 @@ class AudioControl:
         self.tone_until = None
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
+        self.sources = {}        # call id -> the RTP source it had when it lost the stream
         self.stream_key = None
         self.frames = 0
+        # calls.media_timeout (s, 0 = off): a connected call with no RTP or
+        # RTCP for this long has a dead peer (App.tick hangs it up)
+        self.media_timeout_ms = cfg["calls"].get("media_timeout", 30) * 1000
 
     # --- events from the SIP side ------------------------------------------------
     def on_call_event(self, event, now):
@@ -43,9 +47,13 @@ class AudioControl:
         cid = event["id"]
         state = event["state"]
         stats = None
+        session = self.session
+        if session.active and session.call_id == cid and self.call_states.get(cid) != state:
+            session.restart_clock()      # e.g. resumed: silence counts from now, not from the hold
         if state == "ended":
             self.call_states.pop(cid, None)
             self.media.pop(cid, None)
+            self.sources.pop(cid, None)
             if self.session.active and self.session.call_id == cid:
                 stats = self.session.stop()
                 self.stream_key = None
@@ -62,7 +70,12 @@ class AudioControl:
         self._choose_stream()
 
     def _choose_stream(self):
-        """The stream follows the call that is connected (else held, else early media)."""
+        """The stream follows the call that is connected (else held, else early media).
+
+        The session takes RTP only from the chosen call's SDP address (or a
+        NAT latch from its signalling peer's IP); the other calls' media
+        addresses are excluded even from that latch, so a held call's late
+        packets never feed or steer the new call's stream."""
         best = None
         for rank in ("connected", "remote_hold", "on_hold", "ringing_out"):
             for cid, state in self.call_states.items():
@@ -71,25 +84,36 @@ class AudioControl:
                     break
             if best is not None:
                 break
+        session = self.session
+        if session.active and session.call_id != best and session.source is not None:
+            self.sources[session.call_id] = session.source
         if best is None:
-            if self.session.active:
-                self.session.stop()
+            if session.active:
+                session.stop()
             self.stream_key = None
             return
         m = self.media[best]
         d = m["direction"]
         send = d in ("sendrecv", "sendonly")
         recv = d in ("sendrecv", "recvonly")
-        key = (best, m["address"], m["port"], m["pt"], d)
-        if key == self.stream_key:
-            return
-        if self.session.active and self.session.call_id == best:
-            self.session.update(m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv)
-        else:
-            if self.session.active:
-                self.session.stop()
-            self.session.start(best, m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv)
-        self.stream_key = key
+        peer_ip = m.get("peer_ip")
+        key = (best, m["address"], m["port"], m["pt"], d, peer_ip)
+        if key != self.stream_key:
+            if session.active and session.call_id == best:
+                session.update(m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv, peer_ip)
+            else:
+                if session.active:
+                    session.stop()
+                session.start(best, m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv,
+                              peer_ip)
+            self.stream_key = key
+        excluded = []
+        for cid, other in self.media.items():
+            if cid != best:
+                excluded.append((other["address"], other["port"]))
+                if cid in self.sources:
+                    excluded.append(self.sources[cid])
+        session.excluded = tuple(excluded)
 
     def _choose_tone(self, event, now):
         """Ring while a call rings here, ringback while the far end alerts
@@ -128,9 +152,31 @@ class AudioControl:
 
     # --- timers ----------------------------------------------------------------------
     def next_deadline(self, now):
-        return earliest(self.door.relay_deadline(), self.tone_until, now)
+        deadline = earliest(self.door.relay_deadline(), self.tone_until, now)
+        return earliest(deadline, self._media_deadline(), now)
+
+    def _media_deadline(self):
+        # only a connected call: on hold the SIP side probes with OPTIONS instead
+        session = self.session
+        if not session.active or self.call_states.get(session.call_id) != "connected":
+            return None
+        return session.media_deadline(self.media_timeout_ms)
+
+    def media_timed_out(self, now):
+        """The id of the connected call that heard nothing (no RTP, no RTCP
+        from its accepted source) for calls.media_timeout, else None. Its
+        clock then starts over, so a call that survives is asked again one
+        timeout later, not every tick."""
+        deadline = self._media_deadline()
+        if deadline is None or ticks_diff(now, deadline) < 0:
+            return None
+        self.session.restart_clock()
+        self.session.start_clock(now)
+        return self.session.call_id
 
     def tick(self, now):
+        if self.session.active:
+            self.session.start_clock(now)     # silence counts from the first tick of a stream
         if self.door.tick(now) == "close":
             self.board.set_relay(False)
         if self.tone_until is not None and ticks_diff(now, self.tone_until) >= 0:

@@ -9,6 +9,7 @@ from intercom.netcompat import ticks_ms
 MAX_WAIT_MS = 1000     # wake at least once a second (watchdog, input)
 RECV_SIZE = 4096       # a SIP datagram over UDP stays below the path MTU (§18.1.1)
 RTP_RECV_SIZE = 1500
+RTP_DRAIN = 64         # datagrams read with their sources right after connect()
 FRAME_MS = 20
 RESYNC_MS = 200        # this far behind, the frame clock restarts instead of bursting
 DEVICE_POLL_MS = 5     # I2S-paced boards: how often to look for a finished frame
@@ -176,8 +177,8 @@ class Driver:
         deadline advances by exactly 20 ms; far behind, it restarts)."""
         audio = self.app.audio
         session = audio.session
-        if self.rtp_peer is not None and (not session.latched or session.dest != self.rtp_peer):
-            self._unconnect_rtp()
+        if self.rtp_peer is not None and self.rtp_peer != session.settled(now):
+            self._unconnect_rtp()       # the stream moved or ended: see every source again
         packet = audio.frame(self.audio)
         if packet is not None and self.rtp_sock is not None:
             if self.rtp_peer is not None:
@@ -198,9 +199,11 @@ class Driver:
     def read_rtp(self, now):
         """One datagram per wake-up (a second read would raise, and raising allocates).
 
-        Until the stream latches we need each source address (recvfrom);
-        then the socket is connected to the peer and recv() gets only its
-        packets, allocating nothing but the datagram."""
+        Until the session settles on a source (MediaSession.settled: the
+        SDP address, or a NAT latch by its rule) each datagram is read with
+        its source (recvfrom) and the session judges it; then the socket is
+        connected there, the kernel drops every other source, and recv()
+        allocates nothing but the datagram."""
         if self.rtp_peer is not None:
             data = self.rtp_sock.recv(RTP_RECV_SIZE)
             if data is not None:
@@ -209,14 +212,29 @@ class Driver:
         got = self.rtp_sock.recvfrom(RTP_RECV_SIZE)
         if got is None:
             return
-        session = self.app.audio.session
         self.app.audio.on_rtp(got[0], got[1], now)
-        if session.active and session.latched:
+        peer = self.app.audio.session.settled(now)
+        if peer is not None:
+            self._connect_rtp(peer, now)
+
+    def _connect_rtp(self, peer, now):
+        # Datagrams queued before connect() passed no kernel filter: they are
+        # read with their sources, so none is taken for the peer's. A queue
+        # longer than RTP_DRAIN (a flood) is dropped with the socket instead.
+        for _attempt in range(2):
             try:
-                self.rtp_sock.connect(session.dest)
-                self.rtp_peer = session.dest
+                self.rtp_sock.connect(peer)
             except OSError as err:
                 self.board.log("warn", "cannot connect the RTP socket: %s" % err)
+                return
+            self.rtp_peer = peer
+            for _ in range(RTP_DRAIN):
+                got = self.rtp_sock.recvfrom(RTP_RECV_SIZE)
+                if got is None:
+                    return
+                self.app.audio.on_rtp(got[0], got[1], now)
+            self._unconnect_rtp()
+        self.board.log("warn", "RTP socket flooded; left unconnected")
 
     def _unconnect_rtp(self):
         # A UDP socket cannot be portably disconnected: open it again.

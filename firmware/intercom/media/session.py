@@ -1,5 +1,6 @@
-"""One call's audio stream: mic PCM -> G.711 -> RTP, RTP -> jitter buffer -> PCM (RFC 3550, RFC 3551, RFC 4733)."""
+"""One call's audio stream: G.711 over RTP both ways; which source it takes (RFC 3550 §5.1, §8.2; RFC 4733)."""
 
+from intercom.ticks import ticks_add, ticks_diff
 from intercom.media import g711
 from intercom.media.rtp import RtpSender, RtpReceiver, TelephoneEvent
 from intercom.media.jitter import JitterBuffer
@@ -7,6 +8,9 @@ from intercom.media.dtmf import DtmfReceiver, DtmfSender
 from intercom.media.rtcp import RtcpReporter
 
 FRAME_SAMPLES = 160          # 20 ms at 8 kHz
+LATCH_QUIET_MS = 1000        # the accepted source silent this long: a NAT'd peer may be latched
+LATCH_RUN = 5                # ... after this many packets of one SSRC in strict sequence
+COUNTER_MASK = 0x3FFFFFFF    # counters stay small ints on 31-bit ports
 
 
 class MediaSession:
@@ -15,9 +19,23 @@ class MediaSession:
 
     Per frame the driver calls next_packet(mic_pcm) -> datagram view or
     None, play(speaker_pcm) -> jitter status, and receive(data, addr, now)
-    for each RTP datagram. None of them allocates. Symmetric RTP: we send
-    from the port we receive on and latch to the source address of the
-    peer's first valid packet when it differs from its SDP (NAT)."""
+    for each RTP datagram. None of them allocates.
+
+    Whose RTP is taken (the source rule; everything else is dropped and
+    counted in foreign_source):
+      - RTP from exactly the address and port the SDP named always wins: the
+        stream settles there (`source`) and never leaves it for another.
+      - Only while that address has been silent for LATCH_QUIET_MS (the peer
+        is behind NAT and its packets come from elsewhere) may the stream
+        latch to another source, and only to one whose IP is the signalling
+        peer's (`peer_ip`), which is not another call's media (`excluded`),
+        and which sent LATCH_RUN packets of one SSRC in strict sequence with
+        our payload types. Media then goes to that source (symmetric RTP).
+      - A re-INVITE that moves the media starts these rules over for the
+        new SDP address; one that only changes direction keeps the source.
+    The driver connects its socket to `settled(now)`, so the kernel drops
+    every other source and the 20 ms path reads without source addresses.
+    RTCP counts only when its sender is the accepted stream's SSRC."""
 
     def __init__(self, random_bytes, cname="intercom"):
         self.random_bytes = random_bytes
@@ -28,14 +46,28 @@ class MediaSession:
         self.codes = bytearray(FRAME_SAMPLES)
         self.codes_mv = memoryview(self.codes)
         self.event = TelephoneEvent()
-        self.dest = None
+        self.dest = None             # where our RTP goes: the SDP address or a NAT latch
         self.sdp_dest = None
+        self.sdp_rtcp = None
+        self.peer_ip = None          # the signalling peer's IP (the only NAT latch candidates)
+        self.excluded = ()           # other calls' media addresses: never latched
+        self.source = None           # the accepted RTP source, None until one qualifies
+        self.nat = False             # source is a NAT latch, not the SDP address
+        self.heard_at = 0            # last packet from the source (or when listening began)
+        self.last_rx = 0             # last RTP or RTCP accepted (the media timeout's clock)
+        self.clock_on = False        # heard_at and last_rx are running
+        self.cand_addr = None        # the NAT latch candidate: address, SSRC halves, last seq, run
+        self.cand_hi = 0
+        self.cand_lo = 0
+        self.cand_seq = 0
+        self.cand_count = 0
+        self.foreign_source = 0      # RTP dropped: not from the accepted source
+        self.foreign_rtcp = 0        # RTCP dropped: not from the accepted stream's SSRC
         self.send_enabled = False
         self.recv_enabled = False
         self.codec = None
         self.dtmf_pt = -1
         self.foreign_pt = 0
-        self.latched = False
         self.dtmf_rx = None
         self.dtmf_tx = None
         self.sender = None
@@ -45,8 +77,9 @@ class MediaSession:
         self.digit = None
 
     # --- control (once per call or re-INVITE) --------------------------------------
-    def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv):
-        """Begin a stream for a negotiated Media description."""
+    def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None):
+        """Begin a stream for a negotiated Media description; peer_ip is
+        the IP the call's signalling comes from (None: no NAT latch)."""
         codec = g711.codec_for(payload_type)
         if codec is None:
             raise ValueError("payload type %d is not G.711" % payload_type)
@@ -73,26 +106,37 @@ class MediaSession:
             self.rtcp.reset(ssrc)
             self.dtmf_rx.reset()
             self.dtmf_tx.reset()
-        self.latched = False
         self.foreign_pt = 0
+        self.foreign_source = 0
+        self.foreign_rtcp = 0
+        self.sdp_dest = None            # update() starts the source rule over
+        self.peer_ip = peer_ip
+        self.excluded = ()
+        self.send_enabled = False
         self.active = True
-        self.update(address, port, payload_type, dtmf_pt, send, recv)
+        self.update(address, port, payload_type, dtmf_pt, send, recv, peer_ip)
 
-    def update(self, address, port, payload_type, dtmf_pt, send, recv):
-        """A re-INVITE changed the stream: follow the new address and direction."""
+    def update(self, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None):
+        """A re-INVITE changed the stream: follow the new address and direction.
+        A new address starts the source rule over; the same one keeps the source."""
         if g711.codec_for(payload_type) is not self.codec:
             self.codec = g711.codec_for(payload_type)
             self.sender.payload_type = payload_type
             self.jitter.reset(self.codec)
-        self.sdp_dest = (address, port)
-        self.rtcp_dest = (address, port + 1)        # RFC 3550 §11: RTCP on the next port
-        if not self.latched or address == "0.0.0.0":
+        if peer_ip is not None:
+            self.peer_ip = peer_ip
+        sdp = self.sdp_dest
+        if sdp is None or sdp[0] != address or sdp[1] != port:
+            self.sdp_dest = (address, port)
+            self.sdp_rtcp = (address, port + 1)         # RFC 3550 §11: RTCP on the next port
+            self.rtcp_dest = self.sdp_rtcp
             self.dest = self.sdp_dest
-        if self.sdp_dest != self.dest and self.receiver is not None:
-            # the peer moved (new SDP): listen for its new source again
-            self.latched = False
-            self.dest = self.sdp_dest
-            self.receiver.unlatch()
+            self.source = None
+            self.nat = False
+            self.cand_addr = None
+            self.cand_count = 0
+            self.clock_on = False
+            self.receiver.unlatch()     # the stream may come with a new SSRC
         self.dtmf_pt = dtmf_pt if dtmf_pt is not None else -1
         if send and not self.send_enabled:
             self.sender.talkspurt()
@@ -108,8 +152,40 @@ class MediaSession:
         rx = self.receiver
         stats.update({"packets_sent": self.sender.packets, "malformed": rx.malformed,
                       "foreign_ssrc": rx.foreign, "foreign_pt": self.foreign_pt,
+                      "foreign_source": self.foreign_source, "foreign_rtcp": self.foreign_rtcp,
+                      "rtp_source": "none" if self.source is None else ("nat" if self.nat else "sdp"),
                       "remote": self.rtcp.remote})
         return stats
+
+    def settled(self, now):
+        """The address the RTP socket may be connected to (the kernel then
+        drops every other source), or None while others must still be seen:
+        no source yet, or a NAT latch silent for LATCH_QUIET_MS (so the SDP
+        address, or the peer's new NAT binding, can be heard again)."""
+        src = self.source
+        if not self.active or src is None:
+            return None
+        if self.nat and ticks_diff(now, self.heard_at) >= LATCH_QUIET_MS:
+            return None
+        return src
+
+    def start_clock(self, now):
+        """Start the silence clocks (the first tick or packet after a start or move)."""
+        if not self.clock_on:
+            self.clock_on = True
+            self.heard_at = now
+            self.last_rx = now
+
+    def restart_clock(self):
+        """Count silence afresh from the next tick (e.g. a held call resumes)."""
+        self.clock_on = False
+
+    def media_deadline(self, timeout_ms):
+        """When the media timeout expires: timeout_ms after the last RTP or
+        RTCP accepted (or the clock's start); None when we expect no audio."""
+        if not self.active or not self.clock_on or not self.recv_enabled or timeout_ms <= 0:
+            return None
+        return ticks_add(self.last_rx, timeout_ms)
 
     def rtcp_report(self, now):
         """Our receiver report when one is due (every 5 s), else None."""
@@ -119,8 +195,20 @@ class MediaSession:
         return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now)
 
     def receive_rtcp(self, data, now):
-        if self.active:
-            self.rtcp.parse(data, now)
+        """The peer's RTCP; it counts (statistics, and alive for the media
+        timeout) only when its first packet's sender SSRC (RFC 3550 §6.1:
+        an SR or RR leads every compound) is the accepted RTP stream's."""
+        if not self.active:
+            return False
+        rx = self.receiver
+        if (not rx.latched or len(data) < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
+                or ((data[6] << 8) | data[7]) != rx.ssrc_lo):
+            self.foreign_rtcp = (self.foreign_rtcp + 1) & COUNTER_MASK
+            return False
+        if not self.rtcp.parse(data, now):
+            return False
+        self.last_rx = now
+        return True
 
     # --- the 20 ms path (allocation free) -----------------------------------------
     def receive(self, data, addr, now):
@@ -129,14 +217,23 @@ class MediaSession:
         self.digit = None
         if not self.active:
             return False
+        if not self.clock_on:
+            self.start_clock(now)
+        src = self.source
+        # addresses are compared element by element: no tuple is made per packet
+        if src is None or addr[0] != src[0] or addr[1] != src[1]:
+            sdp = self.sdp_dest
+            if addr[0] == sdp[0] and addr[1] == sdp[1]:
+                if len(data) >= 12 and data[0] >> 6 == 2:
+                    self._settle(sdp, False, now)        # the SDP address always wins
+            elif not self._nat_candidate(data, addr, now):
+                self.foreign_source = (self.foreign_source + 1) & COUNTER_MASK
+                return False
         rx = self.receiver
         if not rx.parse(data, len(data)):
             return False
-        if not self.latched:
-            self.latched = True
-            if addr != self.dest:
-                self.dest = addr             # symmetric RTP: answer where it came from
-                self.rtcp_dest = (addr[0], addr[1] + 1)
+        self.heard_at = now
+        self.last_rx = now
         self.rtcp.stats.update(rx.seq)
         pt = rx.payload_type
         if pt == self.dtmf_pt:
@@ -153,6 +250,52 @@ class MediaSession:
             return False
         if self.recv_enabled:
             self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, data, rx.offset, rx.length, now)
+        return True
+
+    def _settle(self, addr, nat, now):
+        self.source = addr
+        self.dest = addr                 # symmetric RTP: media goes where it comes from
+        self.nat = nat
+        self.heard_at = now
+        self.cand_addr = None
+        self.cand_count = 0
+        # RTCP on the next port (RFC 3550 §11): a tuple once per NAT latch, not per packet
+        self.rtcp_dest = (addr[0], addr[1] + 1) if nat else self.sdp_rtcp
+        self.receiver.unlatch()          # a new source: take its SSRC at once
+
+    def _nat_candidate(self, data, addr, now):
+        """A packet from neither the source nor the SDP address: True when it
+        completes a NAT latch (see the class docstring), else False (dropped)."""
+        if self.source is not None and not self.nat:
+            return False                 # settled on the SDP address: never left
+        ip = self.peer_ip
+        if ip is None or addr[0] != ip:
+            return False
+        for other in self.excluded:      # the held call's late packets steer nothing
+            if addr[0] == other[0] and addr[1] == other[1]:
+                return False
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return False
+        pt = data[1] & 0x7F
+        if pt != self.codec.payload_type and pt != self.dtmf_pt:
+            return False
+        seq = (data[2] << 8) | data[3]
+        s_hi = (data[8] << 8) | data[9]
+        s_lo = (data[10] << 8) | data[11]
+        cand = self.cand_addr
+        if (cand is not None and addr[0] == cand[0] and addr[1] == cand[1] and s_hi == self.cand_hi
+                and s_lo == self.cand_lo and seq == ((self.cand_seq + 1) & 0xFFFF)):
+            if self.cand_count < LATCH_RUN:
+                self.cand_count += 1
+        else:
+            self.cand_addr = addr        # a reference to the received address, not a copy
+            self.cand_hi = s_hi
+            self.cand_lo = s_lo
+            self.cand_count = 1
+        self.cand_seq = seq
+        if self.cand_count < LATCH_RUN or ticks_diff(now, self.heard_at) < LATCH_QUIET_MS:
+            return False
+        self._settle(addr, True, now)
         return True
 
     def next_packet(self, mic_pcm):
