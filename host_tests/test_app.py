@@ -138,3 +138,90 @@ def test_door_opening_is_off_until_a_pin_is_set():
         for digit in pin + "#":
             app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
     assert board.relay == []
+
+
+def dns_app(answers):
+    """An App whose registrar is a name; the injected resolver pops answers (None = lookup failed)."""
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": "pbx.example", "user": "door", "password": "pw"})
+    ua = UserAgent(cfg, "192.0.2.1", None, lambda n: "1" * n, None, 0)
+    board = RecordingBoard()
+    lookups = []
+
+    def resolve():
+        lookups.append(ua.now)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    app = App(ua, board, cfg, lambda n: bytes(n), resolve)
+    return app, ua, board, lookups
+
+
+def dns_failures(board):
+    return [e for e in board.events if e["event"] == "registration_failed"]
+
+
+def test_dns_failure_at_start_is_retried_on_a_backoff_timer_until_it_resolves():
+    app, ua, board, lookups = dns_app([None, None, ("192.0.2.10", 5060)])
+    app.start(0)
+    assert len(lookups) == 1 and ua.registration is None and ua.pop_datagram() is None
+    assert dns_failures(board) == [{"event": "registration_failed", "reason": "dns",
+                                    "registrar": "pbx.example", "retry_in": 2}]
+    assert board.leds[-1] == "not_registered"
+    assert app.next_deadline() == 2000                  # the loop wakes for the retry
+    app.tick(1999)
+    assert len(lookups) == 1
+    app.tick(2000)
+    assert len(lookups) == 2 and dns_failures(board)[-1]["retry_in"] == 4
+    assert app.next_deadline() == 6000 and board.leds[-1] == "not_registered"
+    app.tick(6000)                                      # third lookup resolves
+    assert len(lookups) == 3 and app.dns_retry_at is None
+    data, addr = ua.pop_datagram()
+    assert addr == ("192.0.2.10", 5060) and data.startswith(b"REGISTER ")
+    assert len(dns_failures(board)) == 2
+    app.tick(200000)
+    assert len(lookups) == 3                            # no more lookups once resolved
+
+
+def test_dns_retry_backoff_doubles_to_120_s():
+    app, ua, board, lookups = dns_app([None] * 10)
+    app.start(0)
+    now = 0
+    for _ in range(9):
+        now = app.dns_retry_at
+        app.tick(now)
+    assert [e["retry_in"] for e in dns_failures(board)] == [2, 4, 8, 16, 32, 64, 120, 120, 120, 120]
+    assert app.next_deadline() == now + 120000
+    app.quit(now)                                       # nothing to unregister: done at once
+    assert app.finished
+
+
+def test_a_resolver_that_raises_is_a_failed_lookup_and_the_retry_stays_armed():
+    app, ua, board, lookups = dns_app([OSError("boom"), ("192.0.2.10", 5060)])
+    try:
+        app.start(0)
+        raise AssertionError("the resolver's exception was swallowed")
+    except OSError:
+        pass                                            # the driver logs and counts it
+    assert app.dns_retry_at == 2000 and dns_failures(board)[-1]["reason"] == "dns"
+    app.tick(2000)
+    assert ua.pop_datagram()[1] == ("192.0.2.10", 5060)
+
+
+def test_wifi_return_looks_up_at_once_and_restarts_the_backoff():
+    app, ua, board, lookups = dns_app([None, None, None, ("192.0.2.10", 5060)])
+    app.start(0)
+    app.tick(2000)
+    assert dns_failures(board)[-1]["retry_in"] == 4
+    app.on_board_event({"event": "wifi", "connected": True, "ip": "192.0.2.1"}, 3000)
+    assert len(lookups) == 3 and dns_failures(board)[-1]["retry_in"] == 2
+    app.tick(5000)
+    assert ua.pop_datagram()[1] == ("192.0.2.10", 5060)
+
+
+def test_led_stays_not_registered_after_a_call_while_the_registrar_is_unresolved():
+    app, ua, board, lookups = dns_app([None])
+    app.start(0)
+    app.on_event({"event": "call", "id": 1, "state": "ended", "peer": "sip:a@192.0.2.5", "reason": "remote_hangup"})
+    assert board.leds[-1] == "not_registered"

@@ -6,6 +6,8 @@ from intercom.sip.uri import is_digits
 from intercom.audio import AudioControl
 
 QUIT_GRACE_MS = 5000      # how long quit waits for the unregister to complete
+DNS_RETRY_FIRST_MS = 2000     # a failed registrar lookup is tried again after 2, 4, 8 ... s
+DNS_RETRY_MAX_MS = 120000     # ... and then every 2 minutes
 
 # LED patterns by phone state (the board decides what a pattern looks like)
 LED_BOOTING = "booting"
@@ -35,16 +37,23 @@ class App:
         self.now = ua.now
         cname = "%s@%s" % (cfg["sip"]["user"], ua.local_ip)
         self.audio = AudioControl(cfg, board, board.emit, random_bytes or _no_random, cname)
-        # resolve_registrar() -> (ip, port) or None: DNS, done by main.py's
-        # glue when the network (re)appears; the App never does I/O itself
+        # resolve_registrar() -> (ip, port) or None: one bounded DNS lookup by
+        # boot.py's glue; the App only decides when (at start, on its retry
+        # timer, when Wi-Fi returns) and never does I/O itself
         self.resolve_registrar = resolve_registrar
+        self.dns_retry_at = None     # ticks of the next lookup after a failed one
+        self.dns_failures = 0        # failed lookups in a row (the backoff step)
 
     def start(self, now):
         self.board.set_led(LED_BOOTING)
         if self.ua.registration is not None:
             self.ua.register()
+        elif not self.cfg["sip"]["registrar"]:
+            self.board.set_led(LED_REGISTERED)        # peer-to-peer: nothing to register
+        elif self.resolve_registrar is not None:
+            self.lookup_registrar(now)                # registers once the name resolves
         else:
-            self.board.set_led(LED_REGISTERED)
+            self.board.set_led(LED_UNREGISTERED)
 
     # --- inputs -------------------------------------------------------------
     def on_command(self, line, now):
@@ -128,12 +137,46 @@ class App:
         if event.get("event") != "wifi" or not event.get("connected"):
             return
         if self.resolve_registrar is not None and self.cfg["sip"]["registrar"]:
-            addr = self.resolve_registrar()
+            self.dns_failures = 0                      # a new network: back to the short delay
+            if self.ua.registration is None:
+                self.lookup_registrar(now)             # registers when it resolves
+                return
+            addr = self.resolve_registrar()            # the network changed: look again
             if addr is not None:
-                self.ua.set_registrar(addr)
+                self.ua.set_registrar(addr)            # (else keep the address we had)
         if self.ua.registration is not None:
             self.ua.tick(now)
             self.ua.register()
+
+    def lookup_registrar(self, now):
+        """One lookup of the registrar (or outbound proxy) through the injected
+        resolver, which bounds its own time. Found: the UA gets the address
+        and registers. Not found: `registration_failed` with reason "dns" and
+        retry_in, the LED shows not registered, and tick() tries again after
+        2, 4, 8 ... up to 120 s. Returns True if the name resolved."""
+        self.dns_retry_at = None
+        addr = None
+        try:
+            addr = self.resolve_registrar()
+        finally:
+            # a resolver that raises counts as a failed lookup: the retry stays armed
+            if addr is None:
+                delay = DNS_RETRY_FIRST_MS << self.dns_failures
+                if delay >= DNS_RETRY_MAX_MS:
+                    delay = DNS_RETRY_MAX_MS
+                else:
+                    self.dns_failures += 1
+                self.dns_retry_at = ticks_add(now, delay)
+                self.board.set_led(LED_UNREGISTERED)
+                self.board.emit({"event": "registration_failed", "reason": "dns",
+                                 "registrar": self.cfg["sip"]["registrar"], "retry_in": delay // 1000})
+        if addr is None:
+            return False
+        self.dns_failures = 0
+        self.ua.set_registrar(addr)
+        self.ua.tick(now)
+        self.ua.register()
+        return True
 
     def quit(self, now):
         """Unregister if registered, then finish."""
@@ -176,7 +219,7 @@ class App:
             if state == "incoming":
                 self.board.set_led(LED_RINGING)
             elif state == "ended":
-                self.board.set_led(LED_REGISTERED if self.ua.registered or self.ua.registration is None
+                self.board.set_led(LED_REGISTERED if self.ua.registered or not self.cfg["sip"]["registrar"]
                                    else LED_UNREGISTERED)
             else:
                 self.board.set_led(LED_IN_CALL)
@@ -187,7 +230,8 @@ class App:
         self.board.emit(event)
 
     def next_deadline(self):
-        return earliest(self.quit_deadline, self.audio.next_deadline(self.now), self.now)
+        deadline = earliest(self.quit_deadline, self.audio.next_deadline(self.now), self.now)
+        return earliest(deadline, self.dns_retry_at, self.now)
 
     def tick(self, now):
         self.now = now
@@ -198,6 +242,8 @@ class App:
             self.board.log("warn", "call %s: no media for %d s; hanging up" % (
                 dead, self.audio.media_timeout_ms // 1000))
             self.ua.hangup(dead, "media_timeout")
+        if self.dns_retry_at is not None and ticks_diff(now, self.dns_retry_at) >= 0 and self.quit_deadline is None:
+            self.lookup_registrar(now)
         if self.quit_deadline is not None and ticks_diff(now, self.quit_deadline) >= 0:
             self.board.log("warn", "unregister did not complete in time; quitting anyway")
             self.finished = True

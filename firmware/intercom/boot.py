@@ -85,9 +85,9 @@ def run_device(cfg, description):
     board = boot(cfg, description)
     local_ip = board.station.ip or "0.0.0.0"
 
-    def resolve_failed(message):
-        board.log("error", message + "; retried when Wi-Fi reconnects")
-    run_phone(cfg, board, "0.0.0.0", local_ip, resolve_failed, None)
+    def setup_failed(message):
+        board.log("error", message)
+    run_phone(cfg, board, "0.0.0.0", local_ip, setup_failed, None)
 
 
 def run_host(cfg, description, opts):
@@ -145,15 +145,21 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
         on_error("cannot bind SIP port %d or RTP ports %d-%d: %s" % (sip["local_port"], rtp_port, rtp_port + 1, err))
         return
     def resolve_registrar():
+        # One lookup, called by the App at start, on its backoff timer and when
+        # Wi-Fi returns; a failure is retried there, never fatal (not even in
+        # the simulator). It blocks the loop for as long as the resolver takes
+        # (an IP literal: no time; lwIP: about 7 s per unanswering DNS server),
+        # so the watchdog is fed first and the lookup gets its whole period.
         host, port = proxy_address(sip)
+        board.feed_watchdog()
         try:
             return resolve(host, port)
-        except OSError as err:
-            on_error("cannot resolve registrar %r: %s" % (host, err))
+        except (OSError, IndexError, ValueError) as err:
+            board.log("warn", "cannot resolve registrar %r: %s" % (host, err))
             return None
 
-    registrar_addr = resolve_registrar() if sip["registrar"] else None
-    ua = UserAgent(cfg, local_ip, registrar_addr, random_hex, board.log, ticks_ms())
+    # the registrar's address comes from the App's first lookup (App.start)
+    ua = UserAgent(cfg, local_ip, None, random_hex, board.log, ticks_ms())
     if cfg.get("log_level") == "debug":               # setup.trace(True)
         trace = sip_tracer(board, trace)
     app = App(ua, board, cfg, random_bytes, resolve_registrar)
