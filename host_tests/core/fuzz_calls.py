@@ -258,6 +258,12 @@ class Fuzzer:
         elif kind == "media":
             if ev.get("id") in self.ended:
                 self.finding("event after ended", "media event for call %s after it ended" % ev.get("id"))
+            addr = (ev.get("address"), ev.get("port"))
+            sends = ev.get("direction") in ("sendrecv", "sendonly")
+            if not _good_destination(addr) and (sends or addr[0] != "0.0.0.0"):
+                self.finding("bad media destination", "media event %r" % ev,
+                             sig="%s %s" % (_kind_of(addr[0]), "port ok" if _good_destination(("1.1.1.1", addr[1]))
+                                            else "bad port"))
         elif kind == "error":
             message = str(ev.get("message"))
             self.note("event error " + message[:80])
@@ -419,6 +425,14 @@ def _good_destination(addr):
         return 0 < int(parts[0]) < 224
     except (TypeError, ValueError, AttributeError):
         return False
+
+
+def _kind_of(host):
+    if not isinstance(host, str):
+        return repr(type(host))
+    if _good_destination((host, 1)):
+        return "IPv4"
+    return "host %r" % host[:20]
 
 
 def _tx_desc(tx):

@@ -60,10 +60,14 @@ def parse_sdp(body):
             in_audio = False
             parts = value.split()
             if len(parts) >= 4 and parts[0] == "audio" and not seen_audio:
-                if not is_digits(parts[1]):
+                if not is_digits(parts[1]) or len(parts[1]) > 5 or int(parts[1]) > 65535:
                     raise SdpError("bad port in m= line")
                 seen_audio = in_audio = True
-                offer.port = int(parts[1].split("/")[0])
+                offer.port = int(parts[1])
+                if offer.port == 0:
+                    # RFC 3264 §6, §8.2: port 0 refuses (or removes) the stream;
+                    # this phone has no call without its one audio stream
+                    raise SdpError("audio stream refused (port 0)")
                 if parts[2] not in ("RTP/AVP", "RTP/AVPF"):
                     raise SdpError("unsupported transport " + parts[2])
                 for pt in parts[3:]:
@@ -78,7 +82,8 @@ def parse_sdp(body):
             parts = value.split()
             if len(parts) != 3 or parts[0] != "IN":
                 raise SdpError("bad c= line")
-            addr = parts[2].split("/")[0]
+            # checked once chosen (below): only the audio stream's address matters
+            addr = parts[2] if parts[1] == "IP4" else parts[1] + " " + parts[2]
             if in_audio:
                 offer.address = addr
             elif not seen_audio:
@@ -103,6 +108,10 @@ def parse_sdp(body):
         offer.address = session_addr
     if offer.address is None:
         raise SdpError("no connection address")
+    if not is_unicast_ipv4(offer.address):
+        # media goes where c= says: no names (no DNS on the media path), no
+        # IPv6, no multicast (RFC 4566 §5.7 allows them; this phone cannot use them)
+        raise SdpError("unusable connection address %r" % offer.address[:40])
     if session_dir and offer.direction == "sendrecv":
         offer.direction = session_dir       # media-level attributes win (RFC 4566 §6)
     if offer.address == "0.0.0.0":
@@ -114,6 +123,17 @@ def parse_sdp(body):
         else:
             offer.formats.append((pt, name, rate))
     return offer
+
+
+def is_unicast_ipv4(text):
+    """A dotted-quad unicast IPv4 address, or 0.0.0.0 (the RFC 2543 hold)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not is_digits(part) or len(part) > 3 or int(part) > 255:
+            return False
+    return text == "0.0.0.0" or 0 < int(parts[0]) < 224
 
 
 def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction):
