@@ -1,4 +1,4 @@
-"""Registration usage: REGISTER, refresh, backoff and unregister (RFC 3261 §10.2, RFC 3581)."""
+"""Registration usage and NAT keep-alive (RFC 3261 §10.2, §21.5.4; RFC 3581; RFC 5626 §3.5.1)."""
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.sip.auth import DigestClient, DigestError
