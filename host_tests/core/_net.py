@@ -47,6 +47,9 @@ class Net:
         self._deliver(src, dst, data)
 
     def _deliver(self, src, dst, data):
+        if data == b"\r\n\r\n":
+            self.ladder.append((src, dst, "keep-alive"))     # RFC 5626 §3.5.1 CRLF
+            return
         msg = parse(data)
         summary = msg.method if msg.is_request else "%d %s" % (msg.status, msg.cseq[1])
         self.ladder.append((src, dst, summary))

@@ -159,7 +159,11 @@ class UserAgent:
 
     def _send(self, data, addr):
         self.stats["sent"] += 1
-        self.last_sent = self.now          # NAT keep-alive: only when nothing else went out
+        reg = self.registration
+        if reg is not None and addr == reg.target:
+            # the NAT binding towards the registrar was just refreshed: the
+            # keep-alive goes only when nothing else went there for a while
+            self.last_sent = self.now
         self.outbox.append((data, addr))
 
     def _advance(self, now):
