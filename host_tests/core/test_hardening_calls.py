@@ -1,4 +1,4 @@
-"""Impolite peers against the call core: silence after 100, forks, early re-INVITEs, broken Contacts, floods (RFC 3261 §8.2.7, §9.1, §12-§18)."""
+"""Impolite peers against the call core: silence after 100, forks, floods (RFC 3261 §8.2.7, §9.1, §12-§18)."""
 
 from _net import Net, states, last_call
 from _sipfakes import make_ua, drain, events
@@ -522,3 +522,47 @@ def test_2xx_to_our_reinvite_after_hangup_is_acked_without_reviving_the_call():
     assert [e for e in a.seen[mark:] if e["event"] in ("call", "media")] == []
     assert peer.methods()[-1] == "ACK" and peer.seen[-1].cseq[0] == reinvite.cseq[0]
     assert a.calls.calls == []
+
+
+def test_contact_with_port_0_is_never_a_destination():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    peer = Peer(lambda msg, n, src: n.send(PEER, src, ok_2xx(msg, "z", "sip:flat@192.0.2.9:0").encode()))
+    net.attach(PEER, peer)
+    a.dial(URI_PEER)
+    net.run(10)
+    a.hangup()
+    net.run(10)
+    assert all(dst[1] != 0 for _src, dst, _s in net.ladder)
+    assert [m.method for m in peer.seen if m.is_request][-1] == "BYE"
+
+
+def test_bye_in_the_early_dialog_of_our_call_cancels_the_invite_and_frees_it():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    held = []
+
+    def ring(msg, n, src):
+        held.append((msg, src))
+        resp = make_response(msg, 180, to_tag="e1")
+        resp.add("Contact", "<sip:peer@192.0.2.9:5060>")
+        n.send(PEER, src, resp.encode())
+    peer = Peer(ring)
+    net.attach(PEER, peer)
+    a.dial(URI_PEER)
+    net.run(10)
+    invite, src = held[0]
+    bye = Message.request("BYE", "sip:alice@192.0.2.1:5060")
+    bye.add("Via", "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKeb1")
+    bye.add("From", "<sip:peer@192.0.2.9:5060>;tag=e1")
+    bye.add("To", invite.get("from"))
+    bye.add("Call-ID", invite.call_id)
+    bye.add("CSeq", "1 BYE")
+    net.send(PEER, A, bye.encode())
+    net.run(10)
+    assert last_call(a)["reason"] == "remote_hangup" and "CANCEL" in peer.methods()
+    mark = len(a.seen)
+    net.send(PEER, src, ok_2xx(invite, "e1").encode())      # a late 2xx: ACK + BYE, no revival
+    net.run(64 * T1 + 10)
+    assert [e for e in a.seen[mark:] if e["event"] in ("call", "media")] == []
+    assert a.calls.calls == [] and a.layer.clients == {}

@@ -1,6 +1,6 @@
 """Outgoing calls (UAC): INVITE, responses, CANCEL, redirects, auth (RFC 3261 §13.2, §9.1, §8.1.3.4, §22)."""
 
-from intercom.sip.message import Message
+from intercom.sip.message import Message, make_response
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
 from intercom.sip.uri import SyntaxErr, format_name_addr
@@ -91,6 +91,16 @@ class OutgoingCall(Call):
 
     def timer_ring(self):
         self.give_up("no_answer")
+
+    def on_bye(self, req, tx):
+        """A BYE in the early dialog (some PBXes send one instead of a final
+        response): ended like a hang-up, so the INVITE is still CANCELled
+        and a late 2xx is ACKed and BYEd, never revived."""
+        if self.state in (DIALING, RINGING_OUT):
+            tx.respond(make_response(req, 200))
+            self.give_up("remote_hangup")
+            return
+        Call.on_bye(self, req, tx)
 
     # --- responses -------------------------------------------------------------------
     def on_response(self, tx, resp):

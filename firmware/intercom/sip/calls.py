@@ -243,6 +243,11 @@ class CallManager:
             self.ua.log("warn", "refused INVITE from %s:%d for %s (accept_from)" % (
                 req.source[0], req.source[1], req.uri))
             return tx.respond(make_response(req, 403, to_tag=self.ua.stateless_tag(req)))
+        if not req.get_all("contact"):
+            # §8.1.1.8: a request that makes a dialog needs a Contact, or we
+            # would have nowhere to send our BYE (RFC 2543 INVITEs may lack
+            # one; the ghost-call filter above answers those first)
+            return tx.respond(make_response(req, 400, "Missing Contact"))
         live = [c for c in self.calls if c.state != ENDED]
         waiting = False
         if live:

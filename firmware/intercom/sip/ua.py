@@ -282,10 +282,6 @@ class UserAgent:
             resp.add("Allow", ALLOW)
             return resp
         if method == "INVITE":
-            if not req.to.tag and not req.get_all("contact"):
-                # §8.1.1.8: a request that makes a dialog needs a Contact, or
-                # we would have nowhere to send our BYE
-                return make_response(req, 400, "Missing Contact")
             return self._check_invite_body(req)
         return None
 

@@ -266,7 +266,9 @@ def parse_hostport(hostport, context):
     if not host:
         raise SyntaxErr("empty host in %r" % context)
     if port is not None:
-        if not is_digits(port) or len(port) > 5 or int(port) > 65535:
+        # port 0 is no UDP destination: a peer's ":0" would make us send
+        # ACKs and BYEs into the void, so it is as bad as 65536
+        if not is_digits(port) or len(port) > 5 or not 0 < int(port) <= 65535:
             raise SyntaxErr("bad port %r in %r" % (port, context))
         port = int(port)
     return host.lower(), port
