@@ -187,7 +187,8 @@ class Fuzzer:
             data, addr = item
             self.counts["sent"] += 1
             msg = self.check_output(data, addr)
-            if msg is not None and not self.idle:
+            # nobody answers from an address a datagram cannot reach
+            if msg is not None and not self.idle and _good_destination(addr):
                 self.peers.on_datagram(msg, addr)
         while True:
             ev = self.core("next_event", ua.next_event)
