@@ -321,11 +321,12 @@ class Timer:
 
 
 class RTC:
-    """machine.RTC(id=0, ...): only memory([data]) is used; datetime() is a stub."""
+    """machine.RTC() as the esp32 port has it (no arguments; one RTC): init(datetime),
+    datetime([datetimetuple]) (a stub) and memory([data]), kept across
+    fake_reset(power=False) like the port's RTC_NOINIT user memory."""
 
-    def __init__(self, id=0, datetime=None):
-        if datetime is not None:
-            self.init(datetime)
+    def __init__(self):
+        pass
 
     def init(self, datetime):
         self._datetime = tuple(datetime)

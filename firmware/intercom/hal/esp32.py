@@ -150,7 +150,9 @@ class Esp32Board:
 
     # --- state that survives a reset: RTC memory ---------------------------------------
     # RTC.memory() keeps its bytes across a watchdog, soft or deep-sleep reset
-    # (not a power cycle) and returns b"" when it holds nothing valid. Our
+    # and machine.reset() (the esp32 port puts it in RTC_NOINIT memory unless
+    # a board sets MICROPY_HW_RTC_MEM_INIT_ALWAYS), not across a power cycle,
+    # and returns b"" when it holds nothing valid. Our
     # layout: RTC_MAGIC, then records (key length, key, data length, data),
     # then a 16-bit checksum. Anything else there (another program's bytes)
     # reads as no records. This board owns the whole of RTC memory.
