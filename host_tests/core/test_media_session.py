@@ -108,16 +108,25 @@ def test_the_20ms_path_allocates_nothing_on_a_reused_session():
     s.start("c1", PEER[0], PEER[1], 0, 101, True, True)
     run_call(s, b"\x01\x01\x01\x01")
     s.stop()
-    s.start("c2", PEER[0], PEER[1], 0, 101, True, True)
+    s.start("c2", PEER[0], PEER[1], 0, 101, True, True, PEER[0])
     packet = bytes(RtpSender(b"\x03\x03\x03\x03", 0, seq=5).packet_for(FRAME_SAMPLES))
     mic = bytearray(2 * FRAME_SAMPLES)
     spk = bytearray(2 * FRAME_SAMPLES)
     s.receive(packet, PEER, 0)
 
+    # foreign RTP, from another host and from a NAT latch candidate (the
+    # signalling IP, another port); one cell, as a MicroPython closure over
+    # more than 5 variables allocates its argument array on every call
+    foreign = (bytes(RtpSender(b"\x06\x06\x06\x06", 0, seq=9).packet_for(FRAME_SAMPLES)),
+               ("198.51.100.66", 40000), (PEER[0], 4010))
+
     def frames():
         for i in range(50):
             s.receive(packet, PEER, 20 * i)
+            s.receive(foreign[0], foreign[1], 20 * i)              # dropped and counted
+            s.receive(foreign[0], foreign[2], 20 * i)
             s.next_packet(mic)
             s.play(spk)
+            s.receive_rtcp(packet, 20 * i)                          # not an SR/RR of the source
     heap_locked(frames)
-    assert s.sender.packets == 50
+    assert s.sender.packets == 50 and s.source == PEER and s.foreign_source == 100

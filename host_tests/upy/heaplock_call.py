@@ -146,6 +146,14 @@ def main():
     if frames < FRAMES or stats["received"] < FRAMES // 2:
         failures += 1
         print("FAILED: audio did not flow under the lock")
+    # the locked frames ran the kernel-filtered path: each RTP socket connected
+    # to the peer's SDP address, the source the session settled on
+    for name, drv in (("A", drv_a), ("B", drv_b)):
+        session = drv.app.audio.session
+        if drv.rtp_peer is None or drv.rtp_peer != session.sdp_dest or session.nat:
+            failures += 1
+            print("FAILED: %s's RTP socket is not connected to the SDP address: %r, session %r"
+                  % (name, drv.rtp_peer, session.sdp_dest))
     ua_a.hangup()
     for _ in range(50):
         drv_a.step()
