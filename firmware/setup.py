@@ -58,24 +58,28 @@ def wifi(ssid, password=""):
 
 
 def sip(registrar=_UNSET, user=_UNSET, password=_UNSET, port=_UNSET, auth_user=_UNSET,
-        display_name=_UNSET, expires=_UNSET, local_port=_UNSET, outbound_proxy=_UNSET):
+        display_name=_UNSET, expires=_UNSET, local_port=_UNSET, outbound_proxy=_UNSET,
+        keepalive=_UNSET):
     """PBX account: setup.sip(registrar="pbx.local", user="door", password="...").
-    registrar="" is peer-to-peer mode (no REGISTER)."""
+    registrar="" is peer-to-peer mode (no REGISTER); keepalive: NAT keep-alive seconds (0 = off)."""
     return _apply({"sip.registrar": registrar, "sip.user": user, "sip.password": password,
                    "sip.port": port, "sip.auth_user": auth_user, "sip.display_name": display_name,
                    "sip.expires": expires, "sip.local_port": local_port,
-                   "sip.outbound_proxy": outbound_proxy})
+                   "sip.outbound_proxy": outbound_proxy, "sip.keepalive": keepalive})
 
 
 def calls(targets=_UNSET, ring_timeout=_UNSET, auto_answer=_UNSET, accept_from=_UNSET,
-          call_waiting=_UNSET, max_duration=_UNSET, reject_code=_UNSET, no_answer_code=_UNSET):
-    """Who the talk button calls (a URI or a list, tried in turn) and call policy."""
+          call_waiting=_UNSET, max_duration=_UNSET, reject_code=_UNSET, no_answer_code=_UNSET,
+          media_timeout=_UNSET):
+    """Who the talk button calls (a URI or a list, tried in turn) and call policy;
+    media_timeout: seconds without RTP/RTCP that end a connected call (0 = off)."""
     if isinstance(targets, str):
         targets = [targets]
     return _apply({"calls.targets": targets, "calls.ring_timeout": ring_timeout,
                    "calls.auto_answer": auto_answer, "calls.accept_from": accept_from,
                    "calls.call_waiting": call_waiting, "calls.max_duration": max_duration,
-                   "calls.reject_code": reject_code, "calls.no_answer_code": no_answer_code})
+                   "calls.reject_code": reject_code, "calls.no_answer_code": no_answer_code,
+                   "calls.media_timeout": media_timeout})
 
 
 def door(pin=_UNSET, pulse_ms=_UNSET, max_attempts=_UNSET, lockout_s=_UNSET):

@@ -119,3 +119,12 @@ def test_self_test_on_the_host_board_skips_hardware_steps():
     assert failures == 0, text
     assert "SKIP wifi" in text and "SKIP tone" in text and "board has no speaker" in text
     assert "SKIP mic" in text
+
+
+def test_repl_sets_the_keepalive_and_media_timeout_and_refuses_bad_values():
+    path = _use("setup-timers.json")
+    assert setup.sip(keepalive=15) is True
+    assert setup.calls(media_timeout=0) is True
+    assert setup.calls(media_timeout=-1) is False
+    cfg = config.load(path)
+    assert cfg["sip"]["keepalive"] == 15 and cfg["calls"]["media_timeout"] == 0
