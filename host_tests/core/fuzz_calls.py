@@ -208,7 +208,10 @@ class Fuzzer:
     def check_output(self, data, addr):
         """Everything we send parses again with our own parser and validators."""
         if not _good_destination(addr):
-            self.finding("bad destination", "datagram to %r: %r" % (addr, data[:80]), sig=first_line(data)[:10])
+            what = data[:data.find(b" ", 8) if data.startswith(b"SIP/") else data.find(b" ")]
+            self.finding("bad destination", "datagram to %r: %r" % (addr, data[:80]),
+                         sig="%s to %s" % (what.decode("utf-8", "replace"), _kind_of(addr[0]) if
+                                           _good_destination((addr[0], 1)) is False else "port %r" % (addr[1],)))
         if data == b"\r\n\r\n":
             return None
         try:
@@ -239,6 +242,9 @@ class Fuzzer:
 
     def check_event(self, ev):
         kind = ev.get("event")
+        if kind != "call":
+            key = "event " + str(kind)
+            self.counts[key] = self.counts.get(key, 0) + 1
         if kind == "call":
             number = ev.get("id")
             state = ev.get("state")
