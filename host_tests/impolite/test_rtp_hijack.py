@@ -224,3 +224,135 @@ def test_rtp_injector_never_hears_the_door_nor_reaches_its_speaker(rig, tmp_path
     # and the real peer hears the door
     flat_frames = [round(f) for _i, f in frames_of(read_wav(flat_spk))]
     assert len([f for f in flat_frames if abs(f - DOOR_HZ) < 100]) >= 150, explain()
+
+
+# -- the driver over real sockets: connect() only to the settled source ---------------
+
+
+class _Board:
+    """The few board calls Driver and App make outside step()."""
+
+    def __init__(self):
+        from intercom.board import load_board
+        self.description = load_board("host", [os.path.join(os.path.dirname(CORE), "..", "boards")])
+        self.audio = None
+        self.logs = []
+
+    def pollables(self):
+        return []
+
+    def emit(self, event):
+        pass
+
+    def log(self, level, text):
+        self.logs.append(text)
+
+    def set_led(self, pattern):
+        pass
+
+    def set_relay(self, on, pulse_ms=None):
+        pass
+
+    def set_in_call(self, on):
+        pass
+
+
+def _udp(ip):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, 0))
+    s.setblocking(False)
+    return s
+
+
+class _Rtp:
+    """Consecutive PCMU packets of one SSRC."""
+
+    def __init__(self, ssrc):
+        self.ssrc = ssrc
+        self.seq = random.getrandbits(16)
+
+    def packet(self):
+        self.seq = (self.seq + 1) & 0xFFFF
+        return struct.pack(">BBHII", 0x80, 0, self.seq, self.seq * FRAME, self.ssrc) + b"\x55" * FRAME
+
+
+def _drain(sock):
+    n = 0
+    while True:
+        try:
+            sock.recvfrom(2048)
+            n += 1
+        except (BlockingIOError, OSError):
+            return n
+
+
+def test_driver_connects_only_to_the_settled_source_and_follows_a_nat_latch_by_the_rule():
+    """In process, real UDP on loopback: the call's SDP names port X; the peer
+    (NAT'd) sends from port Y of the signalling IP 127.0.0.1; an attacker on
+    127.0.0.2 sprays in sequence all along. The door latches Y after a second
+    of silence from X (its socket then connected to Y), never answers the
+    attacker, lets the latch go when Y falls silent, and X wins once heard."""
+    firmware = os.path.join(os.path.dirname(os.path.dirname(CORE)), "firmware")
+    if firmware not in sys.path:
+        sys.path.insert(0, firmware)
+    from intercom import config
+    from intercom.app import App
+    from intercom.driver import Driver
+    from intercom.netcompat import UdpSocket
+    from intercom.sip.ua import UserAgent
+
+    cfg = config.defaults()
+    cfg["sip"].update({"registrar": "", "user": "door"})
+    board = _Board()
+    ua = UserAgent(cfg, HOST, None, lambda n: os.urandom(n).hex()[:n], board.log, 0)
+    app = App(ua, board, cfg, os.urandom)
+    from peers import free_udp_ports
+    socks = [UdpSocket(HOST, port) for port in free_udp_ports(3)]
+    sdp, nat, attacker = _udp(HOST), _udp(HOST), _udp("127.0.0.2")
+    try:
+        drv = Driver(ua, app, board, socks[0], socks[1], socks[2])
+        x = sdp.getsockname()
+        y = nat.getsockname()
+        door = socks[1].local
+        app.audio.on_media_event({"id": 1, "address": HOST, "port": x[1], "pt": 0, "dtmf_pt": 101,
+                                  "direction": "sendrecv", "peer_ip": HOST})
+        app.audio.on_call_event({"id": 1, "state": "connected"}, 0)
+        peer_tx, evil_tx = _Rtp(0x0B0B0B0B), _Rtp(0x66666666)
+        drv.next_frame = 0
+        got = {"sdp": 0, "nat": 0, "attacker": 0}
+
+        def frame(t, senders):
+            for sock, src in senders:
+                sock.sendto(src.packet(), door)
+            for _ in range(4):
+                drv.read_rtp(t)
+            drv.pump(t)
+            for name, sock in (("sdp", sdp), ("nat", nat), ("attacker", attacker)):
+                got[name] += _drain(sock)
+
+        for i in range(45):                                    # 0..880 ms: no latch yet
+            frame(20 * i, ((nat, peer_tx), (attacker, evil_tx)))
+        assert drv.rtp_peer is None and got["nat"] == 0 and got["sdp"] == 45, got
+        for i in range(45, 100):                               # from 1000 ms: latched to Y
+            frame(20 * i, ((nat, peer_tx), (attacker, evil_tx)))
+        assert drv.rtp_peer == (HOST, y[1]) and app.audio.session.nat, (drv.rtp_peer, got)
+        assert got["nat"] >= 45 and got["attacker"] == 0, got
+        sent_to_nat = got["nat"]
+        for i in range(100, 160):                              # Y silent: the latch is let go
+            frame(20 * i, ((attacker, evil_tx),))
+        assert drv.rtp_peer is None and got["attacker"] == 0, got
+        sdp_tx = _Rtp(0x0C0C0C0C)
+        for i in range(160, 200):                              # X heard: it wins
+            frame(20 * i, ((sdp, sdp_tx), (nat, peer_tx), (attacker, evil_tx)))
+        assert drv.rtp_peer == (HOST, x[1]) and not app.audio.session.nat, (drv.rtp_peer, got)
+        assert got["attacker"] == 0 and got["nat"] <= sent_to_nat + 60, got
+        stats = app.audio.session.stop()
+        print("driver over loopback: door sent %r; foreign_source=%d" % (got, stats["foreign_source"]))
+        # counted while the socket was unconnected (0-1 s, and 1 s of Y's
+        # silence); while connected the kernel drops them uncounted
+        assert stats["foreign_source"] >= 100, stats
+    finally:
+        for s in (sdp, nat, attacker):
+            s.close()
+        for s in (drv.rtp_sock, socks[0], socks[2]):
+            s.close()
