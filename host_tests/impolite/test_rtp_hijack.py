@@ -202,9 +202,11 @@ def test_rtp_injector_never_hears_the_door_nor_reaches_its_speaker(rig, tmp_path
     assert inj.marks["answer"] >= 50 and during >= 200, "the injector did not spray: " + explain()
     assert not from_door, "the injector heard the door: %r\n%s" % (from_door[:5], explain())
     assert not inj.received, explain()
-    # the real peer's audio flows both ways, from the SDP address
-    assert dm.get("rtp_source") == "sdp" and dm.get("received", 0) >= 150 and dm.get("lost") == 0, explain()
-    assert fm.get("received", 0) >= 150 and fm.get("lost") == 0, explain()
+    # the real peer's audio flows both ways, from the SDP address (a few
+    # packets may be lost to a loaded host: the claim is the flow, not zero loss)
+    assert dm.get("rtp_source") == "sdp" and dm.get("received", 0) >= 150, explain()
+    assert fm.get("received", 0) >= 150, explain()
+    assert dm.get("lost", 99) <= 10 and fm.get("lost", 99) <= 10, explain()
 
     # the door's speaker: the peer's 1 kHz in every loud frame, never the injected 2 kHz
     samples = read_wav(door_spk)
