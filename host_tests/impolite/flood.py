@@ -2,14 +2,19 @@
 at one UDP port on 127.0.0.1, as fast as the loopback takes them.
 
     python flood.py --port 5062 [--user door] [--count 2000] [--sources 8]
-                    [--listen 3] [--limit 60]
+                    [--listen 3] [--limit 60] [--queue BYTES]
 
 Sends `count` OPTIONS, `count` INVITEs and `count` garbage datagrams,
 interleaved, round-robin from `sources` sockets bound to 127.0.0.1 (each its
-own source port), every datagram unique (branch, Call-ID, tags, bytes). It
+own source port), every datagram unique (branch, Call-ID, tags, bytes).
+With --queue, "as fast as the loopback takes them" means as fast as the
+target's socket takes them: sending pauses while the target's receive
+queue (Linux /proc/net/udp) holds more than BYTES, so the datagrams reach
+the target instead of being dropped by the kernel. It
 reads the target's answers while sending and for `listen` seconds after the
 last datagram, then prints one JSON line: what was sent, the answers by
-method and status (datagrams, and distinct transactions answered), the
+what they answer (OPTIONS, INVITE or garbage, told by the Call-ID we sent)
+and status (datagrams, and distinct transactions answered), the
 send duration. Binds and sends only to 127.0.0.1; resolves no names; ends
 after `limit` seconds whatever happens.
 """
@@ -73,10 +78,26 @@ def garbage(i, lport, port, user):
         lines = ["INVITE sip:%s@%s:%d SIP/2.0" % (user, HOST, port)]
         for k in range(3 + i % 6):
             lines.append("X-%s-%d: %s" % (os.urandom(3).hex(), k, os.urandom(6).hex()))
-        lines.append("Call-ID: junk-%08x" % i)
+        lines.append("Call-ID: flood-garbage-%08x" % i)
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
-    text = invite(i, lport, port, user).encode()
+    text = invite(i, lport, port, user).replace("flood-invite-", "flood-garbage-").encode()
     return text[:60 + (i * 13) % (len(text) - 60)]
+
+
+def rx_queue(port):
+    """Bytes waiting in the receive queue of the UDP socket bound to
+    127.0.0.1:port (Linux /proc/net/udp), or None if not found."""
+    try:
+        with open("/proc/net/udp") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return None
+    want = "0100007F:%04X" % port
+    for row in rows:
+        cols = row.split()
+        if len(cols) > 4 and cols[1] == want:
+            return int(cols[4].split(":")[1], 16)
+    return None
 
 
 def main():
@@ -87,6 +108,8 @@ def main():
     ap.add_argument("--sources", type=int, default=8)
     ap.add_argument("--listen", type=float, default=3.0)
     ap.add_argument("--limit", type=float, default=60.0)
+    ap.add_argument("--queue", type=int, default=0,
+                    help="pause while the target's receive queue holds more than this (0: never)")
     args = ap.parse_args()
     hard_deadline = time.monotonic() + args.limit
 
@@ -121,18 +144,24 @@ def main():
                         break
                     text = data.decode("utf-8", "replace")
                     first = text.split("\r\n", 1)[0]
-                    method, callid = "?", ""
+                    callid = ""
                     for line in text.split("\r\n")[1:]:
                         low = line.lower()
-                        if low.startswith("cseq:"):
-                            method = line.split()[-1]
-                        elif low.startswith("call-id:") or low.startswith("i:"):
+                        if low.startswith("call-id:") or low.startswith("i:"):
                             callid = line.split(":", 1)[1].strip()
                     if not first.startswith("SIP/2.0 "):
                         with lock:
                             other[0] += 1
                         continue
-                    key = "%s %s" % (method, first.split(" ")[1])
+                    # what was answered, by the Call-ID we sent (a truncated
+                    # INVITE is garbage, whatever its CSeq says)
+                    kind = "?"
+                    for prefix, name in (("flood-options-", "OPTIONS"),
+                                         ("flood-invite-", "INVITE"),
+                                         ("flood-garbage-", "garbage")):
+                        if callid.startswith(prefix):
+                            kind = name
+                    key = "%s %s" % (kind, first.split(" ")[1])
                     with lock:
                         answers[key] = answers.get(key, 0) + 1
                         if (key, callid) not in seen:
@@ -145,9 +174,14 @@ def main():
     errors = 0
     t0 = time.monotonic()
     n = len(socks)
+    waits = 0
     for i in range(args.count):
         if time.monotonic() > hard_deadline:
             break
+        if args.queue and i % 4 == 0:
+            while time.monotonic() < hard_deadline and (rx_queue(args.port) or 0) > args.queue:
+                waits += 1
+                time.sleep(0.0005)
         for k, (kind, make) in enumerate((("OPTIONS", options), ("INVITE", invite),
                                            ("garbage", garbage))):
             s = socks[(3 * i + k) % n]      # round-robin over the source ports
@@ -165,6 +199,7 @@ def main():
     t.join(1.0)
     with lock:
         out = {"sent": sent, "send_errors": errors, "send_seconds": round(t_sent - t0, 3),
+               "queue_waits": waits,
                "answers": dict(answers), "answered": dict(answered),
                "non_sip_replies": other[0], "sources": [s.getsockname()[1] for s in socks]}
     for s in socks:

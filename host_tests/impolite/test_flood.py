@@ -42,6 +42,11 @@ from ._rig import HERE, RUNTIMES, Rig, raw_register, stop_pid
 README_MIN_HEAP_MPY = "138wK"
 FLOOD_COUNT = 2000            # each of OPTIONS, INVITE, garbage
 FLOOD_SOURCES = 8
+# As fast as A's socket takes them: the generator pauses while more than this
+# many bytes wait in A's receive queue, so the flood reaches the firmware
+# instead of being dropped by the kernel (a burst at full speed loses ~97 %
+# of it in the queue and is over in 0.1 s, before A has read a tenth).
+FLOOD_QUEUE = 64 * 1024
 MAX_GAP_MS = 100              # issue 9 item 4
 RECOVERY_S = 40               # the heap is back at its baseline within 40 s
 # Margin over the pre-flood baseline. The baseline is the largest of three
@@ -240,7 +245,7 @@ def test_flood_at_minimum_heap_keeps_the_call_and_the_heap(rig, tmp_path, runtim
         try:
             samples.append(mem(a, 20))
             return True
-        except AssertionError:
+        except (AssertionError, OSError):      # no event, or A's stdin is a broken pipe
             if alive():
                 raise
             return False
@@ -261,7 +266,8 @@ def test_flood_at_minimum_heap_keeps_the_call_and_the_heap(rig, tmp_path, runtim
         t_flood = time.time()
         gen = subprocess.Popen(
             [sys.executable, FLOOD, "--port", str(a.sip_port), "--count", str(FLOOD_COUNT),
-             "--sources", str(FLOOD_SOURCES), "--listen", "3", "--limit", "90"],
+             "--sources", str(FLOOD_SOURCES), "--listen", "3", "--limit", "90",
+             "--queue", str(FLOOD_QUEUE)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         rig.extra.append(gen)
         samples = []
@@ -282,7 +288,7 @@ def test_flood_at_minimum_heap_keeps_the_call_and_the_heap(rig, tmp_path, runtim
         figures["unanswered"] = dict(
             (kind, flood["sent"][kind] - sum(v for k, v in answered.items()
                                              if k.startswith(kind + " ")))
-            for kind in ("OPTIONS", "INVITE"))
+            for kind in ("OPTIONS", "INVITE", "garbage"))
         drops_after = udp_drops(a.sip_port)
         if drops_before is not None and drops_after is not None:
             # the kernel dropped these because A's socket queue was full: they never reached A
@@ -297,7 +303,6 @@ def test_flood_at_minimum_heap_keeps_the_call_and_the_heap(rig, tmp_path, runtim
             time.sleep(1.0)
         allocs = [m["alloc"] for m in samples if m.get("alloc") is not None]
         figures["heap_peak_sampled"] = max(allocs) if allocs else None
-        figures["mem_peak"] = samples[-1].get("mem_peak") if samples else None
         figures["heap_after"] = samples[-1].get("alloc") if samples else None
         figures["heap_back_after_s"] = None if back_at is None else round(back_at, 1)
         figures["errors"] = samples[-1].get("errors") if samples else None
