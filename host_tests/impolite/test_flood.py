@@ -235,8 +235,12 @@ def test_flood_at_minimum_heap_keeps_the_call_and_the_heap(rig, tmp_path, runtim
     extra = ["--mic", tone]
     if runtime == "micropython":
         extra += ["--mpy", "--heap", README_MIN_HEAP_MPY]
-    a = rig.sim(runtime, registrar=(kam.port, USERS["door"]), calls={"accept_from": "registrar"},
-                extra_args=extra, pcap=False)
+    try:
+        a = rig.sim(runtime, registrar=(kam.port, USERS["door"]),
+                    calls={"accept_from": "registrar"}, extra_args=extra, pcap=False)
+    except AssertionError as e:
+        raise AssertionError("A did not boot and register (%s): %s" % (
+            " ".join(extra[2:]) or runtime, e)) from None
     peer = RtpPeer(media_port).start(("127.0.0.1", a.rtp_port))
     figures = {"runtime": runtime, "heap": README_MIN_HEAP_MPY if runtime == "micropython" else None}
 
