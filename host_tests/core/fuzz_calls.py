@@ -443,7 +443,11 @@ def _kind_of(host):
 
 
 def _tx_desc(tx):
-    return "%s %s" % (tx.key, getattr(tx, "state", "?"))
+    req = getattr(tx, "request", None)
+    what = ""
+    if req is not None and req.method == "INVITE":
+        what = " (re-INVITE)" if req.get("to") and ";tag=" in req.get("to") else " (initial INVITE)"
+    return "%s %s%s" % (tx.key, getattr(tx, "state", "?"), what)
 
 
 def run(seed, steps, trace=None):
