@@ -4,6 +4,7 @@ from _net import Net, states, last_call
 from _sipfakes import make_ua, drain, events
 from intercom.sip.message import make_response, Message, parse
 from intercom.sip import txlayer
+from test_calls_scripted import incoming_connected, reinvite, sdp
 
 A = ("192.0.2.1", 5060)
 B = ("192.0.2.2", 5060)
@@ -566,3 +567,86 @@ def test_bye_in_the_early_dialog_of_our_call_cancels_the_invite_and_frees_it():
     net.run(64 * T1 + 10)
     assert [e for e in a.seen[mark:] if e["event"] in ("call", "media")] == []
     assert a.calls.calls == [] and a.layer.clients == {}
+
+
+def test_rfc3261_17_1_3_2xx_with_a_cseq_number_we_never_sent_is_stray_not_acked():
+    net = Net()
+    a = net.phone(A[0], "alice")
+    seen = []
+
+    def callee(msg, src, n):
+        seen.append(msg)
+        if msg.is_request and msg.method == "INVITE":
+            for tag in ("forkA", "forkB"):
+                ok = make_response(msg, 200, to_tag=tag)
+                ok.set("CSeq", "4294967295 INVITE")
+                ok.add("Contact", "<sip:flat@192.0.2.9:5060>")
+                ok.add("Content-Type", "application/sdp")
+                ok.body = sdp()
+                n.send(PEER, src, ok.encode())
+    net.attach(PEER, callee)
+    a.dial("sip:flat@192.0.2.9:5060")
+    net.flush()
+    assert not [m for m in seen if m.is_request and m.method in ("ACK", "BYE")]
+    assert not [e for e in a.seen if e["event"] == "error"]
+    assert a.stats["stray_responses"] == 2 and states(a) == ["dialing"]
+
+
+def _dial_answered_with(contact, body):
+    net = Net()
+    a = net.phone(A[0], "alice")
+
+    def callee(msg, src, net):
+        if msg.is_request and msg.method == "INVITE":
+            ok = make_response(msg, 200, to_tag="t1")
+            ok.add("Contact", contact)
+            ok.add("Content-Type", "application/sdp")
+            ok.body = body
+            net.send(PEER, src, ok.encode())
+    net.attach(PEER, callee)
+    a.dial("sip:flat@192.0.2.9:5060")
+    net.flush()
+    return net, a
+
+
+
+def test_contact_host_0_0_0_0_is_never_a_destination():
+    # F7 (seed 2 step 1086): ACK and BYE go to 0.0.0.0:5060
+    from test_calls_scripted import sdp
+    net, a = _dial_answered_with("<sip:flat@0.0.0.0>", sdp())
+    a.hangup()
+    net.run(1000)
+    assert not [dst for _src, dst, _s in net.ladder if dst[0] == "0.0.0.0"]
+
+
+def test_answer_with_c_0_0_0_0_does_not_send_media_to_0_0_0_0():
+    # F8 (seed 1 step 85820): media event address 0.0.0.0 with direction sendrecv
+    from test_calls_scripted import sdp
+    net, a = _dial_answered_with("<sip:flat@192.0.2.9:5060>", sdp(ip="0.0.0.0"))
+    media = [e for e in a.seen if e["event"] == "media"]
+    assert not [e for e in media if e["address"] == "0.0.0.0" and e["direction"] in ("sendrecv", "sendonly")]
+
+
+def test_reinvite_answered_only_with_100_does_not_block_the_call_nor_leak():
+    # F9 (MicroPython seed 11 step 1717): our hold re-INVITE gets 100 Trying and nothing else.
+    # The INVITE client transaction has no timer left in Proceeding (Timer B stops at the 100):
+    # while connected every peer re-INVITE gets 491 for ever; after hang-up it stays in layer.clients.
+    net, a, peer, inv, ok, ack = incoming_connected()
+    net.send(PEER, A, ack.encode())
+    net.flush()
+
+    def only_100(msg, src, net):
+        if msg.is_request and msg.method == "INVITE":
+            net.send(PEER, src, make_response(msg, 100).encode())
+        elif msg.is_request and msg.method != "ACK":
+            net.send(PEER, src, make_response(msg, 200).encode())
+    net.attach(PEER, only_100)
+    a.hold()
+    net.run(120000)
+    net.send(PEER, A, reinvite(inv, ok, b"", cseq=7).encode())   # the peer's own re-INVITE, 2 min later
+    net.flush()
+    last = net.summaries()[-1]
+    a.hangup()
+    net.run(300000)
+    leaked = [k for k in a.layer.clients if k.endswith("INVITE")]
+    assert last != "491 INVITE" and not leaked, (last, leaked)

@@ -74,6 +74,12 @@ class Call(CallMedia, Timed):
         if self.state == ENDED:
             return
         self.stop_timers()
+        tx = self.reinvite_tx
+        if tx is not None:
+            # our re-INVITE is still open: it is freed 64*T1 from now at the
+            # latest, and a late 2xx is ACKed without reviving the call
+            self.reinvite_tx = None
+            tx.abandon(InviteLeftover(self.mgr, tx.cseq[0], chosen=self.dialog))
         info = {"reason": reason}
         if status is not None:
             info["status"] = status
@@ -146,7 +152,7 @@ class Call(CallMedia, Timed):
         The INVITE transaction stays Accepted for 64*T1 (RFC 6026) and hands
         retransmissions of the 2xx to its TU; from now on that TU is a small
         object re-sending this ACK, not the call, which may end before."""
-        number = response.cseq[0]
+        number = tx.cseq[0]          # our INVITE's, never a number the peer made up
         ack = ack_for_2xx(self.mgr, self.dialog, number)
         tx.tu = InviteLeftover(self.mgr, number, chosen=self.dialog, chosen_ack=ack)
 
@@ -178,6 +184,15 @@ class Call(CallMedia, Timed):
         body = self.build_sdp()
         self.offer_sent = body
         self.reinvite_tx = self.send_in_dialog("INVITE", body)
+        if self.reinvite_tx is not None:
+            # Timer B stops at the first provisional: a peer that answers
+            # 100 and nothing more must not block hold/resume for ever
+            self.start_timer("reinvite_wait", 64 * self.ua.layer.timers.t1)
+
+    def timer_reinvite_wait(self):
+        if self.reinvite_tx is not None:
+            self.send_bye()
+            self.end("timeout", 408)
 
     def timer_glare(self):
         if self.state in LIVE:
@@ -190,6 +205,7 @@ class Call(CallMedia, Timed):
             return
         if tx is self.reinvite_tx:
             self.reinvite_tx = None
+            self.stop_timer("reinvite_wait")
         if status in (401, 407) and tx.request.get("authorization") is None \
                 and tx.request.get("proxy-authorization") is None:
             self.reinvite_tx = self.send_in_dialog("INVITE", tx.request.body, challenge=resp)

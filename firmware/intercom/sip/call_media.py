@@ -84,6 +84,9 @@ class CallMedia:
             self.remote_dir = remote
             self.remote_hold = remote in ("sendonly", "inactive")
         direction = self.local_direction()
+        if desc.hold and not is_offer:
+            # an answer with c=0.0.0.0: whatever it says, nothing may be sent to it
+            direction = "recvonly" if direction in ("sendrecv", "recvonly") else "inactive"
         self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
                            direction in ("sendrecv", "sendonly"),
                            direction in ("sendrecv", "recvonly"))

@@ -24,9 +24,14 @@ class _OrphanTU:
         pass
 
 
-def _is_ipv4(host):
+def _is_unicast_ipv4(host):
+    """A dotted IPv4 address we may send to: not 0.0.0.0 (a peer's "nowhere"),
+    not multicast or broadcast, which a peer's Contact must never make us flood."""
     parts = host.split(".")
-    return len(parts) == 4 and all(is_digits(p) and len(p) <= 3 and int(p) < 256 for p in parts)
+    if len(parts) != 4 or not all(is_digits(p) and len(p) <= 3 and int(p) < 256 for p in parts):
+        return False
+    first = int(parts[0])
+    return first != 0 and first < 224
 
 
 class CallManager:
@@ -63,8 +68,11 @@ class CallManager:
             host, port = uri_addr(uri_text)
         except SyntaxErr:
             host, port = "", 0
-        if _is_ipv4(host):
+        if _is_unicast_ipv4(host):
             return host, port
+        if host and host[0].isdigit():
+            self.ua.log("warn", "refusing to send to %r (no unicast address)" % uri_text)
+            return None
         if self.registrar_addr is not None:
             return self.registrar_addr
         self.ua.emit({"event": "error", "message": "cannot resolve %r without DNS; use an IP address" % uri_text})

@@ -74,7 +74,12 @@ class InviteLeftover:
             tx.layer.send(again[0], again[1])       # a retransmitted 2xx: same ACK (§13.2.2.4)
             return
         if self.chosen is not None and tag == self.chosen.remote_tag:
-            return                    # our own dialog, whose ACK could not be routed
+            # our own dialog's 2xx that came after the call stopped waiting
+            # (a re-INVITE given up): ACK it, and nothing more
+            ack = ack_for_2xx(self.mgr, self.chosen, self.cseq)
+            if ack is not None:
+                self.acks[tag] = ack
+            return
         if self.chosen is not None:
             dialog = self.chosen.fork(resp, self.cseq)
         else:

@@ -39,7 +39,11 @@ class TransactionLayer:
         method = resp.cseq[1]
         branch = via.branch
         if branch:
-            return self.clients.get(client_key(branch, method))
+            tx = self.clients.get(client_key(branch, method))
+            # a CSeq number other than our request's is not a response to it
+            if tx is not None and tx.cseq[0] != resp.cseq[0]:
+                return None
+            return tx
         # RFC 2543 peers may not echo a branch: fall back to Call-ID + CSeq.
         for tx in self.clients.values():
             if tx.call_id == resp.call_id and tx.cseq == resp.cseq:
