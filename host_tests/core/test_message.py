@@ -170,3 +170,14 @@ def test_rfc3261_7_3_1_learned_header_names_are_capped_and_still_case_insensitiv
     assert len(message._NAMES) <= message._NAMES_MAX
     assert msg.get("x-junk-149") == "149" and msg.get("X-JUNK-0") == "0"
     assert msg.get("I") == msg.get("call-id") == "a84b4c76e66710@pc33.atlanta.example.com"
+
+
+def test_made_up_header_names_of_a_scanner_are_never_learned():
+    # a flood of junk names must leave no heap behind: only RFC 3261 header
+    # names are kept (the table a PBX's names then still fit in)
+    from intercom.sip import message
+    before = len(message._NAMES)
+    junk = b"".join(b"X-Scan-%d: %d\r\n" % (i, i) for i in range(40))
+    parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\n" + junk))
+    assert not [n for n in message._NAMES if n.lower().startswith("x-scan")]
+    assert len(message._NAMES) <= before + 12

@@ -65,13 +65,23 @@ MAX_CSEQ = 4294967295  # 2**32 - 1 (RFC 3261 §8.1.1.5: 32-bit unsigned)
 # Header names as received -> key, for names already checked to be tokens.
 # Parsing looks each name up here instead of validating and lowercasing it
 # again. It starts empty (heap: only the names peers really send, learned
-# from their first message) and is capped so junk names cannot grow it.
+# from their first message) and is capped. Only names of headers of RFC
+# 3261 (the keys below, in any spelling or compact form) are learned: a
+# scanner's made-up names would otherwise fill the table for good (heap that
+# never comes back, and no room left for the names the PBX really sends).
 _NAMES = {}
 _NAMES_MAX = 64
+_LEARNABLE = ("via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-type",
+              "content-length", "record-route", "route", "require", "proxy-require", "supported",
+              "unsupported", "accept", "allow", "user-agent", "server", "expires", "min-expires",
+              "retry-after", "www-authenticate", "proxy-authenticate", "authorization",
+              "proxy-authorization", "authentication-info", "date", "timestamp", "warning",
+              "content-encoding", "content-disposition", "organization", "subject", "allow-events",
+              "session-expires", "min-se", "p-asserted-identity", "privacy")
 
 
 def _learn(name, key):
-    if len(_NAMES) < _NAMES_MAX:
+    if len(_NAMES) < _NAMES_MAX and key in _LEARNABLE:
         _NAMES[name] = key
 
 
