@@ -172,16 +172,19 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
 
 
 def collect_early():
-    """Make MicroPython collect whenever an eighth of the free heap has been
+    """Make MicroPython collect whenever a sixteenth of the free heap has been
     allocated, not only when the heap is full. The GC never moves objects:
     collecting early lets new long-lived objects (a call's state) fill the
     holes low in the heap instead of spreading out, so a 4 KB receive buffer
-    still finds room. Smallest heap for a whole call (ROMFS, tools/membench.py):
-    98 wK without, 89 wK with. CPython's gc has no threshold of this kind."""
+    still finds room. Smallest heap for a whole call (.mpy, tools/membench.py):
+    an eighth 146 wK, a sixteenth 144 wK, a thirty-second no better (ROMFS:
+    98 wK without a threshold). A collection costs a few ms on an ESP32;
+    the audio path allocates only its datagrams (~10 KB/s), so this is one
+    every few hundred ms. CPython's gc has no threshold of this kind."""
     import gc
     gc.collect()
     if hasattr(gc, "mem_free"):
-        gc.threshold(gc.mem_free() // 8)
+        gc.threshold(gc.mem_free() // 16)
 
 
 def crash_report(err):

@@ -4,7 +4,6 @@ from intercom.sip.timers import Timed
 from intercom.sip.message import make_response
 from intercom.sip.call_media import CallMedia
 from intercom.sip.auth import DigestError
-from intercom.sip.invite_tu import InviteLeftover, ack_for_2xx
 
 # States reported in `call` events (DESIGN.md); every transition goes through Call.set_state.
 DIALING = "dialing"          # we sent an INVITE, nothing but 100 yet
@@ -79,6 +78,7 @@ class Call(CallMedia, Timed):
             # our re-INVITE is still open: it is freed 64*T1 from now at the
             # latest, and a late 2xx is ACKed without reviving the call
             self.reinvite_tx = None
+            from intercom.sip.invite_tu import InviteLeftover
             tx.abandon(InviteLeftover(self.mgr, tx.cseq[0], chosen=self.dialog))
         info = {"reason": reason}
         if status is not None:
@@ -153,6 +153,7 @@ class Call(CallMedia, Timed):
         retransmissions of the 2xx to its TU; from now on that TU is a small
         object re-sending this ACK, not the call, which may end before."""
         number = tx.cseq[0]          # our INVITE's, never a number the peer made up
+        from intercom.sip.invite_tu import InviteLeftover, ack_for_2xx    # first answer: loaded then
         ack = ack_for_2xx(self.mgr, self.dialog, number)
         tx.tu = InviteLeftover(self.mgr, number, chosen=self.dialog, chosen_ack=ack)
 

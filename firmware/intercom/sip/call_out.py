@@ -4,7 +4,6 @@ from intercom.sip.message import Message, make_response
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
 from intercom.sip.uri import SyntaxErr, format_name_addr
-from intercom.sip.invite_tu import InviteLeftover
 from intercom.sip.call import Call, DIALING, RINGING_OUT, CONNECTED, ENDED
 
 MAX_REDIRECTS = 3
@@ -75,6 +74,7 @@ class OutgoingCall(Call):
         the transaction is gone 64*T1 from now whatever the network does."""
         tx = self.invite_tx
         if tx is not None and self.invite is not None:
+            from intercom.sip.invite_tu import InviteLeftover     # loaded on first use
             leftover = InviteLeftover(self.mgr, self.invite.cseq[0], invite=self.invite)
             tx.abandon(leftover)
             if self.provisional:

@@ -71,17 +71,16 @@ MAX_CSEQ = 4294967295  # 2**32 - 1 (RFC 3261 §8.1.1.5: 32-bit unsigned)
 # never comes back, and no room left for the names the PBX really sends).
 _NAMES = {}
 _NAMES_MAX = 64
-_LEARNABLE = ("via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-type",
-              "content-length", "record-route", "route", "require", "proxy-require", "supported",
-              "unsupported", "accept", "allow", "user-agent", "server", "expires", "min-expires",
-              "retry-after", "www-authenticate", "proxy-authenticate", "authorization",
-              "proxy-authorization", "authentication-info", "date", "timestamp", "warning",
-              "content-encoding", "content-disposition", "organization", "subject", "allow-events",
-              "session-expires", "min-se", "p-asserted-identity", "privacy")
+_LEARNABLE = ("|via|from|to|call-id|cseq|contact|max-forwards|content-type|content-length"
+              "|record-route|route|require|proxy-require|supported|unsupported|accept|allow"
+              "|user-agent|server|expires|min-expires|retry-after|www-authenticate"
+              "|proxy-authenticate|authorization|proxy-authorization|authentication-info|date"
+              "|timestamp|warning|content-encoding|content-disposition|organization|subject"
+              "|allow-events|session-expires|min-se|p-asserted-identity|privacy|")  # one string: no qstrs
 
 
 def _learn(name, key):
-    if len(_NAMES) < _NAMES_MAX and key in _LEARNABLE:
+    if len(_NAMES) < _NAMES_MAX and ("|" + key + "|") in _LEARNABLE:
         _NAMES[name] = key
 
 
