@@ -52,6 +52,17 @@ def ok_2xx(invite, tag, contact="sip:peer@192.0.2.9:5060"):
     return resp
 
 
+def connected_pair(net):
+    """Alice calls Bob, who answers: (a, b) with the call connected."""
+    a = net.phone(A[0], "alice")
+    b = net.phone(B[0], "bob")
+    a.dial("sip:bob@192.0.2.2:5060")
+    net.run(10)
+    b.answer()
+    net.run(10)
+    return a, b
+
+
 def trying_only(msg, net, src):
     net.send(PEER, src, make_response(msg, 100).encode())
 
@@ -303,12 +314,7 @@ def test_filtered_invite_is_refused_statelessly_and_keeps_nothing():
 
 def test_server_transactions_are_capped_with_a_stateless_503_over_the_cap():
     net = Net()
-    a = net.phone(A[0], "alice")
-    b = net.phone(B[0], "bob")
-    a.dial("sip:bob@192.0.2.2:5060")
-    net.run(10)
-    b.answer()
-    net.run(10)
+    a, b = connected_pair(net)
     call = b.calls.calls[0]
     peer = Peer()
     net.attach(PEER, peer)
@@ -379,12 +385,7 @@ def test_rfc3261_15_uas_does_not_send_bye_before_the_ack_of_its_2xx():
 
 def test_rfc3261_12_2_1_2_held_call_probed_with_options_ends_on_481():
     net = Net()
-    a = net.phone(A[0], "alice")
-    b = net.phone(B[0], "bob")
-    a.dial("sip:bob@192.0.2.2:5060")
-    net.run(10)
-    b.answer()
-    net.run(10)
+    a, b = connected_pair(net)
     a.hold()
     net.run(10)
     assert states(a)[-1] == "on_hold"
@@ -479,12 +480,7 @@ def test_unresolvable_dial_ends_and_stays_ended():
 
 def test_info_with_a_non_utf8_body_gets_400_not_an_exception():
     net = Net()
-    a = net.phone(A[0], "alice")
-    b = net.phone(B[0], "bob")
-    a.dial("sip:bob@192.0.2.2:5060")
-    net.run(10)
-    b.answer()
-    net.run(10)
+    a, b = connected_pair(net)
     call = a.calls.calls[0]
     req, _hop = call.dialog.new_request(a, "INFO")
     req.add("Content-Type", "application/dtmf-relay")

@@ -11,19 +11,10 @@ import time
 
 import pytest
 
-from ._rig import RUNTIMES, Rig, cseq_method, pcap_records
+from ._rig import RUNTIMES, cseq_method, pcap_records
 
 HANGUP_TO_ENDED_S = 1.0      # issue 9 item 1: `ended` within 1 s of hangup / the ring timeout
 MEDIA_TIMEOUT_S = 3
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def explain(rig, fn, *args):

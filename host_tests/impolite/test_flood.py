@@ -34,7 +34,7 @@ import wave
 
 import pytest
 
-from ._rig import HERE, RUNTIMES, Rig, raw_register, stop_pid
+from ._rig import HERE, RUNTIMES, raw_register, stop_pid
 
 # The README's smallest heap for the `.mpy` deployment (README.md, "Memory",
 # the table row "`.mpy` files on the filesystem (`make deploy`)"): the flood
@@ -61,15 +61,6 @@ TONE_HZ = 1000
 USERS = {"door": "secret", "far": "farsecret"}
 FLOOD = os.path.join(HERE, "flood.py")
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)    # Linux
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def write_tone(path, seconds=1.0, rate=8000, amplitude=12000):

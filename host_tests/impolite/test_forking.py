@@ -15,21 +15,12 @@ import time
 
 import pytest
 
-from ._rig import HERE, RUNTIMES, Rig, cseq_method, pcap_records, raw_register, to_tag
+from ._rig import HERE, RUNTIMES, cseq_method, pcap_records, raw_register, to_tag
 
 FORK_CFG = os.path.join(HERE, "kamailio_fork.cfg")
 USERS = {"door": "secret", "sipp": "sippsecret"}
 TRUSTED = ("sipp",)
 HOLD_S = 2.0            # how long the kept dialog must stay up before our hang-up
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def sip_of(sim, first, out):

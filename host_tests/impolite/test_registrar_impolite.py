@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ._rig import RUNTIMES, Rig, pcap_records
+from ._rig import RUNTIMES, pcap_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(HERE)), "firmware")
@@ -32,15 +32,6 @@ KEEPALIVE_S = 4
 # The pcap stamps come from the sim's wall clock, its timers from ticks_ms:
 # each floors to 1 ms, so "no earlier than 5 s" is checked to within 5 ms.
 CLOCKS_MS = 0.005
-
-
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
 
 
 def explain(rig, fn):

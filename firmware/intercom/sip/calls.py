@@ -2,7 +2,7 @@
 
 from intercom.ticks import earliest
 from intercom.sip.message import make_response
-from intercom.sip.uri import parse_uri, SyntaxErr, unescape, is_digits
+from intercom.sip.uri import parse_uri, SyntaxErr, unescape, is_unicast_ipv4
 from intercom.sip.dialog import uri_addr
 from intercom.sip.auth import DigestClient
 from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD, REMOTE_HOLD
@@ -22,16 +22,6 @@ class _OrphanTU:
 
     def on_timeout(self, tx):
         pass
-
-
-def _is_unicast_ipv4(host):
-    """A dotted IPv4 address we may send to: not 0.0.0.0 (a peer's "nowhere"),
-    not multicast or broadcast, which a peer's Contact must never make us flood."""
-    parts = host.split(".")
-    if len(parts) != 4 or not all(is_digits(p) and len(p) <= 3 and int(p) < 256 for p in parts):
-        return False
-    first = int(parts[0])
-    return first != 0 and first < 224
 
 
 class CallManager:
@@ -68,7 +58,7 @@ class CallManager:
             host, port = uri_addr(uri_text)
         except SyntaxErr:
             host, port = "", 0
-        if _is_unicast_ipv4(host):
+        if is_unicast_ipv4(host):
             return host, port
         if host and host[0].isdigit():
             self.ua.log("warn", "refusing to send to %r (no unicast address)" % uri_text)

@@ -3,7 +3,7 @@
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.sip.auth import DigestClient, DigestError
 from intercom.sip.message import Message
-from intercom.sip.uri import SyntaxErr, parse_name_addr, is_digits, format_name_addr
+from intercom.sip.uri import SyntaxErr, parse_name_addr, is_digits, is_ipv4, format_name_addr
 
 # States, all transitions live in this module:
 IDLE = "idle"                  # no binding and nothing pending (start, or after unregister)
@@ -45,17 +45,6 @@ def seconds(text):
     if not is_digits(text):
         return None
     return 999999999 if len(text) > 9 else int(text)
-
-
-def is_ipv4(text):
-    """True for a dotted-quad IPv4 address (four decimal octets 0-255)."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for part in parts:
-        if not is_digits(part) or len(part) > 3 or int(part) > 255:
-            return False
-    return True
 
 
 class Registration:

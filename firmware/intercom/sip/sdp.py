@@ -1,6 +1,6 @@
 """SDP for one audio stream: parse, offer and answer (RFC 4566, RFC 3264 §5-§8, RFC 4733 §7)."""
 
-from intercom.sip.uri import is_digits
+from intercom.sip.uri import is_digits, is_unicast_ipv4
 
 # Static payload types we can carry (RFC 3551 §6) and the DTMF event type.
 STATIC = {"PCMU": 0, "PCMA": 8}
@@ -108,7 +108,7 @@ def parse_sdp(body):
         offer.address = session_addr
     if offer.address is None:
         raise SdpError("no connection address")
-    if not is_unicast_ipv4(offer.address):
+    if not usable_media_address(offer.address):
         # media goes where c= says: no names (no DNS on the media path), no
         # IPv6, no multicast (RFC 4566 §5.7 allows them; this phone cannot use them)
         raise SdpError("unusable connection address %r" % offer.address[:40])
@@ -125,15 +125,9 @@ def parse_sdp(body):
     return offer
 
 
-def is_unicast_ipv4(text):
-    """A dotted-quad unicast IPv4 address, or 0.0.0.0 (the RFC 2543 hold)."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for part in parts:
-        if not is_digits(part) or len(part) > 3 or int(part) > 255:
-            return False
-    return text == "0.0.0.0" or 0 < int(parts[0]) < 224
+def usable_media_address(text):
+    """A unicast IPv4 address, or 0.0.0.0 (the RFC 2543 hold)."""
+    return text == "0.0.0.0" or is_unicast_ipv4(text)
 
 
 def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction):

@@ -32,6 +32,23 @@ def is_digits(text):
     return bool(text) and not text.strip("0123456789")
 
 
+def is_ipv4(text):
+    """True for a dotted-quad IPv4 address (four decimal octets 0-255)."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return False
+    for part in parts:
+        if not is_digits(part) or len(part) > 3 or int(part) > 255:
+            return False
+    return True
+
+
+def is_unicast_ipv4(text):
+    """An IPv4 address we may send to: not 0.0.0.0 (a peer's "nowhere"), not
+    multicast or broadcast (a peer's Contact must never make us flood)."""
+    return is_ipv4(text) and 0 < int(text.split(".")[0]) < 224
+
+
 def is_token(text):
     """True if text is a non-empty RFC 3261 token."""
     return bool(text) and (not text.strip(_TOKEN) or _all_chars(text, _TOKEN, _TOKEN_EXTRA))
