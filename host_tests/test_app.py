@@ -111,10 +111,22 @@ def test_one_button_board_toggles_talk_into_hangup():
 
 def test_sip_info_digits_open_the_door_like_rfc4733_digits():
     app, ua, board = make_app(pin="1234")
+    app.on_event({"event": "call", "id": 1, "state": "connected", "peer": "sip:flat@192.0.2.2"})
     for digit in "1234#":
         app.on_event({"event": "dtmf", "id": 1, "digit": digit, "via": "info"})
     assert board.relay == [True]
     assert [e["digit"] for e in board.events if e["event"] == "dtmf"] == list("1234#")
+
+
+def test_digits_count_only_in_a_confirmed_dialog_whichever_way_they_come():
+    # RFC 4733 digits in early media and INFO digits alike: no PIN attempt
+    # before somebody answered (issue 10 item 6)
+    app, ua, board = make_app(pin="1234")
+    app.on_event({"event": "call", "id": 1, "state": "ringing_out", "peer": "sip:flat@192.0.2.2"})
+    for via in ("rfc4733", "info"):
+        for digit in "1234#":
+            app.audio.on_digit(digit, 1, 0, via)
+    assert board.relay == [] and not [e for e in board.events if e["event"] == "dtmf"]
 
 
 def test_registrar_resolved_when_wifi_returns_after_dns_failed_at_boot():
@@ -225,3 +237,30 @@ def test_led_stays_not_registered_after_a_call_while_the_registrar_is_unresolved
     app.start(0)
     app.on_event({"event": "call", "id": 1, "state": "ended", "peer": "sip:a@192.0.2.5", "reason": "remote_hangup"})
     assert board.leds[-1] == "not_registered"
+
+
+class LoudMic:
+    """A board audio device whose microphone is a full-scale square wave."""
+
+    def read_frame(self, mic):
+        for i in range(0, len(mic), 2):
+            mic[i] = 0x00
+            mic[i + 1] = 0x40 if (i // 16) % 2 else 0xC0
+
+    def write_frame(self, spk):
+        pass
+
+
+def test_local_hold_sends_silence_never_the_microphone():
+    app, ua, board = make_app()
+    audio = app.audio
+    media = {"event": "media", "id": 1, "address": "192.0.2.2", "port": 30000, "codec": "PCMU",
+             "pt": 0, "dtmf_pt": 101, "direction": "sendrecv", "peer_ip": "192.0.2.2"}
+    app.on_event({"event": "call", "id": 1, "state": "connected", "peer": "sip:flat@192.0.2.2"})
+    app.on_event(media)
+    live = bytes(audio.frame(LoudMic())[12:])
+    assert len(set(live)) > 1                       # the microphone is heard while connected
+    app.on_event(dict(media, direction="sendonly"))
+    app.on_event({"event": "call", "id": 1, "state": "on_hold", "peer": "sip:flat@192.0.2.2"})
+    held = bytes(audio.frame(LoudMic())[12:])
+    assert held == b"\xff" * 160                    # PCMU silence, not the door's microphone

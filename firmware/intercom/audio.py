@@ -8,6 +8,7 @@ from intercom.door import DoorLock
 
 BUSY_TONE_MS = 3000
 LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
+ANSWERED = ("connected", "on_hold", "remote_hold")  # confirmed dialogs: the only ones digits count in
 
 
 class AudioControl:
@@ -37,9 +38,14 @@ class AudioControl:
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
         self.stream_key = None
         self.frames = 0
+        self.mute = False        # the stream's call is on our hold: send silence
         # calls.media_timeout (s, 0 = off): a connected call with no RTP or
         # RTCP for this long has a dead peer (App.tick hangs it up)
         self.media_timeout_ms = cfg["calls"].get("media_timeout", 30) * 1000
+        # boards with I2S (hal/esp32.py) are told which directions to run: see _sync_device
+        self.set_device = getattr(board, "set_audio", None)
+        self.device_speaker = False
+        self.device_mic = False
 
     # --- events from the SIP side ------------------------------------------------
     def on_call_event(self, event, now):
@@ -62,12 +68,15 @@ class AudioControl:
         else:
             self.call_states[cid] = state
         self._choose_stream()
+        # on our hold the peer may still get a stream (sendonly), but never the microphone
+        self.mute = self.session.active and self.call_states.get(self.session.call_id) == "on_hold"
         self._choose_tone(event, now)
         return stats
 
     def on_media_event(self, event):
         self.media[event["id"]] = event
         self._choose_stream()
+        self._sync_device()
 
     def _choose_stream(self):
         """The stream follows the call that is connected (else held, else early media).
@@ -133,6 +142,11 @@ class AudioControl:
 
     # --- DTMF and the door --------------------------------------------------------
     def on_digit(self, digit, call_id, now, via):
+        if self.call_states.get(call_id) not in ANSWERED:
+            # one rule for RFC 4733 and INFO digits: only in a confirmed
+            # dialog (early media cannot try PINs before anybody answered)
+            self.board.log("info", "DTMF %s before the answer ignored" % via)
+            return
         self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
         result = self.door.on_digit(digit, now)
         if result == "open":
@@ -182,6 +196,7 @@ class AudioControl:
         if self.tone_until is not None and ticks_diff(now, self.tone_until) >= 0:
             self.tone_until = None
             self.speaker_tone.stop()
+        self._sync_device()
 
     # --- the 20 ms path ----------------------------------------------------------------
     def running(self):
@@ -192,10 +207,13 @@ class AudioControl:
         # masked: this counter outlives calls, and past 2**30 it would be a
         # heap-allocated long on a 31-bit port (after ~248 days of audio)
         self.frames = (self.frames + 1) & 0x3FFFFFFF
+        self._sync_device()
         mic = self.mic_mv
         spk = self.spk_mv
         if audio is not None:
             audio.read_frame(mic)
+        if self.mute:
+            g711.fill(mic, 0, 0, 2 * FRAME_SAMPLES)     # held: silence, not the door's microphone
         if self.line_tone.active:
             self.line_tone.mix_into(mic, FRAME_SAMPLES)
         packet = self.session.next_packet(mic)
@@ -206,6 +224,28 @@ class AudioControl:
         if audio is not None:
             audio.write_frame(spk)
         return packet
+
+    # --- the board's audio device (issue 10 item 8) -------------------------------------
+    def sending(self):
+        """True while the stream sends media (the microphone is heard); not
+        on local hold, where the far end gets silence, never the mic."""
+        session = self.session
+        return (session.active and session.send_enabled
+                and self.call_states.get(session.call_id) != "on_hold")
+
+    def _sync_device(self):
+        """Tell the board which I2S directions to run, on a change only: the
+        speaker whenever audio runs (calls, ring, ringback, early media,
+        busy/error tones), the microphone only while media is sent.
+        Compares two flags: allocation-free in the steady state."""
+        speaker = self.running()
+        mic = speaker and self.sending()
+        if speaker == self.device_speaker and mic == self.device_mic:
+            return
+        self.device_speaker = speaker
+        self.device_mic = mic
+        if self.set_device is not None:
+            self.set_device(speaker, mic)
 
     def on_rtp(self, data, addr, now):
         session = self.session

@@ -154,7 +154,7 @@ class Call(CallMedia, Timed):
         object re-sending this ACK, not the call, which may end before."""
         number = tx.cseq[0]          # our INVITE's, never a number the peer made up
         from intercom.sip.invite_tu import InviteLeftover, ack_for_2xx    # first answer: loaded then
-        ack = ack_for_2xx(self.mgr, self.dialog, number)
+        ack = ack_for_2xx(self.mgr, self.dialog, number, tx.request)
         tx.tu = InviteLeftover(self.mgr, number, chosen=self.dialog, chosen_ack=ack)
 
     # --- in-call commands -----------------------------------------------------
@@ -215,8 +215,11 @@ class Call(CallMedia, Timed):
         if status < 300:
             self.dialog.refresh_target(resp)
             self.send_ack(tx, resp)
-            if resp.body:
-                self.take_answer(resp.body)
+            if resp.body and not self.take_answer(resp.body):
+                # an answer we cannot use leaves no working media (§14.1):
+                # end the call rather than go on with the old stream
+                self.send_bye()
+                return self.end("incompatible_media", 488)
             self.set_state(self.live_state())
         elif status == 491:
             # §14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s
@@ -342,6 +345,11 @@ class Call(CallMedia, Timed):
             tx.respond(resp)
             return
         tx.respond(make_response(req, 200))
+        if self.state not in LIVE:
+            # digits count only in a confirmed dialog, as RFC 4733 ones do:
+            # no PIN attempt before somebody answered
+            self.ua.log("info", "call %d: INFO digit before the answer ignored" % self.id)
+            return
         if digit and len(digit) == 1 and digit in "0123456789*#ABCDabcd":
             self.mgr.on_dtmf(self, digit.upper())
 

@@ -14,6 +14,15 @@ REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 480: "un
            408: "no_answer", 487: "cancelled", 488: "incompatible_media", 403: "forbidden"}
 
 
+def _q_value(contact):
+    """A Contact's q (0-1, §20.10); 1 when absent or unreadable. sorted() is
+    stable, so equal q keep their header order."""
+    try:
+        return float(contact.param("q") or 1)
+    except ValueError:
+        return 0.0
+
+
 class OutgoingCall(Call):
     """A call we place. States: dialing -> ringing_out -> connected -> ended."""
 
@@ -46,7 +55,7 @@ class OutgoingCall(Call):
         req.add("Max-Forwards", "70")
         display = self.mgr.cfg["sip"].get("display_name")
         req.add("From", format_name_addr(display, self.mgr.local_aor(), ";tag=" + self.from_tag))
-        req.add("To", "<%s>" % self.target)
+        req.add("To", "<%s>" % self.tried[0])       # a redirect changes the Request-URI only
         req.add("Call-ID", self.call_id)
         req.add("CSeq", "%d INVITE" % self.cseq)
         req.add("Contact", "<%s>" % ua.contact_uri())
@@ -163,7 +172,7 @@ class OutgoingCall(Call):
             # a peer's broken Contact ends this attempt with a reason; never a stuck call
             self.ua.log("warn", "call %d: unusable %d Contact: %s" % (self.id, resp.status, err))
             return False
-        for contact in contacts:
+        for contact in sorted(contacts, key=_q_value, reverse=True):    # §8.1.3.4: highest q first
             uri = str(contact.uri)
             if contact.uri.is_sip and uri not in self.tried:
                 self.tried.append(uri)

@@ -278,8 +278,10 @@ class CallManager:
         if invite_tx is None:
             return tx.respond(make_response(req, 481))
         tx.stateful = True
-        tx.respond(make_response(req, 200))
         call = invite_tx.tu          # the IncomingCall, or None if it was refused
+        # §9.2: the same To tag as the responses to the INVITE
+        tag = call.dialog.local_tag if call is not None else self.ua.stateless_tag(req)
+        tx.respond(make_response(req, 200, to_tag=tag))
         if call is not None:
             call.on_cancel()
 

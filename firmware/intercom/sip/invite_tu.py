@@ -6,11 +6,17 @@ from intercom.sip.invite_transaction import mirror_request
 MAX_FORKS = 8        # 2xx from distinct forks remembered for re-ACKing; more still get ACK + BYE
 
 
-def ack_for_2xx(mgr, dialog, cseq):
+def ack_for_2xx(mgr, dialog, cseq, invite=None):
     """Send the ACK for a 2xx end to end (§13.2.2.4): a new branch, the
-    INVITE's CSeq number; our INVITEs carry the offer, so no body.
-    Returns (bytes, addr) for re-sending it, or None if unroutable."""
+    INVITE's CSeq number and the INVITE's credentials, if it had any (a
+    proxy that challenged the INVITE checks the ACK too); our INVITEs carry
+    the offer, so no body. Returns (bytes, addr) for re-sending it, or None
+    if unroutable."""
     req, hop = dialog.new_request(mgr.ua, "ACK", cseq=cseq)
+    if invite is not None:
+        for key in ("authorization", "proxy-authorization"):
+            for value in invite.get_all(key):
+                req.add("Proxy-Authorization" if key[0] == "p" else "Authorization", value)
     addr = mgr.resolve(hop)
     if addr is None:
         return None

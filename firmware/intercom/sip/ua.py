@@ -182,6 +182,7 @@ class UserAgent:
             return self._reject(err, addr)
         msg.source = addr
         if msg.is_request:
+            stamp_via(msg, addr)
             self._on_request(msg, addr)
         else:
             tx = self.layer.match_response(msg)
@@ -319,3 +320,28 @@ class UserAgent:
             self.calls.on_info(req, tx)
         else:
             tx.respond(make_response(req, 481))
+
+
+def stamp_via(request, addr):
+    """§18.2.1 and RFC 3581 §4: tell the sender where its request came from,
+    in the top Via that every response copies: `received` when the sent-by
+    host is not the source IP (always, when rport was asked for) and the
+    source port as the value of an empty `rport`. The parsed Via stays as
+    it was (response_addr reads the request's own rport flag)."""
+    via = request.vias[0]
+    rport = via.param("rport")
+    if via.host == addr[0] and rport is None:
+        return
+    item = request._index["via"][0]
+    value = item[2]
+    end = value.find(",")                     # several Vias may share one header line
+    top, rest = (value, "") if end < 0 else (value[:end], value[end:])
+    if rport is not None and not rport:
+        low = top.lower()
+        at = low.find(";rport")
+        after = at + 6
+        if at >= 0 and (after == len(top) or top[after] in "; \t"):
+            top = top[:after] + "=%d" % addr[1] + top[after:]
+    if via.param("received") is None:
+        top = top.rstrip() + ";received=" + addr[0]
+    item[2] = top + rest
