@@ -2,7 +2,8 @@
 
 import sys
 
-MODULES = ("test_device_board", "test_device_hal", "test_device_app", "test_device_setup")
+MODULES = ("test_device_board", "test_device_hal", "test_device_app", "test_device_setup",
+           "test_device_audio")
 
 
 def main(names):

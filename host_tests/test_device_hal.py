@@ -469,7 +469,7 @@ def test_frame_conversion_allocates_nothing():
 
 def test_mic_frames_are_read_without_blocking_and_converted():
     board, clock, _ = make_board()
-    board.set_in_call(True)
+    board.set_audio(True, True)
     audio = board.audio
     rx = machine.fake_i2s_active(0)
     assert rx.mode == machine.I2S.RX and rx.bits == 32 and rx.rate == 16000 and rx.callback is not None
@@ -492,7 +492,7 @@ def test_mic_frames_are_read_without_blocking_and_converted():
 
 def test_speaker_frames_are_queued_double_buffered():
     board, clock, _ = make_board()
-    board.set_in_call(True)
+    board.set_audio(True, True)
     audio = board.audio
     tx = machine.fake_i2s_active(1)
     assert tx.mode == machine.I2S.TX and tx.rate == 8000 and tx.bits == 16
@@ -503,7 +503,7 @@ def test_speaker_frames_are_queued_double_buffered():
     machine.fake_run_scheduled()
     assert len(machine.fake_i2s_sent(1)) == 640 and audio.tx_busy == -1
     assert bytes(machine.fake_i2s_sent(1)[:320]) == bytes(frame)
-    board.set_in_call(False)
+    board.set_audio(False, False)
     assert machine.fake_i2s_active(1) is None and machine.fake_i2s_active(0) is None
 
 
@@ -512,6 +512,7 @@ def test_half_duplex_switches_the_shared_bus():
     audio = board.audio
     assert audio.half_duplex and not audio.mic_ok       # PDM RX is not in machine.I2S
     assert any("PDM" in line for line in lines)
+    board.set_audio(True, True)
     board.set_in_call(True)
     dev = machine.fake_i2s_active(0)
     assert dev.mode == machine.I2S.TX
@@ -532,7 +533,7 @@ def test_half_duplex_switches_the_shared_bus():
 
 def test_full_duplex_board_ignores_set_talking():
     board, clock, _ = make_board("esp32s3-dual-i2s")
-    board.set_in_call(True)
+    board.set_audio(True, True)
     board.audio.set_talking("mic")
     assert machine.fake_i2s_active(0) is not None and machine.fake_i2s_active(1) is not None
 
@@ -541,7 +542,7 @@ def test_board_interface_matches_host_board():
     board, clock, _ = make_board()
     for name in ("description", "pollables", "owns", "read_command", "emit", "log", "set_led",
                  "set_relay", "feed_watchdog", "take_button_events", "service", "audio",
-                 "take_events", "set_in_call", "next_deadline", "persist_load", "persist_save",
+                 "take_events", "set_in_call", "set_audio", "next_deadline", "persist_load", "persist_save",
                  "memory"):
         assert hasattr(board, name), name
     assert board.pollables() == [] and board.read_command() is None

@@ -71,6 +71,7 @@ class AudioControl:
         # on our hold the peer may still get a stream (sendonly), but never the microphone
         self.mute = self.session.active and self.call_states.get(self.session.call_id) == "on_hold"
         self._choose_tone(event, now)
+        self._sync_device()
         return stats
 
     def on_media_event(self, event):

@@ -5,15 +5,28 @@ path: it shadows the unix port's own `machine`). Hooks start with `fake_`.
 Callbacks that MicroPython runs from the scheduler (I2S.irq, soft Pin.irq
 in the esp32 port are scheduled too) are queued here and run by
 fake_run_scheduled(), the way the VM runs them between bytecodes.
+
+Like the hardware, the fakes allocate nothing in the steady state (so a
+heap_lock() proof over them measures the firmware): the scheduler queue is a
+fixed ring of MICROPY_SCHEDULER_DEPTH slots, a paced microphone source
+(fake_i2s_source) loops a preallocated pattern, and the speaker capture can
+be switched to counting (fake_i2s_capture). fake_i2s_feed and the default
+capture allocate, for tests that read back every byte.
 """
 
-_scheduled = []
+SCHEDULER_DEPTH = 4          # MICROPY_SCHEDULER_DEPTH (py/mpconfig.h default)
+_sched_fn = [None] * SCHEDULER_DEPTH
+_sched_arg = [None] * SCHEDULER_DEPTH
+_sched = [0, 0]              # head index, queued count
 _pins = {}          # GPIO number -> _PinState
 _i2s_active = {}    # I2S id -> the live I2S object
 _i2s_rx = {}        # I2S id -> bytearray of microphone bytes not yet read
 _i2s_tx = {}        # I2S id -> bytearray of everything written to the speaker
+_i2s_src = {}       # I2S id -> [pattern, position, clock or None, due tick] (fake_i2s_source)
+_i2s_capture = {}   # I2S id -> False when writes are only counted (fake_i2s_capture)
+_i2s_written = {}   # I2S id -> [bytes written, peak |sample| of 16-bit writes]
 _rtc_memory = [b""]         # RTC.memory(): survives fake_reset(power=False)
-stats = {"i2s_bus_conflicts": 0, "wdt_feeds": 0, "resets": 0}
+stats = {"i2s_bus_conflicts": 0, "wdt_feeds": 0, "resets": 0, "sched_dropped": 0}
 wdts = []
 RTC_MEMORY_MAX = 2048       # MICROPY_HW_RTC_USER_MEM_MAX on the esp32 port
 
@@ -25,28 +38,52 @@ def fake_reset(power=True):
     watchdog or soft reset: RTC memory keeps its bytes, as on the ESP32."""
     if power:
         _rtc_memory[0] = b""
-    del _scheduled[:]
+    for i in range(SCHEDULER_DEPTH):
+        _sched_fn[i] = _sched_arg[i] = None
+    _sched[0] = _sched[1] = 0
     _pins.clear()
     _i2s_active.clear()
     _i2s_rx.clear()
     _i2s_tx.clear()
+    _i2s_src.clear()
+    _i2s_capture.clear()
+    _i2s_written.clear()
     del wdts[:]
     for key in stats:
         stats[key] = 0
 
 
 def fake_run_scheduled():
-    """Run queued scheduler callbacks (those they queue run too); returns how many ran."""
+    """Let the hardware move (paced microphone sources complete their reads
+    when their time has come), then run queued scheduler callbacks (those
+    they queue run too); returns how many ran. Allocation-free."""
+    for i2s_id in (0, 1):
+        dev = _i2s_active.get(i2s_id)
+        if dev is not None:
+            dev._try_fill()
     n = 0
-    while _scheduled:
-        fn, arg = _scheduled.pop(0)
+    while _sched[1]:
+        head = _sched[0]
+        fn = _sched_fn[head]
+        arg = _sched_arg[head]
+        _sched_fn[head] = _sched_arg[head] = None
+        _sched[0] = (head + 1) % SCHEDULER_DEPTH
+        _sched[1] -= 1
         fn(arg)
         n += 1
     return n
 
 
 def _schedule(fn, arg):
-    _scheduled.append((fn, arg))
+    # mp_sched_schedule(): a full queue drops the callback (returns false)
+    if _sched[1] >= SCHEDULER_DEPTH:
+        stats["sched_dropped"] += 1
+        return False
+    tail = (_sched[0] + _sched[1]) % SCHEDULER_DEPTH
+    _sched_fn[tail] = fn
+    _sched_arg[tail] = arg
+    _sched[1] += 1
+    return True
 
 
 # --- Pin ---------------------------------------------------------------------------------
@@ -169,6 +206,33 @@ def fake_i2s_sent(i2s_id):
     return _i2s_tx.setdefault(i2s_id, bytearray())
 
 
+def fake_i2s_source(i2s_id, pattern, clock=None):
+    """A microphone that loops `pattern` (bytes) on I2S i2s_id without
+    allocating. With clock (a ticks_ms callable) a read completes only when
+    the buffer's duration at the device's rate has passed, like the DMA;
+    without it at once. fake_run_scheduled() completes due reads."""
+    if not pattern:
+        raise ValueError("empty microphone pattern")
+    _i2s_src[i2s_id] = [pattern, 0, clock, None]
+
+
+def fake_i2s_capture(i2s_id, keep):
+    """keep=False: writes to I2S i2s_id are only counted (fake_i2s_written),
+    not kept, so the speaker path allocates nothing; keep=True (the default)
+    keeps every byte for fake_i2s_sent."""
+    _i2s_capture[i2s_id] = bool(keep)
+
+
+def fake_i2s_written(i2s_id):
+    """(bytes written to I2S i2s_id, peak |sample| of its 16-bit writes)."""
+    w = _i2s_written.get(i2s_id)
+    return (w[0], w[1]) if w is not None else (0, 0)
+
+
+def _ticks_diff(a, b):
+    return ((a - b + (1 << 29)) & ((1 << 30) - 1)) - (1 << 29)
+
+
 def fake_i2s_active(i2s_id):
     return _i2s_active.get(i2s_id)
 
@@ -244,23 +308,75 @@ class I2S:
         _i2s_rx[self.id] = data[n:]     # MicroPython bytearrays have no slice deletion
 
     def _try_fill(self):
+        if self.pending is None or self.mode == I2S.TX:
+            return
+        src = _i2s_src.get(self.id)
+        if src is not None:
+            self._fill_from(src)
+            return
         data = _i2s_rx.get(self.id)
-        if self.pending is not None and data is not None and len(data) >= len(self.pending):
+        if data is not None and len(data) >= len(self.pending):
             self._copy(self.pending)
             self.pending = None
             _schedule(self.callback, self)
+
+    def _fill_from(self, src):
+        # the looping source: no allocation (small ints, item copies)
+        buf = self.pending
+        n = len(buf)
+        clock = src[2]
+        if clock is not None:
+            now = clock()
+            frame_ms = n * 1000 // (self.rate * (self.bits // 8) * (2 if self.format == I2S.STEREO else 1))
+            if src[3] is None:
+                src[3] = (now + frame_ms) & ((1 << 30) - 1)     # the DMA starts with this read
+            if _ticks_diff(now, src[3]) < 0:
+                return                  # the frame is still being recorded
+            due = (src[3] + frame_ms) & ((1 << 30) - 1)          # drift-free, like a sample clock
+            if _ticks_diff(due, now) < -200:
+                due = (now + frame_ms) & ((1 << 30) - 1)         # far behind (closed a while): resync
+            src[3] = due
+        pattern = src[0]
+        pos = src[1]
+        size = len(pattern)
+        for i in range(n):
+            buf[i] = pattern[pos]
+            pos += 1
+            if pos == size:
+                pos = 0
+        src[1] = pos
+        self.pending = None
+        _schedule(self.callback, self)
 
     def write(self, buf):
         if not self.live or self.mode != I2S.TX:
             raise OSError("I2S not set up for writing")
         if self.callback is not None and self.pending is not None:
             raise OSError("fake I2S: write() while a non-blocking write is in progress")
-        fake_i2s_sent(self.id).extend(bytes(buf))
+        self._count(buf)
+        if _i2s_capture.get(self.id, True):
+            fake_i2s_sent(self.id).extend(bytes(buf))
         if self.callback is None:
             return len(buf)
         self.pending = buf
         _schedule(self._written, self)
         return 0
+
+    def _count(self, buf):
+        w = _i2s_written.get(self.id)
+        if w is None:
+            w = _i2s_written[self.id] = [0, 0]
+        n = len(buf)
+        w[0] += n
+        if self.bits == 16:
+            peak = w[1]
+            for i in range(0, n - 1, 2):
+                v = buf[i] | (buf[i + 1] << 8)
+                if v & 0x8000:
+                    v = 65536 - v
+                if v > peak:
+                    peak = v
+            w[1] = peak
 
     def _written(self, _arg):
         self.pending = None

@@ -30,7 +30,10 @@ class Buttons:
         self.pressed = [False] * n
         self.pressed_at = [0] * n
         self.long_done = [False] * n
+        # two preallocated event lists: poll() fills one while the caller
+        # reads the other (take()), so a quiet loop allocates nothing
         self.events = []
+        self.handed = []
         for i in range(n):           # a button held at boot counts as pressed, silently
             self.pressed[i] = pins[i].value() == self.active[i]
             self.long_done[i] = self.pressed[i]
@@ -87,10 +90,11 @@ class Buttons:
         return best
 
     def take(self, now):
-        """Poll, then hand over the events gathered so far."""
+        """Poll, then hand over the events gathered so far: a list of
+        (role, action) owned by Buttons, valid until the next take()."""
         self.poll(now)
-        if not self.events:
-            return []
         out = self.events
-        self.events = []
+        self.events = self.handed
+        self.events.clear()          # the list handed out last time, read by now
+        self.handed = out
         return out

@@ -127,11 +127,13 @@ class Esp32Board:
         return self.buttons.take(self.clock())
 
     def take_events(self):
-        """Board events for the app, e.g. {"event": "wifi", "connected": True, "ip": ...}."""
-        out = self.station.take_events()
-        if self.events:
-            out = self.events + out
-            self.events = []
+        """Board events for the app, e.g. {"event": "wifi", "connected": True, "ip": ...}.
+        The list is the board's own: valid until the next call (no allocation
+        per loop when there is nothing to report)."""
+        if not self.events:
+            return self.station.take_events()
+        out = self.events + self.station.take_events()     # rare: allocates
+        self.events = []
         return out
 
     def feed_watchdog(self):
@@ -167,16 +169,20 @@ class Esp32Board:
         self.rtc.memory(rtc_pack(records))
 
     def set_in_call(self, in_call):
-        """Wi-Fi power save off during calls (PM_NONE); audio runs only during calls;
-        half-duplex boards start each call on the speaker (mic muted)."""
+        """Wi-Fi power save off during calls (PM_NONE); half-duplex boards
+        start each call on the speaker (mic muted until push to talk).
+        I2S follows set_audio, not this: it also runs outside calls."""
         self.station.set_in_call(in_call)
+        if self.audio is not None and in_call and self.half_duplex:
+            self.audio.set_talking("speaker")
+
+    def set_audio(self, speaker, mic):
+        """The app's audio started or stopped (AudioControl._sync_device): the
+        speaker plays whenever it runs (ring, ringback, early media, busy and
+        error tones, calls); the microphone runs only while media is sent, so
+        a ringing or held door captures nothing it does not send."""
         if self.audio is not None:
-            if in_call:
-                if self.half_duplex:
-                    self.audio.set_talking("speaker")
-                self.audio.start()
-            else:
-                self.audio.stop()
+            self.audio.set_streams(speaker, mic)
 
     # --- outputs ----------------------------------------------------------------------
     def emit(self, event):

@@ -17,7 +17,7 @@ MAX_GAIN_SHIFT = 8             # further gain by multiplication (apply_gain, +48
 class I2sAudio:
     """board.audio: read_frame()/write_frame() move one 20 ms frame without blocking."""
 
-    always_on = False       # I2S runs during calls only (set_in_call)
+    always_on = False       # I2S runs while the app's audio runs (Esp32Board.set_audio)
 
     def __init__(self, I2S, Pin, mic, speaker, half_duplex, log):
         self.I2S = I2S
@@ -70,25 +70,30 @@ class I2sAudio:
         self.peak = 0                # peak |sample| of the last mic frame
         self.dropped = 0             # speaker frames that found both buffers taken
         self.direction = "speaker" if half_duplex else "both"
-        self.running = False
+        self.running = False         # some direction is wanted (set_streams)
+        self.want_speaker = False
+        self.want_mic = False
         self._rx_cb = self._rx_done  # bound once: the callbacks must not allocate
         self._tx_cb = self._tx_done
 
     # --- lifecycle -----------------------------------------------------------------
+    def set_streams(self, speaker, mic):
+        """Run the speaker and/or the microphone (the board calls this when the
+        app's audio starts, stops, or starts or stops sending). Full duplex:
+        each direction on its own peripheral. On a shared bus the direction
+        chosen by set_talking() runs, but "mic" only while the mic is wanted:
+        otherwise the speaker has the bus."""
+        self.want_speaker = bool(speaker)
+        self.want_mic = bool(mic)
+        self.running = self.want_speaker or self.want_mic
+        self._apply()
+
     def start(self):
-        """Open the I2S peripherals (on a shared bus: the current direction only)."""
-        if self.running:
-            return
-        self.running = True
-        if self.direction in ("both", "mic"):
-            self._open_rx()
-        if self.direction in ("both", "speaker"):
-            self._open_tx()
+        """Open both directions (on a shared bus: the current direction only)."""
+        self.set_streams(True, True)
 
     def stop(self):
-        self.running = False
-        self._close_rx()
-        self._close_tx()
+        self.set_streams(False, False)
 
     def set_talking(self, direction):
         """Half-duplex boards: "mic" (the visitor is heard, speaker muted) or
@@ -98,13 +103,24 @@ class I2sAudio:
         if not self.half_duplex or direction == self.direction:
             return
         self.direction = direction
-        if not self.running:
-            return
-        if direction == "mic":
-            self._close_tx()          # one bus: release it before re-opening the other way
-            self._open_rx()
+        self._apply()
+
+    def _apply(self):
+        # close before open: on a shared bus one peripheral must be released
+        # before the other direction takes the same I2S id
+        if self.half_duplex:
+            mic = self.want_mic and self.direction == "mic"
+            speaker = self.running and not mic
         else:
+            mic = self.want_mic
+            speaker = self.want_speaker
+        if not mic:
             self._close_rx()
+        if not speaker:
+            self._close_tx()
+        if mic:
+            self._open_rx()
+        if speaker:
             self._open_tx()
 
     # --- frames --------------------------------------------------------------------

@@ -36,7 +36,8 @@ class Station:
         self.backoff = BACKOFF_MIN_MS
         self.ip = None
         self.attempts = 0
-        self.events = []
+        self.events = []             # filled by transitions; take_events() hands it over
+        self.handed = []             # the list handed out last time (reused: no allocation per loop)
         self.in_call = False
 
     def start(self, now):
@@ -85,10 +86,11 @@ class Station:
                 self.log("warn", "wifi: cannot set power management: %r" % (err,))
 
     def take_events(self):
-        if not self.events:
-            return []
+        """The wifi events since the last call: a list owned by Station, valid until the next call."""
         out = self.events
-        self.events = []
+        self.events = self.handed
+        self.events.clear()
+        self.handed = out
         return out
 
     # --- transitions -----------------------------------------------------------
