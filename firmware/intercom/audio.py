@@ -107,15 +107,18 @@ class AudioControl:
         send = d in ("sendrecv", "sendonly")
         recv = d in ("sendrecv", "recvonly")
         peer_ip = m.get("peer_ip")
-        key = (best, m["address"], m["port"], m["pt"], d, peer_ip)
+        # pt/dtmf_pt: the peer's numbers (we send with them); recv_*: our SDP's (we accept them)
+        pts = (m["pt"], m.get("dtmf_pt"), m.get("recv_pt"), m.get("recv_dtmf_pt"), m.get("codec"))
+        key = (best, m["address"], m["port"], pts, d, peer_ip)
         if key != self.stream_key:
             if session.active and session.call_id == best:
-                session.update(m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv, peer_ip)
+                session.update(m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
+                               pts[2], pts[3], pts[4])
             else:
                 if session.active:
                     session.stop()
-                session.start(best, m["address"], m["port"], m["pt"], m.get("dtmf_pt"), send, recv,
-                              peer_ip)
+                session.start(best, m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
+                              pts[2], pts[3], pts[4])
             self.stream_key = key
         excluded = []
         for cid, other in self.media.items():

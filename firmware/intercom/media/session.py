@@ -13,6 +13,19 @@ LATCH_RUN = 5                # ... after this many packets of one SSRC in strict
 COUNTER_MASK = 0x3FFFFFFF    # counters stay small ints on 31-bit ports
 
 
+def codec_of(name, payload_type):
+    """The g711.Codec for an SDP encoding name (PCMU/PCMA, on any number),
+    else for static payload type 0 or 8; ValueError for anything else."""
+    if name == "PCMU":
+        return g711.PCMU
+    if name == "PCMA":
+        return g711.PCMA
+    codec = g711.codec_for(payload_type)
+    if codec is None:
+        raise ValueError("payload type %d is not G.711" % payload_type)
+    return codec
+
+
 class MediaSession:
     """Everything the 20 ms audio path needs, preallocated by the first
     start() and reset (not rebuilt) by every later one or a codec change.
@@ -66,7 +79,9 @@ class MediaSession:
         self.send_enabled = False
         self.recv_enabled = False
         self.codec = None
-        self.dtmf_pt = -1
+        self.dtmf_pt = -1            # telephone-event number we send with (the peer's SDP)
+        self.recv_pt = -1            # the numbers we accept (our own SDP, RFC 3264 §6.1):
+        self.recv_dtmf_pt = -1       # an answer may renumber, so they may differ from the send ones
         self.foreign_pt = 0
         self.dtmf_rx = None
         self.dtmf_tx = None
@@ -77,12 +92,14 @@ class MediaSession:
         self.digit = None
 
     # --- control (once per call or re-INVITE) --------------------------------------
-    def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None):
+    def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
+              recv_pt=None, recv_dtmf_pt=None, codec_name=None):
         """Begin a stream for a negotiated Media description; peer_ip is
-        the IP the call's signalling comes from (None: no NAT latch)."""
-        codec = g711.codec_for(payload_type)
-        if codec is None:
-            raise ValueError("payload type %d is not G.711" % payload_type)
+        the IP the call's signalling comes from (None: no NAT latch).
+        payload_type/dtmf_pt are the peer's numbers (we send with them),
+        recv_pt/recv_dtmf_pt ours (we accept them; None: the same);
+        codec_name names the codec when the numbers are dynamic."""
+        codec = codec_of(codec_name, payload_type)
         self.call_id = call_id
         self.codec = codec
         seed = self.random_bytes(8)
@@ -114,15 +131,23 @@ class MediaSession:
         self.excluded = ()
         self.send_enabled = False
         self.active = True
-        self.update(address, port, payload_type, dtmf_pt, send, recv, peer_ip)
+        self.update(address, port, payload_type, dtmf_pt, send, recv, peer_ip, recv_pt, recv_dtmf_pt,
+                    codec_name)
 
-    def update(self, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None):
-        """A re-INVITE changed the stream: follow the new address and direction.
-        A new address starts the source rule over; the same one keeps the source."""
-        if g711.codec_for(payload_type) is not self.codec:
-            self.codec = g711.codec_for(payload_type)
-            self.sender.payload_type = payload_type
-            self.jitter.reset(self.codec)
+    def update(self, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
+               recv_pt=None, recv_dtmf_pt=None, codec_name=None):
+        """A re-INVITE changed the stream: follow the new address, direction
+        and payload numbers (as in start()). A new address starts the source
+        rule over; the same one keeps the source."""
+        codec = codec_of(codec_name, payload_type)
+        if codec is not self.codec:
+            self.codec = codec
+            self.jitter.reset(codec)
+        self.sender.payload_type = payload_type & 0x7F
+        self.recv_pt = payload_type if recv_pt is None else recv_pt
+        if dtmf_pt is None:
+            dtmf_pt = -1
+        self.recv_dtmf_pt = dtmf_pt if recv_dtmf_pt is None else recv_dtmf_pt
         if peer_ip is not None:
             self.peer_ip = peer_ip
         sdp = self.sdp_dest
@@ -137,7 +162,7 @@ class MediaSession:
             self.cand_count = 0
             self.clock_on = False
             self.receiver.unlatch()     # the stream may come with a new SSRC
-        self.dtmf_pt = dtmf_pt if dtmf_pt is not None else -1
+        self.dtmf_pt = dtmf_pt
         if send and not self.send_enabled:
             self.sender.talkspurt()
         self.send_enabled = send and address != "0.0.0.0"
@@ -236,7 +261,7 @@ class MediaSession:
         self.last_rx = now
         self.rtcp.stats.update(rx.seq)
         pt = rx.payload_type
-        if pt == self.dtmf_pt:
+        if pt == self.recv_dtmf_pt:
             ev = self.event
             if ev.parse(data, rx.offset, rx.length):
                 self.digit = self.dtmf_rx.on_event(rx.ts_hi, rx.ts_lo, ev.event, ev.end, ev.duration)
@@ -245,7 +270,7 @@ class MediaSession:
             if self.recv_enabled:
                 self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, data, rx.offset, 0, now)
             return True
-        if pt != self.codec.payload_type:
+        if pt != self.recv_pt:
             self.foreign_pt += 1
             return False
         if self.recv_enabled:
@@ -277,7 +302,7 @@ class MediaSession:
         if len(data) < 12 or data[0] >> 6 != 2:
             return False
         pt = data[1] & 0x7F
-        if pt != self.codec.payload_type and pt != self.dtmf_pt:
+        if pt != self.recv_pt and pt != self.recv_dtmf_pt:
             return False
         seq = (data[2] << 8) | data[3]
         s_hi = (data[8] << 8) | data[9]

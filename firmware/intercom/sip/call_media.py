@@ -1,17 +1,23 @@
-"""SDP offer/answer for one call: directions, hold styles, codec choice, o= versions (RFC 3264 §5-§8, RFC 4566)."""
+"""SDP offer/answer for one call: directions, hold, codecs, payload numbers, o= versions (RFC 3264 §5-§8, RFC 4566)."""
 
 from intercom.sip import sdp as sdpmod
 
 
 class Media:
-    """The negotiated stream: where to send, which payload types."""
+    """The negotiated stream: where to send, which payload types.
 
-    def __init__(self, address, port, pt, codec, dtmf_pt, send, recv):
+    pt/dtmf_pt are the peer's numbers (what we send with), recv_pt/
+    recv_dtmf_pt the ones in our own SDP (what we receive): RFC 3264 §6.1
+    lets an answer renumber, so the two may differ."""
+
+    def __init__(self, address, port, pt, codec, dtmf_pt, send, recv, recv_pt, recv_dtmf_pt):
         self.address = address
         self.port = port
         self.pt = pt
         self.codec = codec
         self.dtmf_pt = dtmf_pt
+        self.recv_pt = recv_pt
+        self.recv_dtmf_pt = recv_dtmf_pt
         self.send = send        # we may send audio
         self.recv = recv        # we expect audio
 
@@ -19,7 +25,18 @@ class Media:
 class CallMedia:
     """The SDP half of a Call (mixed into sip.call.Call): what we offer and
     answer, and the Media it negotiates. Needs self.mgr, self.ua, self.id,
-    the hold flags and the SDP session fields that Call.__init__ sets."""
+    the hold flags and the SDP session fields that Call.__init__ sets.
+
+    Payload numbers are per call: our offers use local_pts/local_dtmf_pt,
+    which an answered offer replaces with the peer's numbers (we answer
+    with the offer's numbers, RFC 3264 §6.1, and keep them in later offers,
+    §8.3.2). sdp_lines/sdp_index keep the session's m= lines, so every later
+    SDP keeps the others refused in place (§8: never fewer lines)."""
+
+    local_pts = None            # codec name -> the number we receive it on (None: static)
+    local_dtmf_pt = sdpmod.DTMF_PT
+    sdp_lines = None            # the m= lines of the last offer we answered
+    sdp_index = 0               # ... and which one is our audio stream
 
     def local_direction(self):
         """Our direction attribute (RFC 3264 §6.1, §8.4): what we want
@@ -32,48 +49,70 @@ class CallMedia:
         return "recvonly" if recv else "inactive"
 
     def build_sdp(self, formats=None, direction=None):
-        cfg = self.mgr.cfg["media"]
+        """Our offer (bytes): every configured codec and telephone-event on
+        this call's numbers; `formats` (pt, name) replaces the codec list."""
         if formats is None:
-            formats = sdpmod.offer_formats(cfg["codecs"])
-        body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
-                                self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
-                                direction or self.local_direction())
+            formats = sdpmod.offer_formats(self.mgr.cfg["media"]["codecs"], self.local_pts)
+        return self._sdp_body(formats, self.local_dtmf_pt, direction)
+
+    def _sdp_body(self, formats, dtmf_pt, direction):
+        cfg = self.mgr.cfg["media"]
+        direction = direction or self.local_direction()
+        args = (formats, dtmf_pt, cfg["ptime"], direction, self.sdp_lines, self.sdp_index)
+        body = self._render(self.sdp_version, args)
         if body != self.last_sdp:
             # o= version grows with every change (RFC 3264 §8)
             self.sdp_version += 1
-            body = sdpmod.build_sdp(self.ua.contact_host, cfg["rtp_port"], self.sdp_session,
-                                    self.sdp_version, formats, sdpmod.DTMF_PT, cfg["ptime"],
-                                    direction or self.local_direction())
+            body = self._render(self.sdp_version, args)
             self.last_sdp = body
         return body
 
+    def _render(self, version, args):
+        formats, dtmf_pt, ptime, direction, lines, index = args
+        return sdpmod.build_sdp(self.ua.contact_host, self.mgr.cfg["media"]["rtp_port"], self.sdp_session,
+                                version, formats, dtmf_pt, ptime, direction, lines, index)
+
     def take_answer(self, body):
         """Apply the peer's answer to our offer; False if unusable."""
+        codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body)
+            desc = sdpmod.parse_sdp(body, codecs)
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
             return False
-        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
+        choice = sdpmod.choose_codec(desc, codecs)
         if choice is None:
             return False
-        self._apply_media(desc, choice, False)
+        # we send on the answer's numbers and receive on those we offered
+        recv_pt = (self.local_pts or sdpmod.STATIC).get(choice[1], sdpmod.STATIC.get(choice[1]))
+        self._apply_media(desc, choice, False, recv_pt, self.local_dtmf_pt)
         return True
 
     def answer_offer(self, body):
-        """Our answer (bytes) to the peer's offer, or None for 488."""
+        """Our answer (bytes) to the peer's offer, or None for 488: the
+        offer's m= lines, one audio stream taken on the offer's numbers."""
+        codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body)
+            desc = sdpmod.parse_sdp(body, codecs)
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
             return None
-        choice = sdpmod.choose_codec(desc, self.mgr.cfg["media"]["codecs"])
+        choice = sdpmod.choose_codec(desc, codecs)
         if choice is None:
             return None
-        self._apply_media(desc, choice, True)
-        return self.build_sdp([choice])
+        # RFC 3264 §6.1: the answer reuses the offer's numbers, so both
+        # directions use them; our later offers keep them (§8.3.2)
+        pts = dict(self.local_pts or sdpmod.STATIC)
+        pts[choice[1]] = choice[0]
+        self.local_pts = pts
+        if desc.dtmf_pt is not None and desc.dtmf_pt not in pts.values():
+            self.local_dtmf_pt = desc.dtmf_pt
+        self.sdp_lines = desc.lines
+        self.sdp_index = desc.index
+        self._apply_media(desc, choice, True, choice[0], desc.dtmf_pt)
+        return self._sdp_body([choice], desc.dtmf_pt, None)
 
-    def _apply_media(self, desc, choice, is_offer):
+    def _apply_media(self, desc, choice, is_offer, recv_pt, recv_dtmf_pt):
         if is_offer:
             # Only the peer's offers say what it wants; its answers merely
             # mirror our offer (a "recvonly" answer to our hold is not its hold).
@@ -89,7 +128,9 @@ class CallMedia:
             direction = "recvonly" if direction in ("sendrecv", "recvonly") else "inactive"
         self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
                            direction in ("sendrecv", "sendonly"),
-                           direction in ("sendrecv", "recvonly"))
+                           direction in ("sendrecv", "recvonly"), recv_pt, recv_dtmf_pt)
+        # pt/dtmf_pt: the peer's numbers, what we send; recv_*: ours, what we accept
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
                       "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
+                      "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
                       "direction": direction, "peer_ip": self.signal_ip})

@@ -1,12 +1,13 @@
-"""SDP for one audio stream: parse, offer and answer (RFC 4566, RFC 3264 §5-§8, RFC 4733 §7)."""
+"""SDP offer/answer for one audio stream among the offer's m= lines (RFC 4566, RFC 3264 §5-§8, RFC 4733 §7)."""
 
 from intercom.sip.uri import is_digits, is_unicast_ipv4
 
 # Static payload types we can carry (RFC 3551 §6) and the DTMF event type.
 STATIC = {"PCMU": 0, "PCMA": 8}
 STATIC_NAMES = {0: "PCMU", 8: "PCMA"}
-DTMF_PT = 101
+DTMF_PT = 101                 # what we offer for telephone-event until a peer's offer names another
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
 # what we do given the peer's direction (RFC 3264 §6.1)
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly",
                     "recvonly": "sendonly", "inactive": "inactive"}
@@ -19,8 +20,13 @@ class SdpError(Exception):
 class AudioOffer:
     """The parts of a session description a G.711 phone needs.
 
-    `formats` lists (payload type, encoding name, clock rate) in the
-    peer's order of preference; `hold` is True for the legacy c=0.0.0.0."""
+    The attributes describe the one audio stream taken: `formats` lists
+    (payload type, encoding name, clock rate) in the peer's order of
+    preference, `dtmf_pt` its telephone-event/8000 number (RFC 4733 §7.1.1;
+    the rate of our codecs, never a 48 kHz one); `hold` is True for the
+    legacy c=0.0.0.0. `lines` keeps every m= line as (media, port, proto,
+    formats text) and `index` which of them is the stream taken, so an
+    answer can mirror the offer line for line (RFC 3264 §6)."""
 
     def __init__(self):
         self.address = None
@@ -32,96 +38,156 @@ class AudioOffer:
         self.hold = False
         self.session_id = None
         self.version = None
+        self.lines = []
+        self.index = 0
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
 
 
-def parse_sdp(body):
-    """Parse an SDP body (bytes or str) into an AudioOffer; SdpError if unusable."""
-    if isinstance(body, (bytes, bytearray)):
-        try:
-            body = bytes(body).decode()
-        except UnicodeError:
-            raise SdpError("SDP is not UTF-8")
-    offer = AudioOffer()
+class _Stream:
+    """One m= section while parsing."""
+
+    def __init__(self, parts):
+        self.media = parts[0]
+        self.port = int(parts[1])
+        self.proto = parts[2]
+        self.fmts = parts[3:]
+        self.address = None
+        self.direction = None
+        self.ptime = None
+        self.rtpmap = {}
+
+
+def _sections(body):
+    """Session-level (address, direction) and the m= sections, in order."""
     session_addr = None
     session_dir = None
-    in_audio = False
-    seen_audio = False
-    rtpmap = {}
-    payloads = []
+    streams = []
+    cur = None
+    session_id = version = None
     for line in body.replace("\r\n", "\n").split("\n"):
         line = line.strip()
         if len(line) < 2 or line[1] != "=":
             continue
         kind, value = line[0], line[2:]
         if kind == "m":
-            in_audio = False
             parts = value.split()
-            if len(parts) >= 4 and parts[0] == "audio" and not seen_audio:
-                if not is_digits(parts[1]) or len(parts[1]) > 5 or int(parts[1]) > 65535:
-                    raise SdpError("bad port in m= line")
-                seen_audio = in_audio = True
-                offer.port = int(parts[1])
-                if offer.port == 0:
-                    # RFC 3264 §6, §8.2: port 0 refuses (or removes) the stream;
-                    # this phone has no call without its one audio stream
-                    raise SdpError("audio stream refused (port 0)")
-                if parts[2] not in ("RTP/AVP", "RTP/AVPF"):
-                    raise SdpError("unsupported transport " + parts[2])
-                for pt in parts[3:]:
-                    if not is_digits(pt):
-                        raise SdpError("bad payload type " + pt)
-                    payloads.append(int(pt))
+            if len(parts) < 4:
+                raise SdpError("bad m= line")
+            if not is_digits(parts[1]) or len(parts[1]) > 5 or int(parts[1]) > 65535:
+                # port/count (RFC 4566 §5.14) is refused too: one stream per line here
+                raise SdpError("bad port in m= line")
+            cur = _Stream(parts)
+            streams.append(cur)
         elif kind == "o":
             parts = value.split()
             if len(parts) >= 3:
-                offer.session_id, offer.version = parts[1], parts[2]
+                session_id, version = parts[1], parts[2]
         elif kind == "c":
             parts = value.split()
             if len(parts) != 3 or parts[0] != "IN":
                 raise SdpError("bad c= line")
-            # checked once chosen (below): only the audio stream's address matters
+            # checked once a stream is chosen: only the audio stream's address matters
             addr = parts[2] if parts[1] == "IP4" else parts[1] + " " + parts[2]
-            if in_audio:
-                offer.address = addr
-            elif not seen_audio:
+            if cur is not None:
+                cur.address = addr
+            else:
                 session_addr = addr
         elif kind == "a":
             name, _, arg = value.partition(":")
             if name in DIRECTIONS:
-                if in_audio:
-                    offer.direction = name
-                elif not seen_audio:
+                if cur is not None:
+                    cur.direction = name
+                else:
                     session_dir = name
-            elif in_audio and name == "rtpmap":
+            elif cur is not None and name == "rtpmap":
                 pt, _, enc = arg.partition(" ")
                 bits = enc.split("/")
                 if is_digits(pt) and len(bits) >= 2 and is_digits(bits[1]):
-                    rtpmap[int(pt)] = (bits[0].upper(), int(bits[1]))
-            elif in_audio and name == "ptime" and is_digits(arg.strip()):
-                offer.ptime = int(arg.strip())
-    if not seen_audio:
-        raise SdpError("no audio stream")
-    if offer.address is None:
-        offer.address = session_addr
+                    cur.rtpmap[int(pt)] = (bits[0].upper(), int(bits[1]))
+            elif cur is not None and name == "ptime" and is_digits(arg.strip()):
+                cur.ptime = int(arg.strip())
+    return session_addr, session_dir, session_id, version, streams
+
+
+def _formats(stream):
+    """(formats, telephone-event/8000 pt) of an RTP audio stream."""
+    formats = []
+    dtmf_pt = None
+    for text in stream.fmts:
+        if not is_digits(text) or len(text) > 3 or int(text) > 127:
+            raise SdpError("bad payload type " + text[:10])
+        pt = int(text)
+        name, rate = stream.rtpmap.get(pt) or (STATIC_NAMES.get(pt, "?"), 8000)
+        if name == "TELEPHONE-EVENT":
+            # only the event stream at our codecs' clock (RFC 4733 §2.1):
+            # Asterisk with opus offers 48000 and 8000 side by side
+            if rate == 8000 and dtmf_pt is None:
+                dtmf_pt = pt
+        else:
+            formats.append((pt, name, rate))
+    return formats, dtmf_pt
+
+
+def _usable(stream, codecs):
+    """Why this m= line cannot be our audio stream, or None if it can."""
+    if stream.media != "audio":
+        return "no audio stream"
+    if stream.port == 0:
+        # RFC 3264 §6, §8.2: port 0 refuses (or removes) the stream: never taken, never sent to
+        return "audio stream refused (port 0)"
+    if stream.proto not in RTP_PROFILES:
+        return "unsupported transport " + stream.proto[:20]
+    if codecs is not None:
+        formats, _dtmf = _formats(stream)
+        for _pt, name, rate in formats:
+            if name in codecs and rate == 8000:
+                return None
+        return "no common codec"
+    return None
+
+
+def parse_sdp(body, codecs=None):
+    """Parse an SDP body (bytes or str) into an AudioOffer for its first
+    usable audio stream (live RTP/AVP(F) audio, with one of `codecs` when
+    given); SdpError if there is none or it is malformed."""
+    if isinstance(body, (bytes, bytearray)):
+        try:
+            body = bytes(body).decode()
+        except UnicodeError:
+            raise SdpError("SDP is not UTF-8")
+    session_addr, session_dir, session_id, version, streams = _sections(body)
+    chosen = None
+    why = None
+    for i, stream in enumerate(streams):
+        reason = _usable(stream, codecs)
+        if reason is None:
+            chosen = i
+            break
+        if why is None and stream.media == "audio":
+            why = reason             # the first audio line's reason tells most
+    if chosen is None:
+        raise SdpError(why or "no audio stream")
+    stream = streams[chosen]
+    offer = AudioOffer()
+    offer.session_id, offer.version = session_id, version
+    offer.lines = [(s.media, s.port, s.proto, " ".join(s.fmts)) for s in streams]
+    offer.index = chosen
+    offer.port = stream.port
+    offer.ptime = stream.ptime
+    offer.formats, offer.dtmf_pt = _formats(stream)
+    offer.address = stream.address or session_addr
     if offer.address is None:
         raise SdpError("no connection address")
     if not usable_media_address(offer.address):
         # media goes where c= says: no names (no DNS on the media path), no
         # IPv6, no multicast (RFC 4566 §5.7 allows them; this phone cannot use them)
         raise SdpError("unusable connection address %r" % offer.address[:40])
-    if session_dir and offer.direction == "sendrecv":
-        offer.direction = session_dir       # media-level attributes win (RFC 4566 §6)
+    # media-level attributes win over session-level ones (RFC 4566 §6)
+    offer.direction = stream.direction or session_dir or "sendrecv"
     if offer.address == "0.0.0.0":
         offer.hold = True                   # RFC 2543 hold, still sent by some PBXes
-    for pt in payloads:
-        name, rate = rtpmap.get(pt) or (STATIC_NAMES.get(pt, "?"), 8000)
-        if name == "TELEPHONE-EVENT" and rate == 8000:
-            offer.dtmf_pt = pt
-        else:
-            offer.formats.append((pt, name, rate))
     return offer
 
 
@@ -130,40 +196,54 @@ def usable_media_address(text):
     return text == "0.0.0.0" or is_unicast_ipv4(text)
 
 
-def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction):
+def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction, lines=None, index=0):
     """An SDP body (bytes) for one audio stream.
 
-    formats: (pt, name) in our order of preference; version must grow with
-    every change of the session (RFC 3264 §8)."""
+    formats: (pt, name) in our order of preference, with the numbers we
+    receive on; version must grow with every change of the session
+    (RFC 3264 §8). `lines` (the m= lines of the offer being answered, or of
+    the session so far) and `index` place our stream among them: every
+    other line is refused with port 0 and its own format list (RFC 3264 §6,
+    §8: an answer has the offer's lines, a new offer at least as many)."""
     pts = [str(pt) for pt, _name in formats]
     if dtmf_pt is not None:
         pts.append(str(dtmf_pt))
-    lines = [
+    head = [
         "v=0",
         "o=intercom %s %d IN IP4 %s" % (session_id, version, ip),
         "s=intercom",
         "c=IN IP4 %s" % ip,
         "t=0 0",
-        "m=audio %d RTP/AVP %s" % (port, " ".join(pts)),
     ]
+    ours = ["m=audio %d RTP/AVP %s" % (port, " ".join(pts))]
     for pt, name in formats:
-        lines.append("a=rtpmap:%d %s/8000" % (pt, name))
+        ours.append("a=rtpmap:%d %s/8000" % (pt, name))
     if dtmf_pt is not None:
-        lines.append("a=rtpmap:%d telephone-event/8000" % dtmf_pt)
-        lines.append("a=fmtp:%d 0-16" % dtmf_pt)
-    lines.append("a=ptime:%d" % ptime)
-    lines.append("a=" + direction)
-    return ("\r\n".join(lines) + "\r\n").encode()
+        ours.append("a=rtpmap:%d telephone-event/8000" % dtmf_pt)
+        ours.append("a=fmtp:%d 0-16" % dtmf_pt)
+    ours.append("a=ptime:%d" % ptime)
+    ours.append("a=" + direction)
+    if not lines:
+        lines, index = [None], 0
+    out = head
+    for i, line in enumerate(lines):
+        if i == index:
+            out.extend(ours)
+        else:
+            media, _port, proto, fmts = line
+            out.append("m=%s 0 %s %s" % (media, proto, fmts))
+    return ("\r\n".join(out) + "\r\n").encode()
 
 
-def offer_formats(codecs):
-    """Our offer: the configured codecs in order, as (pt, name)."""
-    return [(STATIC[name], name) for name in codecs]
+def offer_formats(codecs, numbers=None):
+    """Our offer: the configured codecs in order, as (pt, name); `numbers`
+    maps a name to the payload type this call already uses for it."""
+    return [((numbers or STATIC).get(name, STATIC[name]), name) for name in codecs]
 
 
 def choose_codec(offer, codecs):
     """First codec of the offer that we support (the offerer's preference
-    wins, RFC 3264 §6.1); None means 488 Not Acceptable Here."""
+    wins, RFC 3264 §6.1), as (its pt, name); None means 488 Not Acceptable Here."""
     for pt, name, rate in offer.formats:
         if name in codecs and rate == 8000:
             return pt, name
