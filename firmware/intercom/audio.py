@@ -120,6 +120,7 @@ class AudioControl:
                 session.start(best, m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
                               pts[2], pts[3], pts[4])
             self.stream_key = key
+        session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
         excluded = []
         for cid, other in self.media.items():
             if cid != best:

@@ -309,6 +309,22 @@ class Driver:
                     self.failed("app.on_event", err)
         except Exception as err:
             self.failed("event queue", err)
+        try:
+            self.send_rtcp_bye()
+        except Exception as err:
+            self.failed("RTCP BYE", err)
+
+    def send_rtcp_bye(self):
+        """A stream that stopped (on a call event just handled) leaves its RTCP
+        BYE (RFC 3550 §6.6) in the session: send it once."""
+        audio = getattr(self.app, "audio", None)
+        session = getattr(audio, "session", None)
+        if session is None or session.bye is None:
+            return
+        bye = session.bye
+        session.bye = None
+        if self.rtcp_sock is not None:
+            self.rtcp_sock.sendto(bye, session.bye_dest)
 
 
 def format_exception(err):

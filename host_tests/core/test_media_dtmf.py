@@ -274,3 +274,62 @@ def test_sender_and_receiver_allocate_nothing_per_packet():
                     n += 1
         return n
     assert _heap_locked(run) > 0
+
+
+# --- sending through the media session: the RTP timestamp and marker -------------------
+
+def _sent(digits, frames_total=40):
+    """A session sending audio, digits queued after frame 0: per frame the
+    packet's (frame, payload type, marker, timestamp - first timestamp) or None."""
+    from intercom.media.session import MediaSession, FRAME_SAMPLES
+    s = MediaSession(lambda n: b"\x11\x22\x33\x44\x01\x02\xff\xff"[:n], "door")
+    s.start("c1", "192.0.2.7", 4000, 0, 101, True, True)
+    mic = bytearray(2 * FRAME_SAMPLES)
+    out = []
+    ts0 = None
+    for frame in range(frames_total):
+        if frame == 1:
+            s.send_digits(digits)
+        p = s.next_packet(mic)
+        if p is None:
+            out.append(None)
+            continue
+        ts = (p[4] << 24) | (p[5] << 16) | (p[6] << 8) | p[7]
+        if ts0 is None:
+            ts0 = ts
+        out.append((frame, p[1] & 0x7F, p[1] >> 7, (ts - ts0) & 0xFFFFFFFF))
+    return out
+
+
+def test_rfc3550_5_1_timestamp_on_the_sampling_clock_after_a_digit():
+    sent = _sent("12", 40)
+    audio = [p for p in sent if p is not None and p[1] == 0]
+    events = [p for p in sent if p is not None and p[1] == 101]
+    assert len(events) == 14 and len(audio) > 10 and audio[-1][0] == 39
+    # every audio packet is stamped with its frame's sampling instant
+    # (160 per 20 ms frame, the first one at 0; the timestamp wraps mid-way)
+    for frame, _pt, _m, ts in audio:
+        assert ts == frame * 160, (frame, ts)
+    # each event keeps its start instant (RFC 4733 §2.5.1.1): digits 10 frames apart
+    assert sorted(set(p[3] for p in events)) == [160, 1760]
+
+
+def test_rfc4733_marker_on_first_audio_packet_after_an_event():
+    sent = _sent("1", 30)
+    audio = [p for p in sent if p is not None and p[1] == 0]
+    # the first audio packet of the stream starts a talk spurt, so does the
+    # first after the event (RFC 4733 §2.5.1.2, RFC 3551 §4.1); no others
+    assert [p[0] for p in audio if p[2]] == [0, 11]
+    events = [p for p in sent if p is not None and p[1] == 101]
+    assert [p[2] for p in events] == [1, 0, 0, 0, 0, 0, 0]      # and the event's first packet
+
+
+def test_held_samples_is_how_far_the_event_timestamp_lags():
+    tx = DtmfSender(on_ms=100, gap_ms=60)
+    tx.start("1")
+    out = bytearray(4)
+    held = []
+    for _ in range(11):
+        tx.next_payload(out)
+        held.append(tx.held_samples())
+    assert held == [160, 320, 480, 640, 800, 960, 0, 0, 0, 0, 0]

@@ -54,7 +54,7 @@ def test_second_call_reuses_the_stream_objects_and_starts_clean():
         assert new is old
     # a new SSRC (RFC 3550 §8.1) from the new seed, in RTP and in RTCP RR + SDES
     assert bytes(s.sender.buf[8:12]) == SEED_B[:4]
-    assert bytes(s.rtcp.buf[4:8]) == SEED_B[:4] and bytes(s.rtcp.buf[36:40]) == SEED_B[:4]
+    assert bytes(s.rtcp.buf[4:8]) == SEED_B[:4] and bytes(s.rtcp.sdes[4:8]) == SEED_B[:4]
     assert s.sender.seq == 0x0506 and s.sender.ts_hi == 0x0708 and s.sender.ts_lo == 0
     assert s.sender.payload_type == 8 and s.codec is g711.PCMA
     assert s.sender.packets == 0 and not s.receiver.latched and s.receiver.received == 0
@@ -94,6 +94,7 @@ def test_reset_objects_match_fresh_ones():
     used.rtcp.reset(ssrc)
     rtcp = RtcpReporter(ssrc, "door")
     assert used.rtcp.buf == rtcp.buf and used.rtcp.lsr == rtcp.lsr and used.rtcp.remote == rtcp.remote
+    assert used.rtcp.sdes == rtcp.sdes and used.rtcp.rand == rtcp.rand and used.rtcp.reports == 0
     assert used.rtcp.stats.__dict__ == rtcp.stats.__dict__ and used.rtcp.next_report is None
     used.jitter.reset(g711.PCMA)
     jb = JitterBuffer(g711.PCMA)

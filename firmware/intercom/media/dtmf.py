@@ -164,6 +164,14 @@ class DtmfSender:
         """True while a digit or its end packets or trailing gap are still due."""
         return self.active
 
+    def held_samples(self):
+        """How far the RTP timestamp is behind the sampling clock right now:
+        the frames of the event in progress (its packets keep its start
+        timestamp until the last one moves it on by ts_advance), else 0."""
+        if self._state == self._TONE or self._state == self._END:
+            return self._frames * self.frame_samples
+        return 0
+
     def next_payload(self, out, offset=0):
         """Write this frame's event payload at out[offset]; return 4, or 0 if none is due."""
         self.marker = False

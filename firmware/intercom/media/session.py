@@ -62,6 +62,11 @@ class MediaSession:
         self.dest = None             # where our RTP goes: the SDP address or a NAT latch
         self.sdp_dest = None
         self.sdp_rtcp = None
+        self.rtcp_port = None        # the peer's a=rtcp (RFC 3605): port and address, or None
+        self.rtcp_address = None
+        self.bye = None              # our RTCP BYE (RFC 3550 §6.6) for the driver to send, or None
+        self.bye_dest = None
+        self.now = 0                 # the last frame's ticks (stop() has no clock of its own)
         self.peer_ip = None          # the signalling peer's IP (the only NAT latch candidates)
         self.excluded = ()           # other calls' media addresses: never latched
         self.source = None           # the accepted RTP source, None until one qualifies
@@ -153,6 +158,7 @@ class MediaSession:
         sdp = self.sdp_dest
         if sdp is None or sdp[0] != address or sdp[1] != port:
             self.sdp_dest = (address, port)
+            self.rtcp_port = None                       # set_rtcp() follows for a=rtcp
             self.sdp_rtcp = (address, port + 1)         # RFC 3550 §11: RTCP on the next port
             self.rtcp_dest = self.sdp_rtcp
             self.dest = self.sdp_dest
@@ -168,11 +174,42 @@ class MediaSession:
         self.send_enabled = send and address != "0.0.0.0"
         self.recv_enabled = recv
 
+    def set_rtcp(self, port, address=None):
+        """The peer's a=rtcp (RFC 3605 §2.1): its RTCP goes to this port (and
+        address, else the RTP one) instead of the RTP port + 1 (RFC 3550
+        §11); None: no a=rtcp. A NAT latch keeps its own (source port + 1)."""
+        sdp = self.sdp_dest
+        if sdp is None:
+            return
+        if port is None:
+            if self.rtcp_port is None:
+                return
+            self.rtcp_port = None
+            self.rtcp_address = None
+            self.sdp_rtcp = (sdp[0], sdp[1] + 1)
+        else:
+            address = address or sdp[0]
+            if self.rtcp_port == port and self.rtcp_address == address:
+                return
+            self.rtcp_port = port
+            self.rtcp_address = address
+            self.sdp_rtcp = (address, port)
+        if not self.nat:
+            self.rtcp_dest = self.sdp_rtcp
+
     def stop(self):
-        """End the stream; the statistics for the call's ended event."""
+        """End the stream; the statistics for the call's ended event.
+        Leaves our RTCP BYE (RFC 3550 §6.6) in `bye` (to `bye_dest`) for the
+        driver, unless we never sent RTP or RTCP (§6.3.7: then no BYE)."""
         if not self.active:
             return None
         self.active = False
+        dest = self.rtcp_dest
+        if (self.sender.packets or self.rtcp.reports) and dest is not None and dest[0] != "0.0.0.0":
+            rx = self.receiver
+            self.bye = self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, self.now,
+                                           self.sender, self.dtmf_tx.held_samples(), rx.latched)
+            self.bye_dest = dest
         stats = self.jitter.stats()
         rx = self.receiver
         stats.update({"packets_sent": self.sender.packets, "malformed": rx.malformed,
@@ -213,11 +250,19 @@ class MediaSession:
         return ticks_add(self.last_rx, timeout_ms)
 
     def rtcp_report(self, now):
-        """Our receiver report when one is due (every 5 s), else None."""
-        if not self.active or not self.rtcp.due(now) or not self.receiver.latched:
+        """Our compound report when one is due (RFC 3550 §6.3.1: randomised
+        intervals, see rtcp.py), else None: an SR while we send, else an RR
+        (§6.4), with a report block once the peer's RTP was heard. Called
+        right after the frame's next_packet(), so the SR's RTP timestamp (the
+        sampling clock) is the instant `now`. None while there is nowhere
+        to send (c=0.0.0.0 hold). Allocation free."""
+        self.now = now
+        dest = self.rtcp_dest
+        if not self.active or dest is None or dest[0] == "0.0.0.0" or not self.rtcp.due(now):
             return None
         rx = self.receiver
-        return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now)
+        return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
+                               self.sender, self.dtmf_tx.held_samples(), rx.latched)
 
     def receive_rtcp(self, data, now):
         """The peer's RTCP; it counts (statistics, and alive for the media
@@ -332,9 +377,15 @@ class MediaSession:
         if tx.active and self.dtmf_pt >= 0:
             length = tx.next_payload(sender.payload)
             if length:
+                # the audio after the event starts a talk spurt: marker bit
+                # (RFC 4733 §2.5.1.2, RFC 3551 §4.1)
+                sender.talkspurt()
                 return sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker)
             if tx.active:
-                return None      # the pause after an event: no packet this frame
+                # the pause after an event: no packet this frame, but the
+                # timestamp stays on the sampling clock (RFC 3550 §5.1)
+                sender.advance(FRAME_SAMPLES)
+                return None
         self.codec.encode(mic_pcm, sender.payload, FRAME_SAMPLES)
         return sender.packet_for(FRAME_SAMPLES)
 

@@ -133,4 +133,5 @@ class CallMedia:
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
                       "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
                       "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
-                      "direction": direction, "peer_ip": self.signal_ip})
+                      "direction": direction, "peer_ip": self.signal_ip,
+                      "rtcp_port": desc.rtcp_port, "rtcp_address": desc.rtcp_address})

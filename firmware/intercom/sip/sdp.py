@@ -40,6 +40,8 @@ class AudioOffer:
         self.version = None
         self.lines = []
         self.index = 0
+        self.rtcp_port = None          # a=rtcp (RFC 3605): where the peer wants RTCP, or None
+        self.rtcp_address = None       # ... and its address when not the c= one
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
@@ -57,6 +59,7 @@ class _Stream:
         self.direction = None
         self.ptime = None
         self.rtpmap = {}
+        self.rtcp = None               # the a=rtcp value, read if this stream is taken
 
 
 def _sections(body):
@@ -108,6 +111,8 @@ def _sections(body):
                     cur.rtpmap[int(pt)] = (bits[0].upper(), int(bits[1]))
             elif cur is not None and name == "ptime" and is_digits(arg.strip()):
                 cur.ptime = int(arg.strip())
+            elif cur is not None and name == "rtcp":
+                cur.rtcp = arg
     return session_addr, session_dir, session_id, version, streams
 
 
@@ -186,6 +191,8 @@ def parse_sdp(body, codecs=None):
         raise SdpError("unusable connection address %r" % offer.address[:40])
     # media-level attributes win over session-level ones (RFC 4566 §6)
     offer.direction = stream.direction or session_dir or "sendrecv"
+    if stream.rtcp is not None:
+        offer.rtcp_port, offer.rtcp_address = parse_rtcp_attribute(stream.rtcp)
     if offer.address == "0.0.0.0":
         offer.hold = True                   # RFC 2543 hold, still sent by some PBXes
     return offer
@@ -260,3 +267,18 @@ def answer_direction(offer):
 def is_remote_hold(offer):
     """True if the peer's description puts us on hold (sendonly, inactive, c=0.0.0.0)."""
     return offer.hold or offer.direction in ("sendonly", "inactive")
+
+
+def parse_rtcp_attribute(arg):
+    """The value of `a=rtcp:port [IN IP4 address]` (RFC 3605 §2.1) as
+    (port, address or None); SdpError if malformed or not unicast IPv4."""
+    parts = arg.split()
+    if (not parts or not is_digits(parts[0]) or len(parts[0]) > 5
+            or not 0 < int(parts[0]) <= 65535 or len(parts) not in (1, 4)):
+        raise SdpError("bad a=rtcp %r" % arg[:40])
+    address = None
+    if len(parts) == 4:
+        if parts[1] != "IN" or parts[2] != "IP4" or not is_unicast_ipv4(parts[3]):
+            raise SdpError("unusable a=rtcp address %r" % arg[:40])
+        address = parts[3]
+    return int(parts[0]), address
