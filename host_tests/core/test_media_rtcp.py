@@ -59,7 +59,8 @@ def test_rfc3550_6_4_1_peer_sr_sets_lsr_and_dlsr_and_its_report_block_is_read():
     struct.pack_into(">I", sr, 40, 120)                         # jitter
     rep = RtcpReporter(b"\x01\x02\x03\x04", "door")
     assert rep.parse(bytes(sr), 1000)
-    assert rep.remote == {"reports": 1, "fraction_lost": 64, "cumulative_lost": 7, "jitter": 120}
+    assert rep.remote == {"reports": 1, "fraction_lost": 64, "cumulative_lost": 7, "jitter": 120,
+                          "rtt_ms": None}
     pkt = bytes(rep.build(0x0909, 0x0909, 0, 1500))
     assert pkt[24:28] == b"\x33\x44\x55\x66"                    # LSR: middle 32 bits
     assert struct.unpack(">I", pkt[28:32])[0] == (500 << 16) // 1000
@@ -243,3 +244,23 @@ def test_rfc3605_a_rtcp_port_honoured():
     s.set_rtcp(None)
     assert s.rtcp_dest == (PEER[0], PEER[1] + 1)
 
+
+
+def test_rfc3550_6_4_1_round_trip_from_the_peers_lsr_and_dlsr():
+    s = session()
+    reports = run(s, RtpSender(PEER_SSRC, 0, seq=100), 300)
+    now, sr, _ts = reports[0]
+    assert sr[1] == PT_SR
+    rr = bytearray(32)
+    rr[0] = 0x81
+    rr[1] = PT_RR
+    struct.pack_into(">H", rr, 2, 7)
+    rr[4:8] = PEER_SSRC
+    rr[8:12] = SEED[:4]                                          # a block about us
+    rr[24:28] = sr[10:14]                                        # LSR: our SR's middle 32 bits
+    struct.pack_into(">I", rr, 28, 6554)                         # DLSR: 100 ms held by the peer
+    assert s.receive_rtcp(bytes(rr), now + 250)
+    assert 149 <= s.rtcp.remote["rtt_ms"] <= 151
+    rr[8] ^= 1                                                   # a block about someone else
+    s.rtcp.remote["rtt_ms"] = None
+    assert s.receive_rtcp(bytes(rr), now + 250) and s.rtcp.remote["rtt_ms"] is None

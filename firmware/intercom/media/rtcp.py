@@ -146,7 +146,8 @@ class RtcpReporter:
         self.sent2 = 0                    # ... and at the one before
         self.reports = 0                  # compound packets built this call
         # a new dict: the last call's statistics (MediaSession.stop()) keep theirs
-        self.remote = {"reports": 0, "fraction_lost": 0, "cumulative_lost": 0, "jitter": 0}
+        # rtt_ms: the round trip from the peer's LSR/DLSR about our last SR (§6.4.1), None until one
+        self.remote = {"reports": 0, "fraction_lost": 0, "cumulative_lost": 0, "jitter": 0, "rtt_ms": None}
 
     def interval(self, initial=False):
         """The next report interval in ms (RFC 3550 §6.3.1, §A.7): see the constants."""
@@ -259,6 +260,26 @@ class RtcpReporter:
         self.next_report = None
         return self.views[n + 8]
 
+    def _round_trip(self, data, block, now):
+        """remote["rtt_ms"] from a report block about us: now - LSR - DLSR in
+        the NTP middle 32 bits (§6.4.1), computed in 16-bit halves."""
+        for i in range(4):
+            if data[block + i] != self.buf[4 + i]:
+                return                          # a block about another source
+        l_hi = (data[block + 16] << 8) | data[block + 17]
+        l_lo = (data[block + 18] << 8) | data[block + 19]
+        if (l_hi | l_lo) == 0:
+            return                              # no SR of ours reached the peer yet
+        self.clock(now)
+        lo = ((self.ntp_ms << 16) // 1000 - l_lo - ((data[block + 22] << 8) | data[block + 23]))
+        hi = (self.ntp_sec & 0xFFFF) - l_hi - ((data[block + 20] << 8) | data[block + 21])
+        while lo < 0:
+            lo += 0x10000
+            hi -= 1
+        hi &= 0xFFFF
+        if hi < 64:                             # else negative or absurd: a bad LSR/DLSR
+            self.remote["rtt_ms"] = hi * 1000 + ((lo * 1000) >> 16)
+
     def parse(self, data, now):
         """Read a compound RTCP packet from the peer; False if malformed."""
         n = len(data)
@@ -288,5 +309,6 @@ class RtcpReporter:
                     r["cumulative_lost"] = lost - 0x1000000 if lost & 0x800000 else lost
                     r["jitter"] = (data[block + 14] << 8 | data[block + 15]) if data[block + 12] == 0 \
                         and data[block + 13] == 0 else 0xFFFF
+                    self._round_trip(data, block, now)
             pos += length
         return ok
