@@ -269,6 +269,11 @@ def test_first_audio_line_with_a_common_codec_is_taken():
     assert media["port"] == 30000
 
 
+def test_rfc3264_6_answer_keeps_the_offers_rtp_profile():
+    status, text, _media, _ua = answer(sdp(PJSUA.replace("RTP/AVP", "RTP/AVPF")))
+    assert status == 200 and m_lines(text) == ["m=audio 40000 RTP/AVPF 0 120"]
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 class Board:

@@ -222,7 +222,12 @@ def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction,
         "c=IN IP4 %s" % ip,
         "t=0 0",
     ]
-    ours = ["m=audio %d RTP/AVP %s" % (port, " ".join(pts))]
+    if not lines:
+        lines, index = [None], 0
+    # the offer's RTP profile (RTP/AVPF answered as RTP/AVP is a transport
+    # mismatch pjmedia refuses); AVPF feedback is optional, we send none
+    proto = lines[index][2] if lines[index] else "RTP/AVP"
+    ours = ["m=audio %d %s %s" % (port, proto, " ".join(pts))]
     for pt, name in formats:
         ours.append("a=rtpmap:%d %s/8000" % (pt, name))
     if dtmf_pt is not None:
@@ -230,8 +235,6 @@ def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction,
         ours.append("a=fmtp:%d 0-16" % dtmf_pt)
     ours.append("a=ptime:%d" % ptime)
     ours.append("a=" + direction)
-    if not lines:
-        lines, index = [None], 0
     out = head
     for i, line in enumerate(lines):
         if i == index:
