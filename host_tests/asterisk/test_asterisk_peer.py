@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 import pbx  # noqa: E402
 from peers import Sim, free_udp_ports  # noqa: E402
 from test_audio_interop import (  # noqa: E402
-    FRAME, FREQ_TOLERANCE_HZ, TONE_HZ, analyse, assert_clean, figures, media_figures, write_tone)
+    FRAME, FREQ_TOLERANCE_HZ, TONE_HZ, analyse, assert_clean, figures, media_figures, read_wav,
+    spectrum, write_tone)
 
 RUNTIMES = ["micropython", "cpython"]
 HOST = "127.0.0.1"           # Asterisk's loopback, inside its namespace
@@ -165,9 +166,10 @@ def test_asterisk_echo_returns_the_door_tone(rig, asterisk, runtime, tmp_path):
 # -- early media: Progress() + Playback() ------------------------------------------------
 
 
-def test_asterisk_early_media_from_progress_and_playback_reaches_the_speaker(rig, tmp_path):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_asterisk_early_media_from_progress_and_playback_reaches_the_speaker(rig, runtime, tmp_path):
     speaker = tmp_path / "door-speaker.wav"
-    door = rig.sim("door", "micropython", speaker=speaker)
+    door = rig.sim("door", runtime, speaker=speaker)
     door.send("dial " + ext(601))
     ring = door.wait_event("call", 8, state="ringing_out", early_media=True)
     time.sleep(CALL_SECONDS)
@@ -176,8 +178,8 @@ def test_asterisk_early_media_from_progress_and_playback_reaches_the_speaker(rig
     quit_all(rig)
     assert not [e for e in door.events if e.get("state") == "connected"], door.describe()
     res = analyse(speaker, 1000)
-    print("early media: %s; ended %s; speaker %s" % (
-        ring, end.get("reason"), res.get("rms", res.get("error"))))
+    print("%s: early media: %s; ended %s; speaker %s" % (
+        runtime, ring, end.get("reason"), res.get("rms", res.get("error"))))
     # tt-monkeys is speech-like, not a tone: only its presence is judged
     assert "error" not in res and res["audio_s"] >= 1.0, figures("early media", res) + rig.report()
 
@@ -213,11 +215,12 @@ def test_asterisk_originated_call_is_answered_by_the_door(rig, asterisk, runtime
 # -- SendDTMF(1234#) opens the door ------------------------------------------------------
 
 
-def test_asterisk_senddtmf_opens_the_door_relay(rig, asterisk):
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_asterisk_senddtmf_opens_the_door_relay(rig, asterisk, runtime):
     # Asterisk offers opus first, so its telephone-event comes as 101/48000
     # and 102/8000: the door must receive on the number of its own answer and
     # send on Asterisk's (issue 10, item 1); otherwise every digit is dropped.
-    door = rig.sim("door", "micropython", auto_answer=True,
+    door = rig.sim("door", runtime, auto_answer=True,
                    door={"pin": "1234", "pulse_ms": 500, "max_attempts": 3, "lockout_s": 60})
     asterisk.rx("channel originate PJSIP/door extension dtmf@to-door")
     door.wait_event("call", 8, state="connected")
@@ -233,8 +236,9 @@ def test_asterisk_senddtmf_opens_the_door_relay(rig, asterisk):
 # -- hold and resume by the door -----------------------------------------------------------
 
 
-def test_asterisk_door_holds_and_resumes(rig, asterisk, tmp_path):
-    door, speaker = echo_call(rig, "micropython", tmp_path)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_asterisk_door_holds_and_resumes(rig, asterisk, runtime, tmp_path):
+    door, speaker = echo_call(rig, runtime, tmp_path)
     time.sleep(1.0)
     door.send("hold")
     door.wait_event("call", 5, state="on_hold")
@@ -246,13 +250,20 @@ def test_asterisk_door_holds_and_resumes(rig, asterisk, tmp_path):
     door.send("hangup")
     end = door.wait_event("call", 5, state="ended")
     quit_all(rig)
-    print("while held: %s" % held.strip().splitlines()[-1:])
+    print("%s: while held: %s" % (runtime, held.strip().splitlines()[-1:]))
     media_figures("door (hold, resume)", end)
-    # after resume the echo comes back: the last seconds carry the tone again
+    # after resume the echo comes back: the last second before the hangup
+    # (well after the resume) carries the tone cleanly again
     res = analyse(speaker, TONE_HZ)
     print(figures("door speaker over the whole call", res))
     assert "error" not in res and res["call_end_s"] >= res["call_start_s"] + 4.0, (
         figures("echo", res) + "\n" + rig.report())
+    rate, samples = read_wav(speaker)
+    end = int(res["call_end_s"] * rate) - rate // 5
+    peak, snr, _ = spectrum(samples[end - 8192:end], rate, TONE_HZ)
+    print("%s: after resume: %.2f Hz at %.1f dB SNR" % (runtime, peak, snr))
+    assert abs(peak - TONE_HZ) <= FREQ_TOLERANCE_HZ and snr >= 30.0, (
+        "after resume: %.2f Hz, %.1f dB\n%s" % (peak, snr, rig.report()))
 
 
 # -- forwarding on busy and no answer (the dialplan's Dial + DIALSTATUS) -------------------
@@ -279,3 +290,26 @@ def test_asterisk_forwards_to_the_phone_on_busy_and_no_answer(rig, asterisk, cas
         door.wait_event("call", 5, state="ended")
     quit_all(rig)
     assert want in log, "%r not in Asterisk's log\n%s" % (want, rig.report())
+
+
+# -- an unsolicited NOTIFY (pjsip send notify) gets a final response ----------------------
+
+
+def test_asterisk_unsolicited_notify_is_answered_and_the_door_stays_registered(rig, asterisk):
+    door = rig.sim("door", "micropython")
+    asterisk.rx("pjsip set logger on")
+    try:
+        out = asterisk.rx("pjsip send notify check-sync endpoint door")
+        answered = wait_for(lambda: re.search(
+            r"Received SIP response[^\n]*\n(SIP/2\.0 (\d{3})[^\n]*)\n(?:[^\n]+\n)*?CSeq: \d+ NOTIFY",
+            asterisk.messages()), 5)
+    finally:
+        asterisk.rx("pjsip set logger off")
+    print("NOTIFY check-sync: %s; door answered %r" % (
+        out.strip().splitlines()[-1:], answered and answered.group(1)))
+    assert answered, "no response to the NOTIFY\n%s" % rig.report()
+    assert int(answered.group(2)) >= 200, answered.group(1)
+    # still alive: the next qualify OPTIONS is answered and the door quits cleanly
+    assert wait_for(lambda: contact_status(asterisk, "door")[0] == "Avail", 5), rig.report()
+    assert not [e for e in door.events if e["event"] == "error"], door.describe()
+    quit_all(rig)

@@ -271,6 +271,7 @@ class I2S:
         self.callback = None
         self.pending = None
         self.live = True
+        self._written_cb = self._written     # bound once: scheduling it allocates nothing
         _i2s_active[id] = self
 
     def init(self, **kw):
@@ -359,7 +360,7 @@ class I2S:
         if self.callback is None:
             return len(buf)
         self.pending = buf
-        _schedule(self._written, self)
+        _schedule(self._written_cb, self)
         return 0
 
     def _count(self, buf):

@@ -93,8 +93,20 @@ class Buttons:
         """Poll, then hand over the events gathered so far: a list of
         (role, action) owned by Buttons, valid until the next take()."""
         self.poll(now)
-        out = self.events
-        self.events = self.handed
-        self.events.clear()          # the list handed out last time, read by now
-        self.handed = out
+        return hand_over(self)
+
+
+def hand_over(owner):
+    """owner.events, handed out (Buttons, wifi.Station): the list handed out
+    before becomes the new owner.events. Nothing new: the (empty) list
+    itself, no swap. MicroPython's list.clear() reallocates even an empty
+    list, so it runs only on one that held events."""
+    out = owner.events
+    if not out:
         return out
+    spare = owner.handed
+    if spare:
+        spare.clear()
+    owner.events = spare
+    owner.handed = out
+    return out

@@ -1,6 +1,7 @@
 """Wi-Fi station supervisor: connect, notice drops, reconnect with exponential backoff (pure; WLAN given)."""
 
 from intercom.ticks import ticks_add, ticks_diff
+from intercom.hal.buttons import hand_over
 
 CONNECT_TIMEOUT_MS = 15000   # a connect attempt that has not got an IP by then failed
 CHECK_EVERY_MS = 500         # how often isconnected() is asked while up
@@ -87,11 +88,7 @@ class Station:
 
     def take_events(self):
         """The wifi events since the last call: a list owned by Station, valid until the next call."""
-        out = self.events
-        self.events = self.handed
-        self.events.clear()
-        self.handed = out
-        return out
+        return hand_over(self)
 
     # --- transitions -----------------------------------------------------------
     def _connect(self, now):
