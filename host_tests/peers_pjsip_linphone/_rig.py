@@ -8,14 +8,18 @@ the zero-crossing frequency from host_tests/core/_helpers.py.
 """
 
 import os
+import re
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
-from peers import HOST, Kamailio, Sim, _tail, free_udp_ports, stop_pid  # noqa: E402,F401
+from peers import (HOST, Kamailio, Sim, _tail, free_udp_ports, require_binary,  # noqa: E402,F401
+                   stop_pid)
 from test_audio_interop import analyse, figures, read_wav, write_tone  # noqa: E402,F401
 from _helpers import zc_freq  # noqa: E402  (host_tests/core, on sys.path via conftest)
 
@@ -144,6 +148,15 @@ class Rig:
             agent.wait_event("registered", 8, status=200)
         return agent
 
+    def linphone(self, play=None, record=None):
+        lin = Linphone(self.ports, str(self.tmp / ("linphone%d" % len(self.peers))),
+                       play=play, record=record)
+        self.peers.append(lin)
+        lin.start()
+        if self.mode == "kamailio":
+            lin.register(self.kamailio.port, USERS["lin"])
+        return lin
+
     def peer_uri(self, peer):
         if self.mode == "p2p":
             return "sip:%s@%s:%d" % (peer.user, HOST, peer.sip_port)
@@ -189,3 +202,158 @@ def wait_for(pred, timeout, what):
             return True
         time.sleep(0.05)
     raise AssertionError("timeout %.1f s waiting for %s" % (timeout, what))
+
+
+# -- linphone ------------------------------------------------------------------
+
+# linphonec (Debian linphone-cli 5.1) on 127.0.0.1 only: no network-state
+# monitor (it would keep the core "offline" where no default route exists),
+# IPv4 only, its SIP port given by command after start-up, WAV files instead
+# of a sound card.
+_LINPHONERC = """\
+[sip]
+auto_net_state_mon=0
+use_ipv6=0
+guess_hostname=0
+bind_address={host}
+contact="lin" <sip:lin@{host}>
+sip_port=-1
+register_only_when_network_is_up=0
+# no GRUU: Kamailio assigns none, and linphone would put a portless gr= URI in its Contact
+supported=replaces, outbound
+[net]
+auto_net_state_mon=0
+[rtp]
+audio_rtp_port={rtp}
+bind_address={host}
+[video]
+enabled=0
+automatically_initiate=0
+automatically_accept=0
+"""
+
+
+def linphonec_binary():
+    return require_binary("linphonec", "linphone-cli")
+
+
+class Linphone:
+    """linphonec as a child process with a per-test HOME, driven by its
+    command line; every output line is kept with its arrival time.
+
+    lin = Linphone(rig.ports, workdir).start(); lin.send("call sip:...")
+    lin.wait_line(r"Call \\d+ .* connected", 5)
+    """
+
+    def __init__(self, ports, workdir, play=None, record=None):
+        self.binary = linphonec_binary()
+        self.user = "lin"
+        self.sip_port = ports.pick()
+        self.rtp_port = ports.pick(2, True)
+        self.workdir = workdir
+        self.home = os.path.join(workdir, "home")
+        os.makedirs(os.path.join(self.home, ".local", "share", "linphone"), exist_ok=True)
+        self.rc = os.path.join(workdir, "linphonerc")
+        with open(self.rc, "w") as f:
+            f.write(_LINPHONERC.format(host=HOST, rtp=self.rtp_port))
+        self.play, self.record = play, record
+        self.log = os.path.join(workdir, "linphonec.out")
+        self.cmd = [self.binary, "-c", self.rc, "-d", "0"]
+        self.proc = None
+        self.lines = []            # (monotonic time, text)
+        self._cursor = 0
+        self._cond = threading.Condition()
+        self._reader = None
+
+    def start(self):
+        env = dict(os.environ, HOME=self.home)
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, cwd=self.workdir, env=env,
+                                     start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.send("ports sip %d" % self.sip_port)
+        self.wait_line(r"Setting sip port to %d" % self.sip_port, 10)
+        self.send("soundcard use files")
+        self.wait_line(r"Using wav files", 5)
+        if self.play:
+            self.send("play %s" % self.play)
+        if self.record:
+            self.send("record %s" % self.record)
+        return self
+
+    def _read(self):
+        with open(self.log, "w") as log:
+            for raw in self.proc.stdout:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                log.write(line + "\n")
+                log.flush()
+                with self._cond:
+                    self.lines.append((time.monotonic(), line))
+                    self._cond.notify_all()
+
+    def send(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def register(self, registrar_port, password):
+        self.send("register sip:%s@%s sip:%s:%d %s" % (self.user, HOST, HOST, registrar_port,
+                                                       password))
+        # linphonec -d 0 prints nothing when the 200 comes: ask until it says so
+        deadline = time.monotonic() + 8
+        while True:
+            self.send("status register")
+            line = self.wait_line(r"registered[,=]", 2)
+            if line.startswith("registered, identity=sip:%s@" % self.user):
+                return line
+            if time.monotonic() > deadline:
+                raise AssertionError("linphonec did not register: %r\n%s"
+                                     % (line, self.describe()))
+            time.sleep(0.2)
+
+    def wait_line(self, pattern, timeout):
+        """The next output line (after the last one matched) matching the
+        regular expression, or AssertionError with the output tail."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i in range(self._cursor, len(self.lines)):
+                    if rx.search(self.lines[i][1]):
+                        self._cursor = i + 1
+                        return self.lines[i][1]
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    break
+                self._cond.wait(min(left, 0.2))
+        raise AssertionError("linphonec: no line matching %r within %.1f s\n%s"
+                             % (pattern, timeout, self.describe()))
+
+    def describe(self):
+        with self._cond:
+            tail = [t for _, t in self.lines[-40:]]
+        return "--- linphonec (%s, rc=%s) ---\n%s" % (
+            " ".join(self.cmd), self.proc.poll() if self.proc else None, "\n".join(tail))
+
+    def quit(self, timeout=8):
+        try:
+            self.send("quit")
+            self.proc.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop_pid(self.proc)
+            raise AssertionError("linphonec still running %.0f s after quit\n%s"
+                                 % (timeout, self.describe()))
+
+    def stop(self):
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()
+            except (OSError, ValueError):
+                pass
+            stop_pid(self.proc)
+            if self._reader is not None:
+                self._reader.join(2)
