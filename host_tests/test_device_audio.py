@@ -23,11 +23,11 @@ def rand_hex(n):
     return ("a1b2c3d4e5f60718" * 4)[:n]
 
 
-def phone(**calls):
+def phone(board_name="esp32-devkitc-inmp441", **calls):
     values = {"accept_from": [PEER[0]], "auto_answer": False}
     values.update(calls)
     cfg = make_cfg(sip={"registrar": ""}, calls=values)
-    board, clock, lines = make_board(cfg=cfg)
+    board, clock, lines = make_board(board_name, cfg=cfg)
     ua = UserAgent(cfg, LOCAL, None, rand_hex, board.log, clock())
     app = App(ua, board, cfg, lambda n: bytes(range(n)))
     app.tick(clock())
@@ -192,3 +192,16 @@ def test_esp32_mic_off_while_not_sending():
     assert states(app, ua) == ["remote_hold"] and not app.audio.session.send_enabled
     assert machine.fake_i2s_active(MIC) is None          # nothing sent: nothing captured
     assert machine.fake_i2s_active(SPK) is not None      # the speaker still plays what comes
+
+
+def test_esp32_half_duplex_board_rings_on_its_shared_bus():
+    board, clock, ua, app = phone("atom-echo")
+    incoming(ua, app, clock, sdp())
+    run(board, clock, ua, app, 25)
+    dev = machine.fake_i2s_active(0)                     # one bus: mic and speaker share I2S 0
+    assert dev is not None and dev.mode == machine.I2S.TX
+    assert bytes(machine.fake_i2s_sent(0)) == tone_frames("ring", 25)
+    ua.hangup()                                          # declined
+    flush(ua, app)
+    run(board, clock, ua, app, 3)
+    assert machine.fake_i2s_active(0) is None and machine.stats["i2s_bus_conflicts"] == 0
