@@ -205,3 +205,26 @@ def test_esp32_half_duplex_board_rings_on_its_shared_bus():
     flush(ua, app)
     run(board, clock, ua, app, 3)
     assert machine.fake_i2s_active(0) is None and machine.stats["i2s_bus_conflicts"] == 0
+
+
+def test_esp32_mic_off_on_local_hold():
+    board, clock, ua, app = phone()
+    incoming(ua, app, clock, sdp())
+    app.on_button("talk", "press", clock())
+    flush(ua, app)
+    ok = [m for m in sent(ua) if m.status == 200][-1]
+    tag = ok.get("to").split("tag=")[1].split(";")[0]
+    ack(ua, app, clock, tag)
+    run(board, clock, ua, app, 5)
+    assert machine.fake_i2s_active(MIC) is not None
+    ua.hold()
+    flush(ua, app)
+    reinvite = [m for m in sent(ua) if m.method == "INVITE"][-1]
+    resp = make_response(reinvite, 200)
+    resp.add("Contact", "<sip:flat@192.168.1.1:5060>")
+    resp.add("Content-Type", "application/sdp")
+    resp.body = sdp("recvonly")
+    deliver(ua, app, clock, resp.encode())
+    run(board, clock, ua, app, 5)
+    assert states(app, ua) == ["on_hold"]
+    assert machine.fake_i2s_active(MIC) is None          # held: the flat hears silence, not the door
