@@ -315,7 +315,10 @@ class Asterisk:
                                timeout=timeout)
         except subprocess.TimeoutExpired:
             return "<asterisk -rx %r timed out>" % command
-        return r.stdout + r.stderr
+        # the CLI client has no NIC in the namespace either and says so: drop that line
+        out = r.stdout + r.stderr
+        return "".join(line for line in out.splitlines(True)
+                       if not line.startswith("No ethernet interface found"))
 
     def messages(self):
         try:
