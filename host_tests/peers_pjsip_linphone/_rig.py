@@ -178,9 +178,28 @@ class Rig:
             self.kamailio.stop()
 
 
-def tone_check(label, path, f0):
+def _skip_start(path, seconds):
+    """A copy of a 16-bit mono WAV without its first `seconds`."""
+    import wave
+    with wave.open(str(path), "rb") as w:
+        params = w.getparams()
+        w.readframes(int(seconds * w.getframerate()))
+        rest = w.readframes(w.getnframes())
+    out = str(path) + ".settled.wav"
+    with wave.open(out, "wb") as w:
+        w.setparams(params)
+        w.writeframes(rest)
+    return out
+
+
+def tone_check(label, path, f0, settle_s=0.0):
     """analyse() (FFT, SNR as test_audio_interop) plus zc_freq over the judged
-    audio; returns (ok, text, snr)."""
+    audio; returns (ok, text, snr). settle_s leaves out the start of a peer's
+    recording while its adaptive jitter buffer settles (linphone's may
+    stretch the first second of a call: a phase jump, no gap)."""
+    if settle_s:
+        path = _skip_start(path, settle_s)
+        label += " (after %.1f s)" % settle_s
     res = analyse(path, f0)
     text = figures(label, res)
     if "error" in res:

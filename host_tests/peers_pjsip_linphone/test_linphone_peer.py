@@ -49,7 +49,7 @@ def _tone_call(make_rig, tmp_path, mode, sim_calls, runtime):
     rig = make_rig(mode)
     sim_tone = write_tone(tmp_path / "sim-tone.wav", 8000, ((SIM_TONE_HZ, 12000),))
     peer_tone = write_tone(tmp_path / "peer-tone.wav", 8000, ((PEER_TONE_HZ, 12000),),
-                           seconds=CALL_SECONDS + 4)
+                           seconds=CALL_SECONDS + 5)
     sim_heard = tmp_path / "sim-speaker.wav"
     peer_heard = tmp_path / "linphone-heard.wav"
     sim = rig.sim(runtime, auto_answer=not sim_calls, mic=sim_tone, speaker=sim_heard)
@@ -62,7 +62,7 @@ def _tone_call(make_rig, tmp_path, mode, sim_calls, runtime):
         lin.send("call " + rig.sim_uri(sim))
     sim.wait_event("call", 8, state="connected")
     lin.wait_line(CONNECTED, 5)
-    time.sleep(CALL_SECONDS)
+    time.sleep(CALL_SECONDS + 1.0)      # + linphone's settling second
     if sim_calls:
         sim.send("hangup")
     else:
@@ -74,7 +74,7 @@ def _tone_call(make_rig, tmp_path, mode, sim_calls, runtime):
     ok1, t1, _ = tone_check("door hears linphone (%d Hz)" % PEER_TONE_HZ, sim_heard,
                             PEER_TONE_HZ)
     ok2, t2, _ = tone_check("linphone hears the door (%d Hz)" % SIM_TONE_HZ, peer_heard,
-                            SIM_TONE_HZ)
+                            SIM_TONE_HZ, settle_s=1.0)
     print("linphone %s %s %s: %s | %s | door media %s" % (
         mode, "door->linphone" if sim_calls else "linphone->door", runtime, t1, t2,
         end.get("media")))
