@@ -1,30 +1,38 @@
-"""Adaptive jitter buffer for G.711 payload (RFC 3550 §6.4.1 and §A.8 interarrival jitter)."""
+"""Adaptive jitter buffer in samples for G.711 (RFC 3550 §5.1, §A.8 jitter; RFC 3551 §4.5 any packet size)."""
 
 # The buffer holds *encoded* payload (one byte per sample), so it is codec
 # agnostic apart from three per-codec tables taken from a g711.Codec: the
 # silence code, a -6 dB "fade" code map and a level map for quiet checks.
 #
-# Playout is driven by sequence number: get() is called once per frame
-# period by the audio pump and plays `_play`, the next sequence number due.
+# It works in samples, not packets (RFC 3551 §4.5: a receiver must accept
+# any packet size up to 200 ms and a sender may change it): a packet is
+# placed by its RTP timestamp, so 10, 20, 30, 60 ms packets, or a peer that
+# changes its packetization mid-call, all fill the same sample ring. Playout
+# is one frame (frame_bytes samples, 20 ms) per get() call, taken from
+# whatever packets covered it.
 #
 # Invariants:
-# - slot i holds the packet whose seq % slots == i; _tags[i] is that seq or
-#   -1. Stored packets always lie in [_play, _play + slots), so a slot is
-#   only reused after its seq has been played or given up.
-# - depth (span) = _high - _play + 1 frames, 0 when nothing is at or after
-#   _play. It includes holes.
-# - Every stored value is a small int (< 2**16 or a clamped jitter), so
-#   nothing here becomes a long on a 31-bit port; put()/get() allocate
-#   nothing (buffers and per-slot memoryviews are made in __init__).
+# - The ring is `slots` frames. _pslot is the slot of the frame due
+#   (_play, a 16-bit frame number) whose first sample has timestamp
+#   _p_hi/_p_lo; frame _play + k lives in slot (_pslot + k) % slots and
+#   _tags[slot] is its frame number, or -1. A slot whose tag is not the
+#   frame wanted is empty: it is cleared (silence, no granules) when reused.
+# - _masks[slot] has one bit per GRANULE samples present (8 per frame).
+# - _high is the end of the stored samples relative to the frame due (the
+#   depth in samples when > 0). Stored samples always lie in
+#   [0, slots * frame_bytes) relative to it.
+# - Every stored value is a small int (16-bit halves, frame numbers,
+#   offsets within a minute of audio), so nothing becomes a long on a
+#   31-bit port; put()/get() allocate nothing.
 #
-# Losses: a frame missing while a later one is buffered is lost: the last
-# frame is repeated once, then faded by 6 dB per frame for fade_steps
-# frames, then silence. A frame missing with nothing later buffered is an
-# underrun: concealed the same way but _play does not move, so a packet
-# that is merely a little late (slow sender clock, jitter) still plays and
-# latency grows by exactly what the network needed. When a later packet
-# ends an underrun, _play jumps to target - 1 frames before it, so the
-# output stays continuous and the depth stays at the target.
+# Losses: a frame with no samples while later ones are buffered is lost: the
+# last frame is repeated once, then faded by 6 dB per frame for fade_steps
+# frames, then silence. A frame partly present (a 10 or 30 ms packet lost)
+# plays with the missing granules taken from the last frame. A frame
+# missing (or partly present) with nothing later buffered is an underrun:
+# concealed the same way but playout does not move, so a packet that is
+# merely late still plays. When a later packet ends an underrun, playout
+# jumps to target - 1 frames before it, so the depth stays at the target.
 # An underrun longer than the fade goes idle and re-prebuffers, which
 # re-centres the depth at a talk-spurt boundary, where it is inaudible.
 #
@@ -32,9 +40,10 @@
 # the interarrival jitter (one frame + 3 J, 20..200 ms by default). If the
 # depth never fell to the target during the window (sender fast, or the
 # jitter went down) one frame is skipped; if it never reached the target
-# (sender slow, jitter up) one frame is inserted. Either waits for a quiet
-# frame, but no longer than another window, so at most one frame per
-# second is changed: a +-0.5 % clock needs one every 4 s.
+# (sender slow, jitter up) one frame is inserted. Packets longer than a
+# frame make the depth a sawtooth: its peaks are judged less the excess
+# of the window's smallest packet. Either waits for a quiet frame, but no longer than
+# another window, so at most one frame per second is changed.
 
 from intercom.media import g711
 from intercom.media.rtp import seq_diff, ts_diff, MAX_MISORDER
@@ -47,32 +56,41 @@ SILENCE = 2     # silence codes were written (prebuffering, long loss)
 MAX_DROPOUT = 3000  # RFC 3550 §A.1: a jump this far ahead is a restart
 QUIET = 0x20        # level rank below which a frame counts as quiet (~ -40 dBov)
 _JIT_CLAMP = 0x7FFFF  # largest |D| used in the jitter filter (65 s at 8 kHz)
+GRANULE = 20        # samples per presence bit (2.5 ms at 8 kHz)
+_FULL = 0xFF        # every granule of a 160-sample frame present
+_SEQS = 64          # received sequence numbers kept for duplicate detection
 
 
 class JitterBuffer:
-    """A ring of `slots` frames of frame_bytes encoded bytes each.
+    """A ring of `slots` frames of frame_bytes encoded bytes each, filled in
+    samples by RTP timestamp (packets of any length up to the ring).
 
     put() stores a packet's payload, get() writes one frame every period.
-    Statistics are plain attributes: received, lost, late, duplicates,
-    concealed, underruns, inserted, skipped, overflow, restarts, depth_ms,
-    jitter_ms and jitter (RFC 3550 interarrival jitter in timestamp units)."""
+    Statistics are plain attributes: received, lost (frames with no
+    sample), late, duplicates, concealed, underruns, inserted, skipped,
+    overflow, restarts, depth_ms, jitter_ms and jitter (RFC 3550
+    interarrival jitter in timestamp units)."""
 
-    def __init__(self, codec=g711.PCMU, frame_bytes=160, slots=12, clock_rate=8000,
+    def __init__(self, codec=g711.PCMU, frame_bytes=160, slots=14, clock_rate=8000,
                  frame_ms=20, min_ms=20, max_ms=200, start_ms=40, fade_steps=2,
                  window=50):
+        if frame_bytes != 8 * GRANULE:
+            raise ValueError("frame_bytes must be %d" % (8 * GRANULE))
         self.frame_bytes = frame_bytes
         self.slots = slots
         self.frame_ms = frame_ms
         self._rate_ms = clock_rate // 1000
         self._min_frames = max(1, (min_ms + frame_ms - 1) // frame_ms)
-        self._max_frames = max(self._min_frames, min(max_ms // frame_ms, slots - 2))
+        # room beyond the target for one 60 ms packet and the frame playing
+        self._max_frames = max(self._min_frames, min(max_ms // frame_ms, slots - 4))
         self.fade_steps = fade_steps
         self.window = window
         self._ring = bytearray(slots * frame_bytes)
         mv = memoryview(self._ring)
         self._views = [mv[i * frame_bytes:(i + 1) * frame_bytes] for i in range(slots)]
         self._tags = [-1] * slots
-        self._lens = [0] * slots
+        self._masks = bytearray(slots)
+        self._seqs = [-1] * _SEQS
         self._conceal = bytearray(frame_bytes)
         self._start_frames = min(max(start_ms // frame_ms, self._min_frames), self._max_frames)
         self.reset(codec)
@@ -103,6 +121,10 @@ class JitterBuffer:
         self._l_hi = 0
         self._l_lo = 0
         self._l_arr = 0
+        self._p_hi = 0           # timestamp of the frame due (kept while idle)
+        self._p_lo = 0
+        self._next_seq = -1      # the sequence number after the highest seen, -1 none
+        self._pkt = 0            # samples in the last packet
         self._reset_stream()
 
     # ---- state helpers --------------------------------------------------
@@ -111,14 +133,19 @@ class JitterBuffer:
         # Forget the packets and the playout position (new stream or restart).
         for i in range(self.slots):
             self._tags[i] = -1
+            self._masks[i] = 0
+        for i in range(_SEQS):
+            self._seqs[i] = -1
         self._have = False       # any packet since the reset
         self._playing = False
         self._play = 0
+        self._pslot = 0
         self._high = 0
         self._underrun = False
         self._gap = False        # idle after playing: count the gap as lost
         self._loss_run = 0
-        self._last = -1          # seq of the last frame played, -1 none
+        self._last = -1          # frame number of the last frame played, -1 none
+        self._lslot = 0
         self._reset_window()
         self._want = 0           # -1 skip a frame, +1 insert one, 0 nothing
         self._want_age = 0
@@ -127,12 +154,37 @@ class JitterBuffer:
         self._win_n = 0
         self._win_min = 0x7FFF
         self._win_max = 0
+        self._win_pkt = 0x7FFF   # the smallest packet (samples) in the window
 
     def _span(self):
-        if not self._have:
+        # The depth in samples, holes included; 0 when nothing is buffered.
+        if not self._have or self._high <= 0:
             return 0
-        d = seq_diff(self._high, self._play) + 1
-        return d if d > 0 else 0
+        return self._high
+
+    def _step(self):
+        # The frame due moves on by one (its slot keeps its data for _repeat).
+        fb = self.frame_bytes
+        self._play = (self._play + 1) & 0xFFFF
+        self._pslot = (self._pslot + 1) % self.slots
+        self._high -= fb
+        lo = self._p_lo + fb
+        if lo > 0xFFFF:
+            lo -= 0x10000
+            self._p_hi = (self._p_hi + 1) & 0xFFFF
+        self._p_lo = lo
+
+    def _back(self, k):
+        # The frame due moves back k frames (an earlier packet while prebuffering).
+        fb = self.frame_bytes
+        self._play = (self._play - k) & 0xFFFF
+        self._pslot = (self._pslot - k) % self.slots
+        self._high += k * fb
+        lo = self._p_lo - k * fb
+        while lo < 0:
+            lo += 0x10000
+            self._p_hi = (self._p_hi - 1) & 0xFFFF
+        self._p_lo = lo
 
     def target_ms(self):
         """The current target depth in ms."""
@@ -161,99 +213,175 @@ class JitterBuffer:
         self._l_arr = arrival_ms
 
     def put(self, seq, ts_hi, ts_lo, src, offset, n, arrival_ms):
-        """Store the n payload bytes at src[offset] of packet seq (16-bit)
-        with timestamp halves ts_hi/ts_lo that arrived at arrival_ms (ticks).
+        """Store the n payload bytes (samples) at src[offset] of packet seq
+        (16-bit) with timestamp halves ts_hi/ts_lo that arrived at
+        arrival_ms (ticks). src None stores n samples of silence where
+        nothing is yet (an RFC 4733 event: its timestamp is held, so it
+        does not feed the jitter estimate).
 
-        Returns True if stored; late, duplicate packets return False. A
-        payload longer than frame_bytes is truncated, a shorter one padded
-        with silence when played."""
+        Returns True if stored; late and duplicate packets return False.
+        Any length is placed by its timestamp; a packet longer than the
+        ring keeps its newest samples."""
         self.received += 1
-        d = seq_diff(seq, self._play)
-        if (self._have or self._gap) and (d < -MAX_MISORDER or d > MAX_DROPOUT):
-            # A new stream (restart, SSRC change): its timing is unrelated.
-            self.restarts += 1
-            self._reset_stream()
-            self._have_transit = False
-        self._update_jitter(ts_hi, ts_lo, arrival_ms)
+        fb = self.frame_bytes
+        cap = self.slots * fb
+        rel = ts_diff(ts_hi, ts_lo, self._p_hi, self._p_lo)
+        if self._have or self._gap:
+            d = seq_diff(seq, self._next_seq)
+            if (rel is None or d < -MAX_MISORDER or d > MAX_DROPOUT or rel < -MAX_MISORDER * fb
+                    or rel > MAX_DROPOUT * fb):
+                # A new stream (restart, SSRC change): its timing is unrelated.
+                self.restarts += 1
+                self._reset_stream()
+                self._have_transit = False
+        if src is not None:
+            self._update_jitter(ts_hi, ts_lo, arrival_ms)
+            if n < self._win_pkt:
+                self._win_pkt = n
         if not self._have:
             if self._gap:
-                if d > 0:
-                    self.lost += d    # the idle gap's frames never came
+                # the idle gap's packets never came (a DTX pause sends none: not lost)
+                d = seq_diff(seq, self._next_seq)
+                if d > 0 and rel is not None and rel > 0:
+                    lost = d * self._pkt // fb
+                    self.lost += lost if lost < rel // fb else rel // fb
                 self._gap = False
-            return self._put_first(seq, src, offset, n)
-        if d < 0:
-            if not self._playing and seq_diff(self._high, seq) < self.slots:
-                self._play = seq          # an earlier packet while prebuffering
-                return self._store(seq, src, offset, n)
-            if self._tags[seq % self.slots] == seq:
-                self.duplicates += 1
+            return self._put_first(seq, ts_hi, ts_lo, src, offset, n)
+        i = seq % _SEQS
+        if self._seqs[i] == seq:
+            self.duplicates += 1
+            return False
+        if rel + n <= 0:
+            # entirely before the frame due
+            if not self._playing and -rel + self._span() <= cap - fb:
+                self._back((fb - 1 - rel) // fb)     # an earlier packet while prebuffering
+                rel = ts_diff(ts_hi, ts_lo, self._p_hi, self._p_lo)
             else:
                 self.late += 1
-            return False
-        if self._underrun and d == 0:
-            # the frame that was late during the underrun arrived: it plays
+                return False
+        elif rel < 0:
+            # partly before it: keep the part still to play
+            offset -= rel
+            n += rel
+            rel = 0
+        if self._underrun:
             self._underrun = False
-        elif self._underrun and d > 0:
-            # Nothing was buffered and the frames before seq are missing:
-            # resume target - 1 frames before seq (those are concealed as
-            # holes) so the depth stays at the target; the rest are lost.
-            keep = self._target - 1
-            if d > keep:
-                self.lost += d - keep
-                self._play = (seq - keep) & 0xFFFF
-                d = keep
-            self._underrun = False
-        while d >= self.slots:
+            if rel >= fb:
+                # Nothing was buffered and the frames before this one are
+                # missing: resume target - 1 frames before it (those are
+                # concealed as holes) so the depth stays at the target.
+                k = rel // fb - (self._target - 1)
+                if k > 0:
+                    self.lost += k
+                    while k > 0:
+                        self._step()
+                        k -= 1
+                    rel = ts_diff(ts_hi, ts_lo, self._p_hi, self._p_lo)
+        if n > cap - fb:
+            offset += n - (cap - fb)
+            rel += n - (cap - fb)
+            n = cap - fb
+        while rel + n > cap:
             # Too far ahead for the ring: give up the oldest frames.
-            if self._tags[self._play % self.slots] == self._play:
+            if self._tags[self._pslot] == self._play:
                 self.overflow += 1
             else:
                 self.lost += 1
-            self._play = (self._play + 1) & 0xFFFF
-            d -= 1
-        return self._store(seq, src, offset, n)
+            self._step()
+            rel -= fb
+        self._note(seq, n)
+        return self._store(rel, src, offset, n)
 
-    def _put_first(self, seq, src, offset, n):
-        # The first packet of a (re)started stream.
+    def _note(self, seq, n):
+        self._seqs[seq % _SEQS] = seq
+        if self._next_seq < 0 or seq_diff(seq, self._next_seq) >= 0:
+            self._next_seq = (seq + 1) & 0xFFFF
+        if n:
+            self._pkt = n
+
+    def _put_first(self, seq, ts_hi, ts_lo, src, offset, n):
+        # The first packet of a (re)started stream: its first sample starts frame 0.
         self._have = True
-        self._play = seq
-        self._high = seq
-        return self._store(seq, src, offset, n)
+        self._play = 0
+        self._pslot = 0
+        self._high = 0
+        self._p_hi = ts_hi
+        self._p_lo = ts_lo
+        cap = self.slots * self.frame_bytes - self.frame_bytes
+        if n > cap:
+            offset += n - cap
+            n = cap
+        self._note(seq, n)
+        return self._store(0, src, offset, n)
 
-    def _store(self, seq, src, offset, n):
-        i = seq % self.slots
-        if self._tags[i] == seq:
-            self.duplicates += 1
-            return False
-        if n > self.frame_bytes:
-            n = self.frame_bytes
+    def _store(self, rel, src, offset, n):
+        # Write n samples (silence where empty if src is None) at rel >= 0.
         fb = self.frame_bytes
-        g711.copy(self._ring, i * fb, src, offset, n)
-        if n < fb:
-            g711.fill(self._ring, i * fb + n, self.silence, fb - n)
-        self._tags[i] = seq
-        self._lens[i] = n
-        if seq_diff(seq, self._high) > 0 or self._span() == 0:
-            self._high = seq
+        end = rel + n
+        k = rel // fb
+        while k * fb < end:
+            slot = (self._pslot + k) % self.slots
+            f = (self._play + k) & 0xFFFF
+            base = slot * fb
+            if self._tags[slot] != f:
+                self._tags[slot] = f
+                self._masks[slot] = 0
+                g711.fill(self._ring, base, self.silence, fb)
+            a = rel - k * fb if rel > k * fb else 0
+            b = end - k * fb if end < (k + 1) * fb else fb
+            mask = 0
+            g = a // GRANULE
+            while g * GRANULE < b:
+                mask |= 1 << g
+                g += 1
+            if src is not None:
+                g711.copy(self._ring, base + a, src, offset + k * fb + a - rel, b - a)
+            elif self._masks[slot] & mask:
+                mask &= ~self._masks[slot]          # silence only where nothing is
+                g = 0
+                while g < 8:
+                    if mask & (1 << g):
+                        g711.fill(self._ring, base + g * GRANULE, self.silence, GRANULE)
+                    g += 1
+            self._masks[slot] |= mask
+            k += 1
+        if end > self._high:
+            self._high = end
         return True
 
     # ---- output ---------------------------------------------------------
 
-    def _emit(self, seq, out):
-        # Play the frame stored for seq and move past it.
-        i = seq % self.slots
-        g711.copy(out, 0, self._ring, i * self.frame_bytes, self.frame_bytes)
-        self._last = seq
+    def _emit(self, out):
+        # Play the frame due and move past it.
+        slot = self._pslot
+        g711.copy(out, 0, self._ring, slot * self.frame_bytes, self.frame_bytes)
+        self._last = self._play
+        self._lslot = slot
         self._loss_run = 0
         self._underrun = False
-        self._play = (seq + 1) & 0xFFFF
+        self._step()
+
+    def _patch(self):
+        # The frame due is partly present: fill its missing granules from
+        # the last frame played (if still in the ring). True if any was.
+        slot = self._pslot
+        if self._last < 0 or self._tags[self._lslot] != self._last:
+            return False
+        fb = self.frame_bytes
+        m = self._masks[slot]
+        g = 0
+        while g < 8:
+            if not m & (1 << g):
+                g711.copy(self._ring, slot * fb + g * GRANULE, self._ring,
+                          self._lslot * fb + g * GRANULE, GRANULE)
+            g += 1
+        return True
 
     def _repeat(self, out):
         # Write the last played frame again, or silence if it is gone.
         fb = self.frame_bytes
-        i = self._last % self.slots if self._last >= 0 else 0
-        if self._last >= 0 and self._tags[i] == self._last:
-            g711.copy(out, 0, self._ring, i * fb, fb)
+        if self._last >= 0 and self._tags[self._lslot] == self._last:
+            g711.copy(out, 0, self._ring, self._lslot * fb, fb)
             return CONCEALED
         g711.fill(out, 0, self.silence, fb)
         return SILENCE
@@ -283,13 +411,17 @@ class JitterBuffer:
         self._win_n += 1
         if self._win_n < self.window:
             return
+        fb = self.frame_bytes
         t = (self.frame_ms + 3 * self.jitter_ms + self.frame_ms - 1) // self.frame_ms
         self._target = min(max(t, self._min_frames), self._max_frames)
+        # packets of P samples lift the depth's peaks by P - frame (the
+        # smallest P of the window: a mix of sizes never asks for an insert)
+        excess = self._win_pkt - fb if 0x7FFF > self._win_pkt > fb else 0
         if self._want == 0:
-            if self._win_min > self._target:
+            if self._win_min > self._target * fb:
                 self._want = -1
                 self._want_age = 0
-            elif self._win_max < self._target:
+            elif self._win_max - excess < self._target * fb:
                 self._want = 1
                 self._want_age = 0
         self._reset_window()
@@ -297,20 +429,20 @@ class JitterBuffer:
     def _adjust(self, out):
         # A frame is due and a skip/insert is pending: do it if the frame is
         # quiet or the request is a window old. Returns a status or -1.
-        seq = self._play
-        i = seq % self.slots
+        slot = self._pslot
         self._want_age += 1
-        quiet = g711.peak(self._views[i], self._lens[i], self._level) < QUIET
+        quiet = g711.peak(self._views[slot], self.frame_bytes, self._level) < QUIET
         if not quiet and self._want_age < self.window:
             return -1
         if self._want < 0:
-            nxt = (seq + 1) & 0xFFFF
-            if self._tags[nxt % self.slots] != nxt:
+            nxt = (slot + 1) % self.slots
+            if self._tags[nxt] != ((self._play + 1) & 0xFFFF) or self._masks[nxt] != _FULL:
                 return -1
             self.skipped += 1
             self._want = 0
             self._reset_window()
-            self._emit(nxt, out)
+            self._step()
+            self._emit(out)
             return FRAME
         self.inserted += 1
         self._want = 0
@@ -323,36 +455,44 @@ class JitterBuffer:
     def get(self, out):
         """Write the next frame_bytes bytes of payload into out; return
         FRAME, CONCEALED or SILENCE. Call once per frame period."""
+        fb = self.frame_bytes
         span = self._span()
-        self.depth_ms = span * self.frame_ms
+        self.depth_ms = span // self._rate_ms
         if not self._playing:
-            if not self._have or span < self._target:
-                g711.fill(out, 0, self.silence, self.frame_bytes)
+            if not self._have or span < self._target * fb:
+                g711.fill(out, 0, self.silence, fb)
                 return SILENCE
             self._playing = True
         self._observe(span)
-        seq = self._play
-        if self._tags[seq % self.slots] == seq:
+        slot = self._pslot
+        mask = self._masks[slot] if self._tags[slot] == self._play else 0
+        if mask == _FULL:
             if self._want:
                 status = self._adjust(out)
                 if status >= 0:
                     return status
-            self._emit(seq, out)
+            self._emit(out)
+            return FRAME
+        if mask and span >= fb:
+            # partly present, later samples here: the rest was lost
+            patched = self._patch()
+            self._emit(out)
+            if patched:
+                self.concealed += 1
+                return CONCEALED
             return FRAME
         self._loss_run += 1
-        if span > 0:
+        if not mask and span > 0:
             self.lost += 1                      # a hole: later frames are here
-            self._play = (seq + 1) & 0xFFFF
+            self._step()
             return self._conceal_frame(out)
         self.underruns += 1
         self._underrun = True
         status = self._conceal_frame(out)
         if self._loss_run > self.fade_steps + 1:
             # Long underrun: the sender is silent (DTX) or gone. Go idle and
-            # prebuffer again; the frames until its next packet count as lost.
-            play = self._play
+            # prebuffer again; the packets until its next one count as lost.
             self._reset_stream()
-            self._play = play
             self._gap = True
         return status
 

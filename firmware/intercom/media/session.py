@@ -308,12 +308,15 @@ class MediaSession:
         pt = rx.payload_type
         if pt == self.recv_dtmf_pt:
             ev = self.event
+            span = 0
             if ev.parse(data, rx.offset, rx.length):
                 self.digit = self.dtmf_rx.on_event(rx.ts_hi, rx.ts_lo, ev.event, ev.end, ev.duration)
-            # events take audio's sequence numbers: store an empty (silent)
-            # frame so the jitter buffer does not count them as lost
+                span = ev.duration
+            # the event stands for its duration of audio (RFC 4733 §2.5.1.1):
+            # the jitter buffer fills that time with silence where no audio
+            # came, so it is neither concealed nor counted as lost
             if self.recv_enabled:
-                self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, data, rx.offset, 0, now)
+                self.jitter.put(rx.seq, rx.ts_hi, rx.ts_lo, None, 0, span, now)
             return True
         if pt != self.recv_pt:
             self.foreign_pt += 1
