@@ -109,16 +109,17 @@ class AudioControl:
         peer_ip = m.get("peer_ip")
         # pt/dtmf_pt: the peer's numbers (we send with them); recv_*: our SDP's (we accept them)
         pts = (m["pt"], m.get("dtmf_pt"), m.get("recv_pt"), m.get("recv_dtmf_pt"), m.get("codec"))
-        key = (best, m["address"], m["port"], pts, d, peer_ip)
+        ptime = m.get("ptime", 20)      # the negotiated send packetization (ms)
+        key = (best, m["address"], m["port"], pts, d, peer_ip, ptime)
         if key != self.stream_key:
             if session.active and session.call_id == best:
                 session.update(m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
-                               pts[2], pts[3], pts[4])
+                               pts[2], pts[3], pts[4], ptime)
             else:
                 if session.active:
                     session.stop()
                 session.start(best, m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
-                              pts[2], pts[3], pts[4])
+                              pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
         excluded = []

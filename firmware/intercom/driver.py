@@ -180,11 +180,12 @@ class Driver:
         if self.rtp_peer is not None and self.rtp_peer != session.settled(now):
             self._unconnect_rtp()       # the stream moved or ended: see every source again
         packet = audio.frame(self.audio)
-        if packet is not None and self.rtp_sock is not None:
+        while packet is not None and self.rtp_sock is not None:
             if self.rtp_peer is not None:
                 self.rtp_sock.send(packet)
             else:
                 self.rtp_sock.sendto(packet, session.dest)
+            packet = session.more()     # 10 ms packets: a frame makes two
         report = session.rtcp_report(now)
         if report is not None and self.rtcp_sock is not None:
             self.rtcp_sock.sendto(report, session.rtcp_dest)

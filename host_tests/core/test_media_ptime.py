@@ -220,3 +220,170 @@ def test_jittery_30_ms_packets_keep_the_target_depth():
     assert 5 <= jb.jitter_ms <= 15
     assert jb.lost + jb.late <= 4 and jb.underruns <= 4
     assert 40 <= jb.target_ms() <= 80 and jb.depth_ms <= 140
+
+
+# --- sending the negotiated packetization -----------------------------------------------
+
+PEER = ("192.0.2.7", 4000)
+
+
+def session_with(ptime, seed=b"\x11\x22\x33\x44\x01\x02\x03\x04"):
+    from intercom.media.session import MediaSession
+    s = MediaSession(lambda n: seed[:n], "door")
+    s.start("c1", PEER[0], PEER[1], 0, 101, True, True, ptime=ptime)
+    return s
+
+
+def tone_pcm(frames, freq=TONE, amp=8000):
+    """frames of 16-bit little-endian PCM (bytearrays of 320 bytes), a continuous sine."""
+    out = []
+    for f in range(frames):
+        pcm = bytearray(2 * FB)
+        for i in range(FB):
+            v = int(amp * math.sin(2 * math.pi * freq * (f * FB + i) / 8000)) & 0xFFFF
+            pcm[2 * i] = v & 0xFF
+            pcm[2 * i + 1] = v >> 8
+        out.append(pcm)
+    return out
+
+
+def send_frames(s, frames):
+    """Every datagram a session sends for these mic frames: [(frame, bytes)]."""
+    sent = []
+    for f, pcm in enumerate(frames):
+        p = s.next_packet(pcm)
+        while p is not None:
+            sent.append((f, bytes(p)))
+            p = s.more()
+    return sent
+
+
+def header(p):
+    return p[1] & 0x7F, p[1] >> 7, (p[2] << 8) | p[3], (p[4] << 24) | (p[5] << 16) | (p[6] << 8) | p[7]
+
+
+def check_stream(sent, samples, frames):
+    """Packets of `samples` each, seq +1 and timestamp + samples, carrying the mic audio in order."""
+    pt0, m0, seq0, ts0 = header(sent[0][1])
+    assert m0 == 1                                   # the first packet starts a talk spurt
+    audio = bytearray()
+    for k, (_f, p) in enumerate(sent):
+        pt, _m, seq, ts = header(p)
+        assert pt == 0 and len(p) == 12 + samples
+        assert seq == (seq0 + k) & 0xFFFF and ts == (ts0 + k * samples) & 0xFFFFFFFF
+        audio.extend(p[12:])
+    codes = bytearray(FB * len(frames))
+    pcm = bytearray()
+    for f in frames:
+        pcm.extend(f)
+    g711.PCMU.encode(pcm, codes, FB * len(frames))
+    assert audio == codes[:len(audio)]
+    return audio
+
+
+def test_send_40_ms_packets_with_timestamp_advancing_320():
+    s = session_with(40)
+    frames = tone_pcm(20)
+    sent = send_frames(s, frames)
+    assert [f for f, _p in sent] == list(range(1, 20, 2))   # every second frame
+    check_stream(sent, 320, frames)
+    assert s.sender.packets == 10 and s.sender.octets_lo == 3200
+
+
+def test_send_30_ms_packets_240_samples_when_available():
+    s = session_with(30)
+    frames = tone_pcm(12)
+    sent = send_frames(s, frames)
+    assert [f for f, _p in sent] == [1, 2, 4, 5, 7, 8, 10, 11]  # 240 of 320, then 240 of 240
+    check_stream(sent, 240, frames)
+    # between packets the samples still pending keep the SR timestamp on the sampling clock
+    s.next_packet(frames[0])
+    assert s.held_samples() == 160
+
+
+def test_send_10_ms_packets_two_per_frame():
+    s = session_with(10)
+    frames = tone_pcm(10)
+    sent = send_frames(s, frames)
+    assert [f for f, _p in sent] == [f for f in range(10) for _ in (0, 1)]
+    check_stream(sent, 80, frames)
+
+
+def test_rfc3550_5_1_dtmf_between_40_ms_packets_keeps_the_sampling_clock():
+    s = session_with(40)
+    frames = tone_pcm(40)
+    sent = send_frames(s, frames[:3])               # one packet sent, one frame pending
+    ts0 = header(sent[0][1])[3]
+    s.send_digits("5")
+    sent = send_frames(s, frames[3:40])
+    events = [(f, p) for f, p in sent if p[1] & 0x7F == 101]
+    audio = [(f, p) for f, p in sent if p[1] & 0x7F == 0]
+    assert events and header(events[0][1])[1] == 1
+    # the pending frame is dropped but its time passes: the event is
+    # stamped with the instant of the frame it starts in (frame 3)
+    assert header(events[0][1])[3] == (ts0 + 3 * FB) & 0xFFFFFFFF
+    f, p = audio[0]
+    _pt, marker, _seq, ts = header(p)
+    # the first audio after the event: marker, stamped with the instant its
+    # first sample was taken (frame f - 1: 40 ms packets wait for a second frame)
+    assert marker == 1 and ts == (ts0 + (f + 3 - 1) * FB) & 0xFFFFFFFF
+    assert len(p) == 12 + 320
+
+
+def test_rfc4566_a_ptime_of_the_peer_sets_our_send_packetization():
+    from intercom import config
+    from intercom.audio import AudioControl
+    from test_sdp_interop import answer, sdp, Board
+    media_30 = answer(sdp("m=audio 30000 RTP/AVP 0\r\na=ptime:30\r\n"))[2]
+    assert media_30["ptime"] == 30
+    # one we cannot produce (or none): ours, media.ptime
+    assert answer(sdp("m=audio 30000 RTP/AVP 0\r\na=ptime:25\r\n"))[2]["ptime"] == 20
+    assert answer(sdp("m=audio 30000 RTP/AVP 0\r\n"))[2]["ptime"] == 20
+    cfg = config.defaults()
+    audio = AudioControl(cfg, Board([]), lambda ev: None, lambda n: bytes(n), "door")
+    audio.on_media_event(media_30)
+    audio.on_call_event({"id": media_30["id"], "state": "connected"}, 0)
+    assert audio.session.ptime == 30
+    mic = bytearray(2 * FB)
+    lengths = []
+    for _ in range(6):
+        p = audio.session.next_packet(mic)
+        while p is not None:
+            lengths.append(len(p) - 12)
+            p = audio.session.more()
+    assert lengths == [240] * 4
+
+
+def test_our_media_ptime_is_sent_when_the_peer_names_none():
+    from test_sdp_interop import invite_with, sdp
+    from _sipfakes import make_ua, drain, events
+    ua = make_ua()
+    ua.cfg["media"]["ptime"] = 40
+    ua.cfg["calls"].update({"accept_from": "any", "auto_answer": True})
+    ua.receive(invite_with(sdp("m=audio 30000 RTP/AVP 0\r\n")), ("192.0.2.30", 5060), 0)
+    drain(ua)
+    media = [e for e in events(ua) if e["event"] == "media"][-1]
+    assert media["ptime"] == 40
+
+
+def test_send_40_receive_30_tone_end_to_end():
+    # our 40 ms packets through a peer's session, and the peer's 30 ms ones through ours
+    for send_ms in (10, 30, 40):
+        a = session_with(send_ms)
+        b = session_with(20, b"\x55\x66\x77\x88\x09\x0a\x0b\x0c")
+        frames = tone_pcm(150)
+        spk = bytearray(2 * FB)
+        x = []
+        for f, pcm in enumerate(frames):
+            p = a.next_packet(pcm)
+            while p is not None:
+                b.receive(bytes(p), PEER, 20 * f)
+                p = a.more()
+            b.play(spk)
+            for i in range(FB):
+                v = spk[2 * i] | (spk[2 * i + 1] << 8)
+                x.append(v - 0x10000 if v & 0x8000 else v)
+        x = x[20 * FB:]
+        assert abs(zc_freq(x, 8000) - TONE) < 5, send_ms
+        assert snr_median(x) > 35, send_ms
+        assert b.jitter.lost == 0 and b.jitter.late == 0

@@ -4,6 +4,10 @@ Two complete phones (UserAgent + App + Driver + HostAudio, real UDP sockets on
 127.0.0.1) set up a call, warm up, then run N frames of Driver.step() each with
 micropython.heap_lock() held. Only the datagram read is let through: the socket
 wrapper unlocks the heap around recv(), the one allocation the design allows.
+Arguments: frames, base port, and the door's and the flat's media.ptime
+(default 20 20). Other packetizations (RFC 3551 §4.5), e.g. `300 47200 30 40`:
+the door's a=ptime asks for 30 ms, the flat's for 40 ms, so the door sends
+40 ms packets (every second frame) and receives 30 ms ones, the flat the reverse.
 Prints `N passed, N failed` like the core runner, and allocation figures."""
 
 import sys
@@ -22,6 +26,8 @@ from intercom.board import load_board
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
+PTIME_A = int(sys.argv[3]) if len(sys.argv) > 3 else 20
+PTIME_B = int(sys.argv[4]) if len(sys.argv) > 4 else 20
 allowed = [0]          # datagrams received while unlocked
 locked = [False]       # the heap is locked by the frame loop
 
@@ -67,8 +73,9 @@ def rand_bytes(n):
     return os.urandom(n)
 
 
-def phone(user, sip_port, rtp_port, mic_path):
+def phone(user, sip_port, rtp_port, mic_path, ptime=20):
     cfg = config.defaults()
+    cfg["media"]["ptime"] = ptime
     cfg["sip"].update({"registrar": "", "user": user, "local_port": sip_port})
     cfg["media"]["rtp_port"] = rtp_port
     cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
@@ -96,12 +103,20 @@ def write_tone(path):
 
 def main():
     write_tone("/tmp/heaplock_tone.wav")
-    ua_a, app_a, board_a, drv_a = phone("door", BASE, BASE + 10, "/tmp/heaplock_tone.wav")
-    ua_b, app_b, board_b, drv_b = phone("flat", BASE + 2, BASE + 20, "/tmp/heaplock_tone.wav")
+    failures = run(PTIME_A, PTIME_B, BASE, FRAMES)
+    print("%d passed, %d failed" % (1 - failures, failures))
+    return failures
+
+
+def run(ptime_a, ptime_b, base, frames_wanted):
+    """One call with these a=ptime values; 1 if it failed, else 0."""
+    print("door a=ptime:%d, flat a=ptime:%d" % (ptime_a, ptime_b))
+    ua_a, app_a, board_a, drv_a = phone("door", base, base + 10, "/tmp/heaplock_tone.wav", ptime_a)
+    ua_b, app_b, board_b, drv_b = phone("flat", base + 2, base + 20, "/tmp/heaplock_tone.wav", ptime_b)
     for drv in (drv_a, drv_b):
         drv.ua.tick(time.ticks_ms())
         drv.app.start(time.ticks_ms())
-    ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
+    ua_a.dial("sip:flat@127.0.0.1:%d" % (base + 2))
     start = time.ticks_ms()
     while time.ticks_diff(time.ticks_ms(), start) < 3000:           # set up + warm up
         drv_a.step()
@@ -110,7 +125,6 @@ def main():
     failures = 0
     if not connected:
         print("FAILED setup: no connected call", board_a.events, board_b.events)
-        print("0 passed, 1 failed")
         return 1
     gc.collect()
     before_a = app_a.audio.frames
@@ -122,7 +136,7 @@ def main():
     micropython.heap_lock()
     locked[0] = True
     try:
-        while app_b.audio.frames - before_b < FRAMES or app_a.audio.frames - before_a < FRAMES:
+        while app_b.audio.frames - before_b < frames_wanted or app_a.audio.frames - before_a < frames_wanted:
             drv_a.step()
             drv_b.step()
     except MemoryError as err:
@@ -139,13 +153,22 @@ def main():
           " (%d per datagram), jitter received=%d lost=%d" % (
               app_a.audio.frames - before_a, frames, datagrams, grown,
               grown // datagrams if datagrams else -1, stats["received"], stats["lost"]))
+    door = app_a.audio.session.jitter
+    print("door sends %d ms, receives: jitter received=%d lost=%d concealed=%d underruns=%d depth=%d ms" % (
+        app_a.audio.session.ptime, door.received, door.lost, door.concealed, door.underruns, door.depth_ms))
     if error is not None:
         failures += 1
         print("FAILED: allocation under heap_lock:", repr(error))
         sys.print_exception(error)
-    if frames < FRAMES or stats["received"] < FRAMES // 2:
+    # the flat receives the door's packets: one per ptime_b ms (the door sends the flat's a=ptime)
+    if frames < frames_wanted or stats["received"] < frames_wanted * 20 // ptime_b - 5:
         failures += 1
         print("FAILED: audio did not flow under the lock")
+    for name, app, ptime in (("door", app_a, ptime_b), ("flat", app_b, ptime_a)):
+        session = app.audio.session
+        if session.ptime != ptime:
+            failures += 1
+            print("FAILED: the %s sends %d ms packets, not the peer's a=ptime:%d" % (name, session.ptime, ptime))
     # the locked frames ran the kernel-filtered path: each RTP socket connected
     # to the peer's SDP address, the source the session settled on
     for name, drv in (("A", drv_a), ("B", drv_b)):
@@ -158,8 +181,10 @@ def main():
     for _ in range(50):
         drv_a.step()
         drv_b.step()
-    print("%d passed, %d failed" % (1 - min(failures, 1), min(failures, 1)))
-    return failures
+    for drv in (drv_a, drv_b):
+        for sock in (drv.sip_sock, drv.rtp_sock, drv.rtcp_sock):
+            sock.close()
+    return min(failures, 1)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ QUIET = 0x20        # level rank below which a frame counts as quiet (~ -40 dBov
 _JIT_CLAMP = 0x7FFFF  # largest |D| used in the jitter filter (65 s at 8 kHz)
 GRANULE = 20        # samples per presence bit (2.5 ms at 8 kHz)
 _FULL = 0xFF        # every granule of a 160-sample frame present
-_SEQS = 64          # received sequence numbers kept for duplicate detection
+_SEQS = 32          # received sequence numbers kept for duplicate detection
 
 
 class JitterBuffer:

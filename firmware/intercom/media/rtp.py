@@ -49,9 +49,10 @@ class RtpSender:
         self.reset(ssrc, payload_type, seq, ts_hi, ts_lo)
         mv = memoryview(self.buf)
         self.payload = mv[HEADER_LEN:]
-        # Two views made once: a full audio frame and a 4-byte RFC 4733 event.
-        self._full = mv
-        self._full_len = self.frame_bytes
+        # Views made once: the audio packets of every whole 10 ms up to the
+        # buffer (RFC 3551 §4.5 packetizations) and a 4-byte RFC 4733 event.
+        self._step = clock_rate // 100
+        self._views = [mv[:HEADER_LEN + k * self._step] for k in range(self.frame_bytes // self._step + 1)]
         self._event = mv[:HEADER_LEN + 4]
 
     def reset(self, ssrc, payload_type, seq=0, ts_hi=0, ts_lo=0):
@@ -93,8 +94,8 @@ class RtpSender:
         ts_advance (default payload_len: one G.711 sample per byte; 0 for
         the repeated packets of an RFC 4733 event). payload_type -1 means
         the audio type given at construction; only audio packets consume a
-        pending talk-spurt marker. Views for a full frame and for 4 bytes
-        are made once; any other length makes a new memoryview."""
+        pending talk-spurt marker. Views for every whole 10 ms and for 4
+        bytes are made once; any other length makes a new memoryview."""
         b = self.buf
         m = 0x80 if marker else 0
         if payload_type < 0:
@@ -116,10 +117,10 @@ class RtpSender:
             lo &= 0xFFFF
             self.octets_hi = (self.octets_hi + 1) & 0xFFFF
         self.octets_lo = lo
-        if payload_len == self._full_len:
-            return self._full
         if payload_len == 4:
             return self._event
+        if payload_len % self._step == 0 and payload_len <= self.frame_bytes:
+            return self._views[payload_len // self._step]
         return memoryview(b)[:HEADER_LEN + payload_len]
 
 

@@ -7,7 +7,10 @@ from intercom.media.jitter import JitterBuffer
 from intercom.media.dtmf import DtmfReceiver, DtmfSender
 from intercom.media.rtcp import RtcpReporter
 
-FRAME_SAMPLES = 160          # 20 ms at 8 kHz
+FRAME_SAMPLES = 160          # 20 ms at 8 kHz: the audio frame (mic, speaker, frame clock)
+SEND_PTIMES = (10, 20, 30, 40, 50, 60)   # packetizations we can send from 20 ms frames
+STEP = 80                    # 10 ms: every send size and pending count is a multiple
+SEND_BUFFER_MS = 80          # payload room: a 60 ms packet pending plus the frame that completes it
 LATCH_QUIET_MS = 1000        # the accepted source silent this long: a NAT'd peer may be latched
 LATCH_RUN = 5                # ... after this many packets of one SSRC in strict sequence
 COUNTER_MASK = 0x3FFFFFFF    # counters stay small ints on 31-bit ports
@@ -84,6 +87,11 @@ class MediaSession:
         self.send_enabled = False
         self.recv_enabled = False
         self.codec = None
+        self.ptime = 20              # our send packetization (ms): ours, or the peer's a=ptime
+        self.send_samples = FRAME_SAMPLES
+        self.fill = 0                # encoded samples in sender.payload (sent ones included)
+        self.sent = 0                # ... the first `sent` of them went out in the last packet
+        self._at = None              # views of sender.payload at every 10 ms (made once)
         self.dtmf_pt = -1            # telephone-event number we send with (the peer's SDP)
         self.recv_pt = -1            # the numbers we accept (our own SDP, RFC 3264 §6.1):
         self.recv_dtmf_pt = -1       # an answer may renumber, so they may differ from the send ones
@@ -98,12 +106,13 @@ class MediaSession:
 
     # --- control (once per call or re-INVITE) --------------------------------------
     def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
-              recv_pt=None, recv_dtmf_pt=None, codec_name=None):
+              recv_pt=None, recv_dtmf_pt=None, codec_name=None, ptime=20):
         """Begin a stream for a negotiated Media description; peer_ip is
         the IP the call's signalling comes from (None: no NAT latch).
         payload_type/dtmf_pt are the peer's numbers (we send with them),
         recv_pt/recv_dtmf_pt ours (we accept them; None: the same);
-        codec_name names the codec when the numbers are dynamic."""
+        codec_name names the codec when the numbers are dynamic; ptime the
+        packetization we send (ms, one of SEND_PTIMES; any is received)."""
         codec = codec_of(codec_name, payload_type)
         self.call_id = call_id
         self.codec = codec
@@ -115,7 +124,9 @@ class MediaSession:
             # The first call builds the stream's objects (about 3 KB, the
             # jitter ring the largest block); later calls reuse them, so
             # calls do not churn and fragment a small heap.
-            self.sender = RtpSender(ssrc, payload_type, seq=seq, ts_hi=ts_hi)
+            self.sender = RtpSender(ssrc, payload_type, ptime=SEND_BUFFER_MS, seq=seq, ts_hi=ts_hi)
+            pay = self.sender.payload
+            self._at = [pay[k * STEP:] for k in range(SEND_BUFFER_MS // 10 - 1)]
             self.receiver = RtpReceiver()
             self.jitter = JitterBuffer(codec)
             self.rtcp = RtcpReporter(ssrc, self.cname)
@@ -137,13 +148,15 @@ class MediaSession:
         self.send_enabled = False
         self.active = True
         self.update(address, port, payload_type, dtmf_pt, send, recv, peer_ip, recv_pt, recv_dtmf_pt,
-                    codec_name)
+                    codec_name, ptime)
 
     def update(self, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
-               recv_pt=None, recv_dtmf_pt=None, codec_name=None):
-        """A re-INVITE changed the stream: follow the new address, direction
-        and payload numbers (as in start()). A new address starts the source
-        rule over; the same one keeps the source."""
+               recv_pt=None, recv_dtmf_pt=None, codec_name=None, ptime=20):
+        """A re-INVITE changed the stream: follow the new address, direction,
+        payload numbers and send packetization (as in start()). A new address
+        starts the source rule over; the same one keeps the source."""
+        if ptime not in SEND_PTIMES:
+            raise ValueError("cannot send %r ms packets (one of %r)" % (ptime, SEND_PTIMES))
         codec = codec_of(codec_name, payload_type)
         if codec is not self.codec:
             self.codec = codec
@@ -169,8 +182,12 @@ class MediaSession:
             self.clock_on = False
             self.receiver.unlatch()     # the stream may come with a new SSRC
         self.dtmf_pt = dtmf_pt
+        self.ptime = ptime
+        self.send_samples = ptime * STEP // 10
         if send and not self.send_enabled:
             self.sender.talkspurt()
+            self.fill = 0                # audio pending from before a pause is not sent
+            self.sent = 0
         self.send_enabled = send and address != "0.0.0.0"
         self.recv_enabled = recv
 
@@ -208,7 +225,7 @@ class MediaSession:
         if (self.sender.packets or self.rtcp.reports) and dest is not None and dest[0] != "0.0.0.0":
             rx = self.receiver
             self.bye = self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, self.now,
-                                           self.sender, self.dtmf_tx.held_samples(), rx.latched)
+                                           self.sender, self.held_samples(), rx.latched)
             self.bye_dest = dest
         stats = self.jitter.stats()
         rx = self.receiver
@@ -262,7 +279,13 @@ class MediaSession:
             return None
         rx = self.receiver
         return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
-                               self.sender, self.dtmf_tx.held_samples(), rx.latched)
+                               self.sender, self.held_samples(), rx.latched)
+
+    def held_samples(self):
+        """How far our RTP timestamp is behind the sampling clock: an RFC
+        4733 event in progress, and the samples encoded but not yet sent
+        (30 and 40 ms packets wait for a second or third frame)."""
+        return self.dtmf_tx.held_samples() + self.fill - self.sent
 
     def receive_rtcp(self, data, now):
         """The peer's RTCP; it counts (statistics, and alive for the media
@@ -372,12 +395,23 @@ class MediaSession:
         return True
 
     def next_packet(self, mic_pcm):
-        """The RTP datagram for this frame (a memoryview), or None when not sending."""
+        """The frame's first RTP datagram (a memoryview), or None when
+        nothing is due: the 20 ms frame is encoded after the samples still
+        pending, and a packet of send_samples goes out once they suffice
+        (40 ms: every second frame; 30 ms: 240 of 320 samples, then 240 of
+        240). With 10 ms packets a frame makes two: the driver sends this
+        one, then asks more() for the next (one buffer serves both)."""
         if not self.active or not self.send_enabled:
             return None
+        self._shift()
         sender = self.sender
         tx = self.dtmf_tx
         if tx.active and self.dtmf_pt >= 0:
+            if self.fill:
+                # audio pending when a digit starts is dropped, but its time
+                # passes: the event starts on the sampling clock (RFC 3550 §5.1)
+                sender.advance(self.fill)
+                self.fill = 0
             length = tx.next_payload(sender.payload)
             if length:
                 # the audio after the event starts a talk spurt: marker bit
@@ -389,8 +423,29 @@ class MediaSession:
                 # timestamp stays on the sampling clock (RFC 3550 §5.1)
                 sender.advance(FRAME_SAMPLES)
                 return None
-        self.codec.encode(mic_pcm, sender.payload, FRAME_SAMPLES)
-        return sender.packet_for(FRAME_SAMPLES)
+        self.codec.encode(mic_pcm, self._at[self.fill // STEP], FRAME_SAMPLES)
+        self.fill += FRAME_SAMPLES
+        return self.more()
+
+    def more(self):
+        """The frame's next RTP datagram, or None: call after sending the
+        previous one (it is built in the same buffer). The timestamp moves
+        on by the samples sent (RFC 3550 §5.1)."""
+        self._shift()
+        n = self.send_samples
+        if not self.active or not self.send_enabled or self.fill < n:
+            return None
+        self.sent = n
+        return self.sender.packet_for(n)
+
+    def _shift(self):
+        # The samples after the packet sent last move to the payload's start.
+        sent = self.sent
+        if sent:
+            self.sent = 0
+            self.fill -= sent
+            if self.fill:
+                g711.copy(self.sender.payload, 0, self.sender.payload, sent, self.fill)
 
     def play(self, speaker_pcm):
         """Decode the next frame into speaker_pcm (16-bit); the jitter status."""

@@ -2,6 +2,8 @@
 
 from intercom.sip import sdp as sdpmod
 
+SEND_PTIMES = (10, 20, 30, 40)   # a=ptime values we send as asked (media.ptime's choices)
+
 
 class Media:
     """The negotiated stream: where to send, which payload types.
@@ -129,8 +131,12 @@ class CallMedia:
         self.media = Media(desc.address, desc.port, choice[0], choice[1], desc.dtmf_pt,
                            direction in ("sendrecv", "sendonly"),
                            direction in ("sendrecv", "recvonly"), recv_pt, recv_dtmf_pt)
+        # RFC 4566 §6: a=ptime is how much audio its sender wants per packet;
+        # we send the peer's when we can produce it, else ours (media.ptime)
+        ptime = desc.ptime if desc.ptime in SEND_PTIMES else self.mgr.cfg["media"]["ptime"]
         # pt/dtmf_pt: the peer's numbers, what we send; recv_*: ours, what we accept
         self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
+                      "ptime": ptime,
                       "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
                       "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
                       "direction": direction, "peer_ip": self.signal_ip,
