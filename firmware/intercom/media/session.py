@@ -10,7 +10,7 @@ from intercom.media.rtcp import RtcpReporter
 FRAME_SAMPLES = 160          # 20 ms at 8 kHz: the audio frame (mic, speaker, frame clock)
 SEND_PTIMES = (10, 20, 30, 40, 50, 60)   # packetizations we can send from 20 ms frames
 STEP = 80                    # 10 ms: every send size and pending count is a multiple
-SEND_BUFFER_MS = 80          # payload room: a 60 ms packet pending plus the frame that completes it
+SEND_BUFFER_MS = 70          # payload room: 50 ms pending plus the frame that completes a 60 ms packet
 LATCH_QUIET_MS = 1000        # the accepted source silent this long: a NAT'd peer may be latched
 LATCH_RUN = 5                # ... after this many packets of one SSRC in strict sequence
 COUNTER_MASK = 0x3FFFFFFF    # counters stay small ints on 31-bit ports
