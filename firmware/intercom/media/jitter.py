@@ -228,8 +228,10 @@ class JitterBuffer:
         rel = ts_diff(ts_hi, ts_lo, self._p_hi, self._p_lo)
         if self._have or self._gap:
             d = seq_diff(seq, self._next_seq)
-            if (rel is None or d < -MAX_MISORDER or d > MAX_DROPOUT or rel < -MAX_MISORDER * fb
-                    or rel > MAX_DROPOUT * fb):
+            # an event's timestamp is its start, held for all its packets:
+            # only audio's timestamp may say the stream restarted
+            far = rel is None or ((rel < -MAX_MISORDER * fb or rel > MAX_DROPOUT * fb) and src is not None)
+            if far or d < -MAX_MISORDER or d > MAX_DROPOUT:
                 # A new stream (restart, SSRC change): its timing is unrelated.
                 self.restarts += 1
                 self._reset_stream()
@@ -250,6 +252,9 @@ class JitterBuffer:
         i = seq % _SEQS
         if self._seqs[i] == seq:
             self.duplicates += 1
+            return False
+        if rel + n <= 0 and src is None:
+            self._note(seq, 0)       # an event's time already played: nothing to fill
             return False
         if rel + n <= 0:
             # entirely before the frame due

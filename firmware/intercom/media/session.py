@@ -34,8 +34,10 @@ class MediaSession:
     start() and reset (not rebuilt) by every later one or a codec change.
 
     Per frame the driver calls next_packet(mic_pcm) -> datagram view or
-    None, play(speaker_pcm) -> jitter status, and receive(data, addr, now)
-    for each RTP datagram. None of them allocates.
+    None (then more() until None: 10 ms packets make two a frame),
+    play(speaker_pcm) -> jitter status, and receive(data, addr, now) for
+    each RTP datagram. None of them allocates. Any packetization is
+    received (the jitter buffer works in samples); we send `ptime`.
 
     Whose RTP is taken (the source rule; everything else is dropped and
     counted in foreign_source):
