@@ -177,7 +177,7 @@ force_rport = yes
 rewrite_contact = yes
 auth = {user}-auth
 aors = {user}
-timers = yes
+timers = {timers}
 timers_sess_expires = 90
 timers_min_se = 90
 
@@ -241,7 +241,11 @@ class Asterisk:
         pbx.rx("pjsip show contacts"); pbx.nsenter() + [...]
     """
 
-    def __init__(self, workdir=None, start_timeout=30.0):
+    def __init__(self, workdir=None, start_timeout=30.0, timers="yes"):
+        # timers: chan_pjsip's session-timer mode for every endpoint ("yes":
+        # only if the peer supports them; "always": RFC 4028 §9, Asterisk as
+        # UAS refreshes even when the door's INVITE has no Supported: timer)
+        self.timers = timers
         self.root = rootfs()
         self.workdir = workdir or tempfile.mkdtemp(prefix="intercom-asterisk-")
         self.port = SIP_PORT
@@ -264,7 +268,8 @@ class Asterisk:
         pjsip = _PJSIP_GLOBAL.format(port=self.port)
         for user, pw in sorted(USERS.items()):
             pjsip += "\n" + _PJSIP_USER.format(user=user, password=pw,
-                                               context="from-" + user)
+                                               context="from-" + user,
+                                               timers=self.timers)
         self._write("pjsip.conf", pjsip)
         self._write("extensions.conf", _EXTENSIONS.format())
         self._write("pjsip_notify.conf", "[check-sync]\nEvent => check-sync\n")
