@@ -20,11 +20,11 @@ venv: $(STAMP)
 ## mpy-cross, and the real peers (Kamailio, SIPp) on 127.0.0.1
 test: venv
 	$(BIN)/ruff check firmware host_tests tools
-	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider host_tests
 
 ## test-core: the pure core only, under CPython and MicroPython (fast)
 test-core: venv
-	$(BIN)/python -m pytest -q -p no:cacheprovider host_tests/core
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider host_tests/core
 	cd host_tests/core && MICROPYPATH=../../firmware:. $(BIN)/micropython -X heapsize=16M mpy_runner.py
 
 ## demo: two simulated intercoms on 127.0.0.1 call each other (no PBX needed)

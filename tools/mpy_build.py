@@ -107,15 +107,18 @@ def romfs_image(log=None):
     error = build(log=log)
     if error:
         return None, error
-    try:
-        from mpremote.romfs import VfsRomWriter
-    except ImportError:
-        return None, "mpremote is not installed: run `make venv`"
     source, image = OUT, ROMFS
     newest = max(os.path.getmtime(os.path.join(root, name))
                  for root, _dirs, names in os.walk(source) for name in names)
     if os.path.exists(image) and os.path.getmtime(image) >= newest:
         return image, None
+    # Imported only now: a current image needs no mpremote, so `tools/sim --romfs`
+    # runs under the system python3 (without the venv's packages) once it is built.
+    try:
+        from mpremote.romfs import VfsRomWriter
+    except ImportError:
+        return None, ("mpremote is not importable by %s: run `make romfs` (or `make venv`"
+                      " and use .venv/bin/python)" % sys.executable)
     writer = VfsRomWriter()
 
     def add(directory):

@@ -70,6 +70,10 @@ def main(argv):
     import gc
     gc.collect()
     if description["hal"] == "esp32":
+        if sys.platform != "esp32":
+            # tools/sim with a device's config: say so, not a traceback from `import machine`
+            fail("board %r is a device board (hal esp32); on this computer the simulator runs"
+                 " \"board\": \"host\" (set it in %s)" % (cfg["board"], opts["config"]))
         run_device(cfg, description)
     else:
         run_host(cfg, description, opts)
