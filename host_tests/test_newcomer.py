@@ -130,3 +130,13 @@ def test_ci_run_installs_what_it_assumes_and_nothing_unused():
     for package in ("make", "python3-venv", "git", "ca-certificates"):
         assert package in installs, package
     assert "sipsak" not in installs
+
+
+def test_ci_suite_without_the_rfc4475_messages_runs_our_own_and_says_what_it_lacks(tmp_path):
+    env = dict(os.environ, CI="true", INTERCOM_RFC4475_DIR=str(tmp_path / "missing"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                           os.path.join(HERE, "test_rfc4475.py")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert re.search(r"\b(1[0-9]|[2-9][0-9]) passed", proc.stdout), proc.stdout[-2000:]
+    assert "RFC 4475 messages not found at %s" % (tmp_path / "missing") in proc.stdout
