@@ -25,6 +25,7 @@ class IncomingCall(Call):
 
         Returns False (after answering 488) when no codec is shared."""
         req = self.invite
+        mark = len(self.ua.events)
         if req.body:
             self.answer_body = self.answer_offer(req.body)
             if self.answer_body is None:
@@ -38,6 +39,11 @@ class IncomingCall(Call):
         ringing.add("Contact", "<%s>" % self.ua.contact_uri())
         self.invite_tx.respond(ringing)
         self.set_state(INCOMING)
+        # The offer's `media` event (emitted by answer_offer) goes after
+        # `call incoming`: a listener hears of a call before its media.
+        events = self.ua.events
+        for _ in range(len(events) - 1 - mark):
+            events.append(events.pop(mark))
         timeout = self.mgr.cfg["calls"]["ring_timeout"]
         if timeout:
             self.start_timer("ring", timeout * 1000)
