@@ -145,15 +145,19 @@ def test(seconds=3):
 
 
 _HELP = """setup.wifi(ssid, password)        Wi-Fi network
-setup.sip(registrar=, user=, password=, port=, auth_user=, display_name=, expires=, local_port=, outbound_proxy=)
-setup.calls(targets=, ring_timeout=, auto_answer=, accept_from=, call_waiting=, max_duration=, reject_code=)
+setup.sip(registrar=, user=, password=, port=, auth_user=, display_name=, expires=,
+          local_port=, outbound_proxy=, keepalive=)
+setup.calls(targets=, ring_timeout=, auto_answer=, accept_from=, call_waiting=,
+            max_duration=, reject_code=, no_answer_code=, media_timeout=)
 setup.door(pin=, pulse_ms=, max_attempts=, lockout_s=)
 setup.board(name)                 boards/<name>.json
-setup.trace(True|False)           print SIP messages (credentials masked)
+setup.trace(on=True)              print SIP messages (credentials masked); False: stop
 setup.show()                      the configuration, secrets masked
-setup.test()                      self-test: Wi-Fi, DNS, OPTIONS, REGISTER, tone, microphone
-setup.reset()                     defaults (keeps the board)"""
+setup.test(seconds=3)             self-test: Wi-Fi, DNS, OPTIONS, REGISTER, tone, microphone
+setup.reset()                     defaults (keeps the board)
+setup.help()                      this list"""
 
 
 def help():
+    """Every setup function and its arguments (host_tests/test_setup_help.py keeps it complete)."""
     _say(_HELP)
