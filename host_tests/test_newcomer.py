@@ -140,3 +140,26 @@ def test_ci_suite_without_the_rfc4475_messages_runs_our_own_and_says_what_it_lac
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert re.search(r"\b(1[0-9]|[2-9][0-9]) passed", proc.stdout), proc.stdout[-2000:]
     assert "RFC 4475 messages not found at %s" % (tmp_path / "missing") in proc.stdout
+
+
+def documented(name, text):
+    return ("`%s`" % name) in text or ('"%s":' % name) in text
+
+
+def test_readme_documents_every_media_and_memory_key_and_config_key():
+    from _net import Net
+    from intercom.hal.host import HostBoard
+    text = readme()
+    net = Net()
+    a = net.phone("192.0.2.1", "alice")
+    b = net.phone("192.0.2.2", "bob")
+    a.dial("sip:bob@192.0.2.2:5060")
+    net.run(10)
+    media = [e for e in b.seen if e["event"] == "media"]       # the callee's, from the offer
+    assert media
+    memory = HostBoard({"name": "host"}).memory()
+    missing = ["media." + k for e in media for k in e if k != "event" and not documented(k, text)]
+    missing += ["memory." + k for k in memory if k != "event" and not documented(k, text)]
+    missing += ["config " + path for path, _default, _check in config_mod._SPEC
+                if not (documented(path, text) or documented(path.split(".")[-1], text))]
+    assert not missing, "the README does not mention: %s" % ", ".join(sorted(set(missing)))
