@@ -1,6 +1,6 @@
-"""Under the MicroPython unix port: seeded mutations of the RFC 4475 messages never escape UserAgent.receive().
+"""Under the MicroPython unix port: seeded mutations of RFC 4475 (or our own) messages never escape UserAgent.receive().
 
-Usage: micropython fuzz_receive.py SUITE_DIR [ITERATIONS] [SEED]; prints `N passed, N failed`."""
+Usage: micropython fuzz_receive.py SUITE_DIR (.dat and .sip files) [ITERATIONS] [SEED]; prints `N passed, N failed`."""
 
 import os
 import random
@@ -30,6 +30,9 @@ def main(suite, iterations, seed):
         if name.endswith(".dat"):
             with open(suite + "/" + name, "rb") as f:
                 corpus.append(f.read())
+        elif name.endswith(".sip"):          # host_tests/conformance: LF in the file, CRLF on the wire
+            with open(suite + "/" + name, "rb") as f:
+                corpus.append(f.read().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     random.seed(seed)
     failures = 0
     ua = None
