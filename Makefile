@@ -31,12 +31,11 @@ test-core: venv
 demo: venv
 	$(BIN)/python tools/demo.py
 
-## bench: codec speed side by side (CPython vs pyVoIP vs sippy, and MicroPython), then memory:
-## the smallest heap that runs a whole call from .mpy and from a ROMFS image (bisection), bytes
-## allocated per frame, and the 20 largest heap costs at boot (tools/memprofile.py)
+## bench: full SIP parse (us, pyVoIP, sippy, MicroPython), INVITE -> 180, the 20 ms media frame,
+## ESP32 estimates, smallest/peak heap per deployment (tools/membench.py via tools/bench.py), goals;
+## then the 20 largest heap costs at boot (tools/memprofile.py). Exit 2 when a peer is missing.
 bench: venv
 	$(BIN)/python tools/bench.py
-	$(BIN)/python tools/membench.py
 	$(BIN)/python tools/memprofile.py --top 20
 
 ## mpy: precompile every firmware module with mpy-cross into build/mpy (plain bytecode:

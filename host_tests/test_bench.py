@@ -1,0 +1,76 @@
+"""`make bench` (tools/bench.py): its workloads run (tiny counts, no timing asserted); a missing peer fails loudly."""
+
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import bench  # noqa: E402
+import bench_upy  # noqa: E402
+
+
+def test_full_parse_reads_every_header_and_the_sdp_body():
+    for _, data in bench_upy.MESSAGES:
+        msg = bench_upy.ours_full(data)
+        assert msg.headers
+    broken = bench_upy.INVITE.replace(b"m=audio 49170", b"m=audio x")
+    assert not bench_upy.accepts(bench_upy.ours_full, broken)
+
+
+def test_invite_response_media_and_pystone_run_under_cpython():
+    assert bench_upy.invite_response_us(1) > 0
+    assert bench_upy.media_frame_us(5, 1) > 0
+    assert bench_upy.pystones_per_s(10) > 0
+
+
+def test_micropython_figures_all_present_in_a_quick_run():
+    if bench.find_micropython() is None:
+        pytest.skip("micropython not installed (make venv)")
+    results = bench.run_micropython(quick=True)
+    for name in ("parse_invite", "parse_ok200", "parse_register", "invite_rx", "media", "pystone"):
+        assert isinstance(results[name], float), (name, results[name])
+
+
+def test_a_peer_that_cannot_parse_is_shown_not_skipped():
+    def refuses(data):
+        raise ValueError("no REGISTER here")
+    assert bench.measure(refuses, bench_upy.REGISTER, quick=True).startswith("cannot parse (ValueError")
+
+
+def test_missing_micropython_fails_loudly(monkeypatch):
+    monkeypatch.setattr(bench, "find_micropython", lambda: None)
+    with pytest.raises(bench.PeerMissing, match="micropython not found"):
+        bench.run_micropython(quick=True)
+    with pytest.raises(bench.PeerMissing):
+        bench.run_micropython(quick=True, exe="/nonexistent/micropython")
+
+
+def test_missing_pyvoip_fails_loudly_with_exit_2(monkeypatch, capsys):
+    def gone():
+        raise ImportError("No module named 'pyVoIP'")
+    monkeypatch.setattr(bench, "load_pyvoip", gone)
+    with pytest.raises(bench.PeerMissing, match="pyVoIP"):
+        bench.peers()
+    monkeypatch.setenv("INTERCOM_BENCH_CHILD", "1")
+    monkeypatch.setattr(bench, "report", lambda extra, quick=False: bench.peers())
+    assert bench.main([]) == 2
+    assert "FAILED, a peer is missing" in capsys.readouterr().err
+
+
+def test_membench_without_a_deployment_fails_loudly(monkeypatch):
+    monkeypatch.setattr(bench, "membench_modes", lambda python: ["mpy", "romfs"])
+    with pytest.raises(bench.PeerMissing, match="frozen"):
+        bench.run_membench([])
+
+
+def test_membench_report_parsed_per_deployment():
+    text = ("memory (MicroPython unix port)\n"
+            "smallest heap, .mpy files (copied into RAM at import)          139 wK = 139 KiB on a 32-bit device\n"
+            "  runs                                                         9 in 60 s\n"
+            "  peak live heap in the call (7 samples)                      233000 bytes (~113.8 wK)\n"
+            "smallest heap, a ROMFS image (bytecode in place, as frozen)    > 512 wK (fails at 512 wK: boot)\n")
+    rows = bench.parse_membench(text)
+    assert rows == [[".mpy files (copied into RAM at import)", "139 wK", "113.8 wK"],
+                    ["a ROMFS image (bytecode in place, as frozen)", "> 512 wK (fails at 512 wK: boot)", "n/a"]]
