@@ -74,3 +74,23 @@ def test_membench_report_parsed_per_deployment():
     rows = bench.parse_membench(text)
     assert rows == [[".mpy files (copied into RAM at import)", "139 wK", "113.8 wK"],
                     ["a ROMFS image (bytecode in place, as frozen)", "> 512 wK (fails at 512 wK: boot)", "n/a"]]
+
+
+def test_report_prints_every_goal_then_fails_when_memory_cannot_be_measured(monkeypatch, capsys):
+    monkeypatch.setattr(bench, "peers", lambda: [("ours (CPython)", bench_upy.ours_full),
+                                                 ("pyVoIP stand-in", bench_upy.ours_full)])
+    figures = {"parse_invite": 400.0, "parse_ok200": 500.0, "parse_register": 500.0,
+               "invite_rx": 800.0, "media": 20.0, "pystone": 101400.0}
+    monkeypatch.setattr(bench, "run_micropython", lambda quick=False: figures)
+
+    def no_kamailio(extra):
+        raise bench.PeerMissing("membench needs Kamailio")
+    monkeypatch.setattr(bench, "run_membench", no_kamailio)
+    with pytest.raises(bench.PeerMissing, match="Kamailio"):
+        bench.report([], quick=True)
+    out = capsys.readouterr().out
+    assert "noisy on a shared machine" in out and "NOT MEASURED: membench needs Kamailio" in out
+    assert "full parse >= 2x pyVoIP (CPython): " in out
+    assert "INVITE receive -> response <= 10 ms (ESP32 estimate): NOT MET (80.0 ms, 8.00x the goal)" in out
+    assert "media path <= 2 ms per frame (ESP32 estimate): MET (2.00 ms, 1.00x the goal)" in out
+    assert "ESTIMATE" in out and "GOAL UNKNOWN" not in out
