@@ -48,6 +48,22 @@ mpy: venv
 romfs: venv
 	$(BIN)/python tools/mpy_build.py --romfs
 
+## frozen: build/frozen/micropython, the unix port with every firmware module frozen by
+## tools/manifest.py, from Debian's MicroPython source (tools/frozen_build.py; cached)
+.PHONY: frozen firmware
+frozen: venv
+	$(BIN)/python tools/frozen_build.py
+
+## firmware: an ESP32 MicroPython with the intercom frozen (needs ESP-IDF, sourced export.sh):
+## make firmware BOARD=ESP32_GENERIC MICROPYTHON_DIR=~/micropython  (-> its ports/esp32/build-BOARD)
+firmware:
+	@test -n "$(BOARD)" || { echo "error: make firmware BOARD=ESP32_GENERIC (a MicroPython board, ports/esp32/boards)"; exit 2; }
+	@test -d "$(MICROPYTHON_DIR)/ports/esp32" || { echo "error: set MICROPYTHON_DIR to a MicroPython source tree (git clone https://github.com/micropython/micropython)"; exit 2; }
+	@test -n "$(IDF_PATH)" || { echo "error: ESP-IDF not set up: source \$$IDF_PATH/export.sh first"; exit 2; }
+	$(MAKE) -C "$(MICROPYTHON_DIR)/mpy-cross"
+	$(MAKE) -C "$(MICROPYTHON_DIR)/ports/esp32" BOARD=$(BOARD) FROZEN_MANIFEST=$(abspath tools/manifest.py) submodules
+	$(MAKE) -C "$(MICROPYTHON_DIR)/ports/esp32" BOARD=$(BOARD) FROZEN_MANIFEST=$(abspath tools/manifest.py)
+
 lint: venv
 	$(BIN)/ruff check firmware host_tests tools
 

@@ -5,9 +5,12 @@ boot, register to Kamailio (digest auth), call a second simulator through it
 (auto-answer, audio both ways), hold, resume, hang up, unregister (quit).
 Phone A is measured under the MicroPython unix port with `--heap <N>wK`, in
 two deployments: tools/sim --mpy (build/mpy: each import copies its
-bytecode into the heap) and tools/sim --romfs (build/romfs.img mounted
+bytecode into the heap), tools/sim --romfs (build/romfs.img mounted
 as a ROM partition: bytecode runs in place, as from a device's ROMFS
-partition or frozen firmware; --heap is then the heap beside the image).
+partition; --heap is then the heap beside the image) and tools/sim --frozen
+(build/frozen/micropython, every module frozen into the binary by
+tools/manifest.py, as in a `make firmware` ESP32 build: bytecode, qstrs and
+constant objects in flash).
 Phone B runs with a normal heap.
 A run succeeds when every step's events arrived, both phones received audio,
 A exited 0 with no `error` event and no MemoryError on its stderr.
@@ -23,6 +26,7 @@ it), and bytes allocated per frame from host_tests/upy/heaplock_call.py.
     .venv/bin/python tools/membench.py              # the whole report
     .venv/bin/python tools/membench.py --heap 96    # one run at 96wK, step by step
     .venv/bin/python tools/membench.py --heap 96 --romfs
+    .venv/bin/python tools/membench.py --heap 64 --frozen
     .venv/bin/python tools/membench.py --modes romfs  # bisect one deployment only
 """
 
@@ -96,7 +100,8 @@ class Scenario:
     run() returns True or False; `failed` names the step and why, `memory`
     holds (phase, memory event) pairs when sampling and the firmware has `mem`."""
 
-    def __init__(self, kamailio, heap_wk, workdir, audio_s=1.5, sample_memory=False, mpy=True, romfs=False):
+    def __init__(self, kamailio, heap_wk, workdir, audio_s=1.5, sample_memory=False, mpy=True, romfs=False,
+                 frozen=False):
         self.kamailio = kamailio
         self.heap_wk = heap_wk
         self.workdir = workdir
@@ -104,6 +109,7 @@ class Scenario:
         self.sample_memory = sample_memory
         self.mpy = mpy
         self.romfs = romfs
+        self.frozen = frozen
         self.failed = None
         self.steps = []               # (step, seconds)
         self.memory = []              # (phase, event)
@@ -158,7 +164,9 @@ class Scenario:
             write_tone(tone)
         (sip_a, sip_b), (rtp_a, rtp_b) = ports()
         a_args = ["--heap", "%dwK" % self.heap_wk, "--mic", tone]
-        if self.romfs:
+        if self.frozen:
+            a_args.insert(0, "--frozen")
+        elif self.romfs:
             a_args.insert(0, "--romfs")
         elif self.mpy:
             a_args.insert(0, "--mpy")
@@ -267,7 +275,8 @@ class Scenario:
 
 
 MODES = {"mpy": ".mpy files (copied into RAM at import)",
-         "romfs": "a ROMFS image (bytecode in place, as frozen)"}
+         "romfs": "a ROMFS image (bytecode in place)",
+         "frozen": "frozen modules (make frozen: bytecode, qstrs, constants in the binary)"}
 
 
 def romfs_block_bytes():
@@ -280,14 +289,14 @@ def romfs_block_bytes():
 # --- bisection --------------------------------------------------------------------------
 
 
-def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False):
+def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False, frozen=False):
     """Smallest N in [lo, hi] wK whose run succeeds (assuming success is monotonic in N),
     confirmed by a second run; None if hi itself fails. Returns (N, runs, top scenario)."""
     runs = []
 
     def attempt(n, sample=False):
         sc = Scenario(kamailio, n, os.path.join(workdir, "run%02d-%dwK" % (len(runs), n)), audio_s,
-                      sample_memory=sample, romfs=romfs)
+                      sample_memory=sample, romfs=romfs, frozen=frozen)
         t = time.monotonic()
         ok = sc.run()
         runs.append((n, ok, time.monotonic() - t, sc.failed))
@@ -443,8 +452,9 @@ def main():
     parser.add_argument("--heap", type=int, help="run the scenario once at this heap (wK) and print its steps")
     parser.add_argument("--source", action="store_true", help="with --heap: run firmware/*.py, not build/mpy")
     parser.add_argument("--romfs", action="store_true", help="with --heap: run from build/romfs.img")
-    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs"],
-                        help="which deployments to bisect (default: both)")
+    parser.add_argument("--frozen", action="store_true", help="with --heap: run build/frozen/micropython")
+    parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs", "frozen"],
+                        help="which deployments to bisect (default: all three)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
     args = parser.parse_args()
 
@@ -460,7 +470,8 @@ def main():
         with Kamailio(USERS, workdir=os.path.join(args.workdir, "kamailio")) as kamailio:
             if args.heap:
                 sc = Scenario(kamailio, args.heap, os.path.join(args.workdir, "single"), args.audio,
-                              sample_memory=True, mpy=not args.source, romfs=args.romfs)
+                              sample_memory=True, mpy=not args.source, romfs=args.romfs,
+                              frozen=args.frozen)
                 ok = sc.run()
                 for name, secs in sc.steps:
                     log("  %-10s %5.2f s" % (name, secs))
@@ -474,7 +485,7 @@ def main():
                     "call with %.1f s audio, hold, resume, hang up, unregister)"
                     % (args.min, args.max, MODES[mode], args.audio))
                 best, runs, top = bisect(kamailio, args.min, args.max, os.path.join(args.workdir, mode),
-                                         args.audio, log, romfs=romfs)
+                                         args.audio, log, romfs=romfs, frozen=mode == "frozen")
                 label = "smallest heap, %s" % MODES[mode]
                 if best is None:
                     rows.append((label, "> %d wK (fails at %d wK: %s)" % (args.max, args.max, runs[-1][3])))
@@ -508,7 +519,7 @@ def main():
                          "" if figures["passed"] else "; heaplock_call.py FAILED")))
     width = max(len(r[0]) for r in rows)
     log("")
-    log("memory (MicroPython unix port; phone A from build/mpy or build/romfs.img)")
+    log("memory (MicroPython unix port; phone A from build/mpy, build/romfs.img or build/frozen/micropython)")
     for name, value in rows:
         log("%s  %s" % (name.ljust(width), value))
     if verdict is not None:

@@ -313,7 +313,8 @@ def _dump(cfg):
                 lines[-1] = lines[-1][:-1]
                 lines.append("  },")
             if section is not None:
-                lines.append(f'  "{section}": {{')
+                # Not an f-string: MicroPython <= 1.26 rejects one ending in `{{`.
+                lines.append('  "' + section + '": {')
             current = section
         indent = "  " if section is None else "    "
         lines.append(f'{indent}"{key}": {_fmt(value)},')
