@@ -96,3 +96,31 @@ def test_sim_refuses_frozen_with_another_deployment(other):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "--frozen and " + other in proc.stderr, proc.stderr
+
+
+def test_sim_frozen_runs_the_frozen_binary_with_no_firmware_dir_on_the_path(frozen, monkeypatch, tmp_path):
+    """tools/sim --frozen execs build/frozen/micropython with MICROPYPATH=.frozen and
+    main.py's text under -c (sys.path set to .frozen alone before any import):
+    nothing of firmware/ can shadow the frozen modules."""
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("tools_sim", SIM)
+    spec = importlib.util.spec_from_loader("tools_sim", loader)
+    sim = importlib.util.module_from_spec(spec)
+    loader.exec_module(sim)
+    seen = {}
+
+    def fake_execve(path, argv, env):
+        seen.update(path=path, argv=argv, env=env)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(sim.os, "execve", fake_execve)
+    monkeypatch.setattr(sys, "argv", ["tools/sim", "--frozen", "--heap", "87wK", "--config", "my.json"])
+    with pytest.raises(SystemExit):
+        sim.main()
+    assert seen["path"] == frozen_build.BINARY
+    assert seen["env"]["MICROPYPATH"] == ".frozen"
+    argv = seen["argv"]
+    assert argv[1:3] == ["-X", "heapsize=87wK"] and argv[3] == "-c"
+    assert argv[4].startswith("import sys; sys.path[:] = ['.frozen']; ")
+    assert not any(arg.endswith(".py") and arg.startswith(FIRMWARE) for arg in argv)
