@@ -17,10 +17,10 @@ import time
 
 from intercom import config
 from intercom.netcompat import UdpSocket
+from _locked import LockedSocket, QuietBoard, allowed, locked, received_bytes  # noqa: F401
 from intercom.sip.ua import UserAgent
 from intercom.app import App
 from intercom.driver import Driver
-from intercom.hal.host import HostBoard
 from intercom.hal.host_audio import HostAudio
 from intercom.board import load_board
 
@@ -28,38 +28,6 @@ FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
 PTIME_A = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 PTIME_B = int(sys.argv[4]) if len(sys.argv) > 4 else 20
-allowed = [0]          # datagrams received while unlocked
-locked = [False]       # the heap is locked by the frame loop
-
-
-class LockedSocket(UdpSocket):
-    """recv() is the only call allowed to allocate: it runs with the heap unlocked."""
-
-    def recv(self, size=1500):
-        if not locked[0]:
-            return UdpSocket.recv(self, size)
-        micropython.heap_unlock()
-        try:
-            data = UdpSocket.recv(self, size)
-        finally:
-            micropython.heap_lock()
-        allowed[0] += 1
-        return data
-
-
-class QuietBoard(HostBoard):
-    """A host board without stdin: events are kept, not printed."""
-
-    def __init__(self, description):
-        HostBoard.__init__(self, description, "error")
-        self.events = []
-        self.input_open = False
-
-    def pollables(self):
-        return []
-
-    def emit(self, event):
-        self.events.append(event)
 
 
 def rand_hex(n):

@@ -22,52 +22,17 @@ import machine
 import network
 from intercom import config
 from intercom.netcompat import UdpSocket
+from _locked import LockedSocket, QuietBoard, allowed, locked, received_bytes  # noqa: F401
 from intercom.sip.ua import UserAgent
 from intercom.app import App
 from intercom.driver import Driver
 from intercom.hal.esp32 import Esp32Board
-from intercom.hal.host import HostBoard
 from intercom.hal.host_audio import HostAudio
 from intercom.board import load_board
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47200
 BOARD = "esp32-devkitc-inmp441"
-allowed = [0]          # datagrams received while unlocked
-received_bytes = [0]   # heap taken by those reads (the one allocation allowed)
-locked = [False]
-
-
-class LockedSocket(UdpSocket):
-    """recv() is the only call allowed to allocate: it runs with the heap unlocked."""
-
-    def recv(self, size=1500):
-        if not locked[0]:
-            return UdpSocket.recv(self, size)
-        micropython.heap_unlock()
-        try:
-            before = gc.mem_alloc()
-            data = UdpSocket.recv(self, size)
-            received_bytes[0] += gc.mem_alloc() - before
-        finally:
-            micropython.heap_lock()
-        allowed[0] += 1
-        return data
-
-
-class QuietBoard(HostBoard):
-    """A host board without stdin: events are kept, not printed."""
-
-    def __init__(self, description):
-        HostBoard.__init__(self, description, "error")
-        self.events = []
-        self.input_open = False
-
-    def pollables(self):
-        return []
-
-    def emit(self, event):
-        self.events.append(event)
 
 
 class QuietEsp32(Esp32Board):
