@@ -31,6 +31,7 @@ it), and bytes allocated per frame from host_tests/upy/heaplock_call.py.
 """
 
 import argparse
+import json
 import math
 import os
 import random
@@ -75,12 +76,29 @@ def write_tone(path, hz=1000, seconds=1.0, rate=8000, amplitude=8000):
         w.writeframes(bytes(frames))
 
 
-def sim_config(kamailio, user, sip_port, rtp_port, auto_answer):
-    return {"board": "host",
-            "sip": {"registrar": HOST, "port": kamailio.port, "user": user, "password": USERS[user],
-                    "expires": 60, "local_port": sip_port},
-            "media": {"rtp_port": rtp_port},
-            "calls": {"targets": [], "auto_answer": auto_answer, "accept_from": "registrar"}}
+def sim_config(kamailio, user, sip_port, rtp_port, auto_answer, overrides=()):
+    """A sim's config; overrides: (("section.key", value), ...) set on both phones (--set)."""
+    cfg = {"board": "host",
+           "sip": {"registrar": HOST, "port": kamailio.port, "user": user, "password": USERS[user],
+                   "expires": 60, "local_port": sip_port},
+           "media": {"rtp_port": rtp_port},
+           "calls": {"targets": [], "auto_answer": auto_answer, "accept_from": "registrar"}}
+    for path, value in overrides:
+        section, _, key = path.partition(".")
+        cfg.setdefault(section, {})[key] = value
+    return cfg
+
+
+def parse_override(text):
+    """`section.key=JSON` (a bare word is taken as a string): one --set argument."""
+    path, eq, raw = text.partition("=")
+    if not eq or "." not in path:
+        raise argparse.ArgumentTypeError("--set wants section.key=value, got %r" % text)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return path, value
 
 
 def ports():
@@ -101,8 +119,9 @@ class Scenario:
     holds (phase, memory event) pairs when sampling and the firmware has `mem`."""
 
     def __init__(self, kamailio, heap_wk, workdir, audio_s=1.5, sample_memory=False, mpy=True, romfs=False,
-                 frozen=False):
+                 frozen=False, overrides=()):
         self.kamailio = kamailio
+        self.overrides = tuple(overrides)
         self.heap_wk = heap_wk
         self.workdir = workdir
         self.audio_s = audio_s
@@ -170,9 +189,9 @@ class Scenario:
             a_args.insert(0, "--romfs")
         elif self.mpy:
             a_args.insert(0, "--mpy")
-        self.b = Sim(sim_config(self.kamailio, "flat", sip_b, rtp_b, True), extra_args=["--mic", tone],
+        self.b = Sim(sim_config(self.kamailio, "flat", sip_b, rtp_b, True, self.overrides), extra_args=["--mic", tone],
                      workdir=os.path.join(self.workdir, "b"))
-        self.a = Sim(sim_config(self.kamailio, "door", sip_a, rtp_a, False), extra_args=a_args,
+        self.a = Sim(sim_config(self.kamailio, "door", sip_a, rtp_a, False, self.overrides), extra_args=a_args,
                      workdir=os.path.join(self.workdir, "a"))
         a, b = self.a, self.b
         try:
@@ -289,14 +308,14 @@ def romfs_block_bytes():
 # --- bisection --------------------------------------------------------------------------
 
 
-def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False, frozen=False):
+def bisect(kamailio, lo, hi, workdir, audio_s, log, romfs=False, frozen=False, overrides=()):
     """Smallest N in [lo, hi] wK whose run succeeds (assuming success is monotonic in N),
     confirmed by a second run; None if hi itself fails. Returns (N, runs, top scenario)."""
     runs = []
 
     def attempt(n, sample=False):
         sc = Scenario(kamailio, n, os.path.join(workdir, "run%02d-%dwK" % (len(runs), n)), audio_s,
-                      sample_memory=sample, romfs=romfs, frozen=frozen)
+                      sample_memory=sample, romfs=romfs, frozen=frozen, overrides=overrides)
         t = time.monotonic()
         ok = sc.run()
         runs.append((n, ok, time.monotonic() - t, sc.failed))
@@ -455,6 +474,10 @@ def main():
     parser.add_argument("--frozen", action="store_true", help="with --heap: run build/frozen/micropython")
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs", "frozen"],
                         help="which deployments to bisect (default: all three)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=parse_override,
+                        metavar="SECTION.KEY=JSON",
+                        help="config for both phones, e.g. --set 'media.codecs=[\"G722\",\"PCMU\"]' (repeatable): "
+                        "the heap of a call with a feature on")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
     args = parser.parse_args()
 
@@ -471,7 +494,7 @@ def main():
             if args.heap:
                 sc = Scenario(kamailio, args.heap, os.path.join(args.workdir, "single"), args.audio,
                               sample_memory=True, mpy=not args.source, romfs=args.romfs,
-                              frozen=args.frozen)
+                              frozen=args.frozen, overrides=args.overrides)
                 ok = sc.run()
                 for name, secs in sc.steps:
                     log("  %-10s %5.2f s" % (name, secs))
@@ -485,7 +508,8 @@ def main():
                     "call with %.1f s audio, hold, resume, hang up, unregister)"
                     % (args.min, args.max, MODES[mode], args.audio))
                 best, runs, top = bisect(kamailio, args.min, args.max, os.path.join(args.workdir, mode),
-                                         args.audio, log, romfs=romfs, frozen=mode == "frozen")
+                                         args.audio, log, romfs=romfs, frozen=mode == "frozen",
+                                         overrides=args.overrides)
                 label = "smallest heap, %s" % MODES[mode]
                 if best is None:
                     rows.append((label, "> %d wK (fails at %d wK: %s)" % (args.max, args.max, runs[-1][3])))
