@@ -264,17 +264,18 @@ class MediaSession(SourceRule):
         an SR or RR leads every compound) is the accepted RTP stream's."""
         if not self.active:
             return False
+        n = len(data)
         if self.srtp_on:
             n = self.srtp.unprotect_rtcp(data)
             if n < 0:
                 return False
-            data = memoryview(self.srtp.rx_buf)[:n]      # RTCP is not the 20 ms path
+            data = self.srtp.rx_buf
         rx = self.receiver
-        if (not rx.latched or len(data) < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
+        if (not rx.latched or n < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
                 or ((data[6] << 8) | data[7]) != rx.ssrc_lo):
             self.foreign_rtcp = (self.foreign_rtcp + 1) & COUNTER_MASK
             return False
-        if not self.rtcp.parse(data, now):
+        if not self.rtcp.parse(data, now, n):
             return False
         self.last_rx = now
         return True
