@@ -1,4 +1,4 @@
-"""SRTP cost per 20 ms frame (RFC 3711: protect + unprotect of one 160-byte G.711 payload), unix port and ESP32 estimate.
+"""SRTP cost per 20 ms frame (RFC 3711: protect + unprotect of a 160-byte G.711 payload), unix port and ESP32 estimate.
 
 Under the MicroPython unix port (prints RESULT lines, like tools/bench_upy.py):
 
@@ -27,37 +27,41 @@ def best_us(fn, repeats=7, loops=50):
     return best
 
 
+def measure(srtp, suite):
+    tx = srtp.SrtpContext(suite, bytes(range(30)))
+    rx = srtp.SrtpContext(suite, bytes(range(30)))
+    pkt = bytearray(172)
+    pkt[0] = 0x80
+    wire = bytearray(200)
+    back = bytearray(200)
+    seq = [0]
+
+    def protect():
+        s = seq[0] = (seq[0] + 1) & 0xFFFF
+        pkt[2] = s >> 8
+        pkt[3] = s & 0xFF
+        return tx.protect(pkt, 172, wire)
+
+    n = protect()
+    mv = memoryview(wire)[:n]
+    state = [0]
+
+    def both():
+        protect()
+        # a fresh index every time: the replay window would drop a repeat
+        rx.window.lo = -1
+        state[0] = rx.unprotect(mv, back)
+
+    print("RESULT srtp_protect_%s %.1f" % (suite[-2:], best_us(protect)))
+    print("RESULT srtp_frame_%s %.1f" % (suite[-2:], best_us(both)))
+    if state[0] != 172:
+        print("ERROR srtp_frame_%s unprotect returned %d" % (suite[-2:], state[0]))
+
+
 def upy_main():
     from intercom.media import srtp
     for suite in SUITES:
-        tx = srtp.SrtpContext(suite, bytes(range(30)))
-        rx = srtp.SrtpContext(suite, bytes(range(30)))
-        pkt = bytearray(172)
-        pkt[0] = 0x80
-        wire = bytearray(200)
-        back = bytearray(200)
-        seq = [0]
-
-        def protect():
-            s = seq[0] = (seq[0] + 1) & 0xFFFF
-            pkt[2] = s >> 8
-            pkt[3] = s & 0xFF
-            return tx.protect(pkt, 172, wire)
-
-        n = protect()
-        mv = memoryview(wire)[:n]
-        state = [0]
-
-        def both():
-            protect()
-            # a fresh index every time: the replay window would drop a repeat
-            rx.window.lo = -1
-            state[0] = rx.unprotect(mv, back)
-
-        print("RESULT srtp_protect_%s %.1f" % (suite[-2:], best_us(protect)))
-        print("RESULT srtp_frame_%s %.1f" % (suite[-2:], best_us(both)))
-        if state[0] != 172:
-            print("ERROR srtp_frame_%s unprotect returned %d" % (suite[-2:], state[0]))
+        measure(srtp, suite)
     print("RESULT srtp_impl_viper %d" % (1 if srtp.IMPLEMENTATION == "viper" else 0))
 
 
