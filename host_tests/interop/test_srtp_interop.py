@@ -37,7 +37,7 @@ def rig(tmp_path):
         r.close()
 
 
-def srtp_sim(rig, user, media, auto_answer=False, mic=None, speaker=None):
+def srtp_sim(rig, user, media, auto_answer=False, mic=None, speaker=None, runtime="micropython"):
     """Rig.sim with these media keys (the rig stops it by PID at the end)."""
     sip_port, rtp_port = rig.net.sip(), rig.net.rtp()
     workdir = rig.tmp / ("sim-" + user)
@@ -48,7 +48,7 @@ def srtp_sim(rig, user, media, auto_answer=False, mic=None, speaker=None):
         args += ["--mic", str(mic)]
     if speaker:
         args += ["--speaker", str(speaker)]
-    sim = Sim(cfg, runtime="micropython", extra_args=args, workdir=str(workdir))
+    sim = Sim(cfg, runtime=runtime, extra_args=args, workdir=str(workdir))
     sim.user, sim.sip_port, sim.rtp_port = user, sip_port, rtp_port
     rig.sims.append(sim)
     sim.start()
@@ -96,8 +96,9 @@ def captured_audio(payloads, path, tag_len):
     return str(path)
 
 
-@pytest.mark.parametrize("media", [SRTP, {"srtp": "off"}], ids=["srtp-mandatory", "clear-control"])
-def test_two_sims_srtp_tone_arrives_but_the_capture_cannot_hear_it(rig, tmp_path, media):
+@pytest.mark.parametrize("media,runtime", [(SRTP, "micropython"), (SRTP, "cpython"), ({"srtp": "off"}, "micropython")],
+                         ids=["srtp-micropython", "srtp-cpython", "clear-control"])
+def test_two_sims_srtp_tone_arrives_but_the_capture_cannot_hear_it(rig, tmp_path, media, runtime):
     dumpcap = shutil.which("dumpcap")
     if dumpcap is None:
         if os.environ.get("CI") == "true":
@@ -105,8 +106,8 @@ def test_two_sims_srtp_tone_arrives_but_the_capture_cannot_hear_it(rig, tmp_path
         pytest.skip("dumpcap not installed")
     tone = write_tone(tmp_path / "tone.wav", 8000)
     heard = tmp_path / "b-speaker.wav"
-    b = srtp_sim(rig, "b", media, auto_answer=True, speaker=heard)
-    a = srtp_sim(rig, "a", media, mic=tone)
+    b = srtp_sim(rig, "b", media, auto_answer=True, speaker=heard, runtime=runtime)
+    a = srtp_sim(rig, "a", media, mic=tone, runtime=runtime)
     pcap = str(tmp_path / "rtp.pcap")
     cap = subprocess.Popen([dumpcap, "-q", "-P", "-i", "lo", "-f", "udp port %d" % b.rtp_port,
                             "-a", "duration:%d" % (CALL_SECONDS + 8), "-w", pcap],
