@@ -195,7 +195,8 @@ class App:
         name = event["event"]
         if name == "dtmf":
             # digits from SIP INFO go through the same door logic as RFC 4733 ones
-            self.audio.on_digit(event["digit"], event.get("id"), self.now, event.get("via", "info"))
+            self.audio.on_digit(event["digit"], event.get("id"), self.now, event.get("via", "info"),
+                                event.pop("secure", False))
             return
         if name == "media":
             self.audio.on_media_event(event)

@@ -5,6 +5,7 @@ from intercom.media import g711
 from intercom.media.session import MediaSession, FRAME_SAMPLES
 from intercom.media.tones import ToneGenerator
 from intercom.door import DoorLock
+from intercom.config import require_secure
 
 BUSY_TONE_MS = 3000
 LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
@@ -33,6 +34,9 @@ class AudioControl:
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
                              store=board)
         self.tone_until = None
+        # door.require_secure: DTMF that came in clear never reaches the DoorLock
+        self.require_secure = require_secure(cfg)
+        self.keys = {}           # call id -> its SRTP keys (sdes.Keys), never in an event
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -59,6 +63,7 @@ class AudioControl:
         if state == "ended":
             self.call_states.pop(cid, None)
             self.media.pop(cid, None)
+            self.keys.pop(cid, None)
             self.sources.pop(cid, None)
             if self.session.active and self.session.call_id == cid:
                 stats = self.session.stop()
@@ -75,6 +80,12 @@ class AudioControl:
         return stats
 
     def on_media_event(self, event):
+        # the keys leave the event here, before App reports it anywhere
+        keys = event.pop("keys", None)
+        if keys is None:
+            self.keys.pop(event["id"], None)
+        else:
+            self.keys[event["id"]] = keys
         self.media[event["id"]] = event
         self._choose_stream()
         self._sync_device()
@@ -122,6 +133,7 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
+        session.set_srtp(self.keys.get(best))                            # SDES keys (RFC 4568)
         excluded = []
         for cid, other in self.media.items():
             if cid != best:
@@ -147,11 +159,21 @@ class AudioControl:
         self.tone_until = ticks_add(now, duration_ms) if duration_ms else None
 
     # --- DTMF and the door --------------------------------------------------------
-    def on_digit(self, digit, call_id, now, via):
+    def on_digit(self, digit, call_id, now, via, secure=None):
+        """A digit from RFC 4733 (secure: the stream is SRTP) or SIP INFO
+        (secure: the caller says whether the signalling was TLS)."""
         if self.call_states.get(call_id) not in ANSWERED:
             # one rule for RFC 4733 and INFO digits: only in a confirmed
             # dialog (early media cannot try PINs before anybody answered)
             self.board.log("info", "DTMF %s before the answer ignored" % via)
+            return
+        if secure is None:
+            secure = via == "rfc4733" and self.session.srtp_on and self.session.call_id == call_id
+        if self.require_secure and not secure:
+            # door.require_secure: a PIN seen in clear may have been read (or
+            # forged) on the LAN; it is reported but never tried on the door
+            self.board.log("warn", "DTMF %s arrived in clear: not tried on the door (door.require_secure)" % via)
+            self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via, "secure": False})
             return
         self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
         result = self.door.on_digit(digit, now)

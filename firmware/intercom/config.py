@@ -185,6 +185,8 @@ _SPEC = (
     ("media.rtp_port", 40000, _rtp_port),
     ("media.codecs", ["PCMU", "PCMA"], _codecs),
     ("media.ptime", 20, _one_of(10, 20, 30, 40)),
+    ("media.srtp", "off", _one_of("off", "optional", "mandatory")),
+    ("media.srtp_over_udp", False, _bool),
     ("calls.targets", ["sip:alice@127.0.0.1"], _targets),
     ("calls.ring_timeout", 30, _int(0, 600)),
     ("calls.auto_answer", False, _bool),
@@ -198,6 +200,8 @@ _SPEC = (
     ("door.pulse_ms", 3000, _int(50, 60000)),
     ("door.max_attempts", 3, _int(1, 100)),
     ("door.lockout_s", 60, _int(0, 86400)),
+    # null: true whenever media.srtp is not "off" (see require_secure())
+    ("door.require_secure", None, _rule("null, true or false", lambda v: v is None or isinstance(v, bool))),
 )
 
 
@@ -390,3 +394,12 @@ def redact(text, cfg):
     for s in secrets:
         text = text.replace(s, _MASK)
     return text
+
+
+def require_secure(cfg):
+    """door.require_secure in force: its value, or (null) true whenever
+    media.srtp is not "off": DTMF that came in clear never opens the door."""
+    value = cfg["door"].get("require_secure")
+    if value is None:
+        return cfg["media"].get("srtp", "off") != "off"
+    return value

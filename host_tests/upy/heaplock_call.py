@@ -28,6 +28,7 @@ FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
 PTIME_A = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 PTIME_B = int(sys.argv[4]) if len(sys.argv) > 4 else 20
+SRTP = sys.argv[5] if len(sys.argv) > 5 else "off"      # media.srtp of both phones (SDES over UDP)
 
 
 def rand_hex(n):
@@ -44,6 +45,7 @@ def rand_bytes(n):
 def phone(user, sip_port, rtp_port, mic_path, ptime=20):
     cfg = config.defaults()
     cfg["media"]["ptime"] = ptime
+    cfg["media"].update({"srtp": SRTP, "srtp_over_udp": True})
     cfg["sip"].update({"registrar": "", "user": user, "local_port": sip_port})
     cfg["media"]["rtp_port"] = rtp_port
     cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
@@ -151,6 +153,15 @@ def run(ptime_a, ptime_b, base, frames_wanted):
             failures += 1
             print("FAILED: %s's RTP socket is not connected to the SDP address: %r, session %r"
                   % (name, drv.rtp_peer, session.sdp_dest))
+    if SRTP != "off":
+        # the locked frames were SRTP both ways, and nothing was dropped
+        for name, app in (("door", app_a), ("flat", app_b)):
+            session = app.audio.session
+            if not session.srtp_on or session.srtp.auth_failed or session.srtp.replayed:
+                failures += 1
+                print("FAILED: the %s's stream is not clean SRTP: on=%r %r" % (
+                    name, session.srtp_on, session.srtp and session.srtp.stats()))
+        print("SRTP both ways: %s" % app_a.audio.session.srtp_keys)
     ua_a.hangup()
     for _ in range(50):
         drv_a.step()

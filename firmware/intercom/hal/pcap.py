@@ -32,6 +32,11 @@ class PcapWriter:
     def record(self, direction, data, addr):
         """Write one datagram; direction is "in" (from addr) or "out" (to addr)."""
         src, dst = (addr, self.local) if direction == "in" else (self.local, addr)
+        data = bytes(data)
+        if b"a=crypto:" in data:
+            # SRTP keys never reach a capture (RFC 4568 §8.1); the length is kept
+            from intercom.sip.trace import mask_body
+            data = mask_body(data)
         self.ident = (self.ident + 1) & 0xFFFF
         udp = struct.pack(">HHHH", src[1], dst[1], 8 + len(data), 0)
         ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(data), self.ident,

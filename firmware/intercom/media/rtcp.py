@@ -280,9 +280,11 @@ class RtcpReporter:
         if hi < 64:                             # else negative or absurd: a bad LSR/DLSR
             self.remote["rtt_ms"] = hi * 1000 + ((lo * 1000) >> 16)
 
-    def parse(self, data, now):
-        """Read a compound RTCP packet from the peer; False if malformed."""
-        n = len(data)
+    def parse(self, data, now, n=-1):
+        """Read a compound RTCP packet from the peer (its first n bytes, or
+        all of data); False if malformed."""
+        if n < 0:
+            n = len(data)
         pos = 0
         ok = False
         while pos + 4 <= n:

@@ -102,6 +102,9 @@ class MediaSession(SourceRule):
         self.jitter = None
         self.call_id = None
         self.digit = None
+        self.srtp = None             # media/srtp_stream.SrtpStream, made by the first SRTP call
+        self.srtp_keys = None        # the sdes.Keys in force, None: clear RTP
+        self.srtp_on = False
 
     # --- control (once per call or re-INVITE) --------------------------------------
     def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
@@ -218,8 +221,9 @@ class MediaSession(SourceRule):
         dest = self.rtcp_dest
         if (self.sender.packets or self.rtcp.reports) and dest is not None and dest[0] != "0.0.0.0":
             rx = self.receiver
-            self.bye = self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, self.now,
-                                           self.sender, self.held_samples(), rx.latched)
+            self.bye = self._out_rtcp(self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter,
+                                                          self.now, self.sender, self.held_samples(),
+                                                          rx.latched))
             self.bye_dest = dest
         stats = self.jitter.stats()
         rx = self.receiver
@@ -228,6 +232,9 @@ class MediaSession(SourceRule):
                       "foreign_source": self.foreign_source, "foreign_rtcp": self.foreign_rtcp,
                       "rtp_source": "none" if self.source is None else ("nat" if self.nat else "sdp"),
                       "remote": self.rtcp.remote})
+        if self.srtp_on:
+            stats["srtp"] = True
+            stats.update(self.srtp.stats())
         return stats
 
     def rtcp_report(self, now):
@@ -242,8 +249,8 @@ class MediaSession(SourceRule):
         if not self.active or dest is None or dest[0] == "0.0.0.0" or not self.rtcp.due(now):
             return None
         rx = self.receiver
-        return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
-                               self.sender, self.held_samples(), rx.latched)
+        return self._out_rtcp(self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
+                                              self.sender, self.held_samples(), rx.latched))
 
     def held_samples(self):
         """How far our RTP timestamp is behind the sampling clock: an RFC
@@ -257,12 +264,18 @@ class MediaSession(SourceRule):
         an SR or RR leads every compound) is the accepted RTP stream's."""
         if not self.active:
             return False
+        n = len(data)
+        if self.srtp_on:
+            n = self.srtp.unprotect_rtcp(data)
+            if n < 0:
+                return False
+            data = self.srtp.rx_buf
         rx = self.receiver
-        if (not rx.latched or len(data) < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
+        if (not rx.latched or n < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
                 or ((data[6] << 8) | data[7]) != rx.ssrc_lo):
             self.foreign_rtcp = (self.foreign_rtcp + 1) & COUNTER_MASK
             return False
-        if not self.rtcp.parse(data, now):
+        if not self.rtcp.parse(data, now, n):
             return False
         self.last_rx = now
         return True
@@ -274,10 +287,18 @@ class MediaSession(SourceRule):
         self.digit = None
         if not self.active:
             return False
+        n = len(data)
+        if self.srtp_on:
+            # authenticated and decrypted first (RFC 3711 §3.3): a forged or
+            # replayed packet steers neither the source rule nor the stream
+            n = self.srtp.unprotect(data)
+            if n < 0:
+                return False
+            data = self.srtp.rx_buf
         if not self.accepts_source(data, addr, now):
             return False
         rx = self.receiver
-        if not rx.parse(data, len(data)):
+        if not rx.parse(data, n):
             return False
         self.heard_at = now
         self.last_rx = now
@@ -325,7 +346,7 @@ class MediaSession(SourceRule):
                 # the audio after the event starts a talk spurt: marker bit
                 # (RFC 4733 §2.5.1.2, RFC 3551 §4.1)
                 sender.talkspurt()
-                return sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker)
+                return self._out(sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker))
             if tx.active:
                 # the pause after an event: no packet this frame, but the
                 # timestamp stays on the sampling clock (RFC 3550 §5.1)
@@ -344,7 +365,7 @@ class MediaSession(SourceRule):
         if not self.active or not self.send_enabled or self.fill < n:
             return None
         self.sent = n
-        return self.sender.packet_for(n)
+        return self._out(self.sender.packet_for(n))
 
     def _shift(self):
         # The samples after the packet sent last move to the payload's start.
@@ -362,6 +383,32 @@ class MediaSession(SourceRule):
         status = self.jitter.get(self.codes_mv)
         self.codec.decode(self.codes_mv, speaker_pcm, FRAME_SAMPLES)
         return status
+
+    # --- SRTP (RFC 3711, keys by SDES; imported only for an SRTP call) ----------------
+    def set_srtp(self, keys):
+        """SRTP from now on with sdes.Keys, or clear RTP (None). The same
+        Keys object keeps the contexts (ROC, replay window); new keys start
+        new ones in the same buffers."""
+        if keys is self.srtp_keys and (keys is None or self.srtp_on):
+            return
+        self.srtp_keys = keys
+        self.srtp_on = keys is not None
+        if keys is None:
+            return
+        if self.srtp is None:
+            from intercom.media.srtp_stream import SrtpStream
+            self.srtp = SrtpStream(len(self.sender.buf), len(self.rtcp.bye_buf))
+        self.srtp.rekey(keys)
+
+    def _out(self, packet):
+        if self.srtp_on and packet is not None:
+            return self.srtp.protect(packet)
+        return packet
+
+    def _out_rtcp(self, packet):
+        if self.srtp_on and packet is not None:
+            return self.srtp.protect_rtcp(packet)
+        return packet
 
     def send_digits(self, digits):
         """Queue DTMF digits as RFC 4733 events (allocates the string only)."""

@@ -39,6 +39,9 @@ class CallMedia:
     local_dtmf_pt = sdpmod.DTMF_PT
     sdp_lines = None            # the m= lines of the last offer we answered
     sdp_index = 0               # ... and which one is our audio stream
+    sdes = None                 # SRTP keys (sip/sdes.Sdes) when media.srtp is on, made on first use
+    sdp_proto = "RTP/AVP"       # our new offers' transport (RTP/SAVP for mandatory SRTP)
+    sdp_extra = ()              # a=crypto lines of our last offer or answer
 
     def local_direction(self):
         """Our direction attribute (RFC 3264 §6.1, §8.4): what we want
@@ -55,7 +58,60 @@ class CallMedia:
         this call's numbers; `formats` (pt, name) replaces the codec list."""
         if formats is None:
             formats = sdpmod.offer_formats(self.mgr.cfg["media"]["codecs"], self.local_pts)
+        srtp = self._srtp()
+        if srtp is not None:
+            self.sdp_proto = srtp.proto()
+            self.sdp_extra = srtp.offer() if srtp.mode != "refused" else ()
         return self._sdp_body(formats, self.local_dtmf_pt, direction)
+
+    # --- SRTP keys (RFC 4568; imported only when media.srtp is on) -------------------
+    def _srtp(self):
+        """This call's sdes.Sdes, or None when media.srtp is "off"."""
+        cfg = self.mgr.cfg["media"]
+        if cfg.get("srtp", "off") == "off":
+            return None
+        if self.sdes is None:
+            from intercom.sip import sdes
+            mode = sdes.mode_for(cfg, self.signalling_secure())
+            if mode == "refused":
+                self.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
+                            "signalling (use TLS or set media.srtp_over_udp): call refused" % self.id)
+            self.sdes = sdes.Sdes(mode, self._key_bytes)
+        return None if self.sdes.mode == "off" else self.sdes
+
+    def signalling_secure(self):
+        """True if this call's SIP runs over TLS: the one predicate SDES and
+        door.require_secure ask (RFC 4568 §8.3). The transport side sets
+        `self.transport` ("udp", "tcp", "tls") on the call."""
+        return getattr(self, "transport", "udp") == "tls"
+
+    def _key_bytes(self, n):
+        # the UA's random source is os.urandom behind random_hex (boot.py)
+        import binascii
+        return binascii.unhexlify(self.ua.random_hex(2 * n))
+
+    def _profiles(self):
+        if self.mgr.cfg["media"].get("srtp", "off") == "off":
+            return sdpmod.RTP_PROFILES
+        return sdpmod.RTP_PROFILES + ("RTP/SAVP", "RTP/SAVPF")
+
+    def _srtp_keys(self, desc, offer):
+        """(ok, Keys or None) for the peer's offer or answer; ok False
+        fails the call (488 for an offer) and says why in the log."""
+        srtp = self._srtp()
+        if srtp is None:
+            return True, None
+        if srtp.mode == "refused":
+            return False, None
+        try:
+            if offer:
+                keys, self.sdp_extra = srtp.answer(desc)
+            else:
+                keys = srtp.take_answer(desc)
+        except ValueError as err:
+            self.ua.log("warn", "call %d: SRTP: %s" % (self.id, err))
+            return False, None
+        return True, keys
 
     def _sdp_body(self, formats, dtmf_pt, direction):
         cfg = self.mgr.cfg["media"]
@@ -72,22 +128,26 @@ class CallMedia:
     def _render(self, version, args):
         formats, dtmf_pt, ptime, direction, lines, index = args
         return sdpmod.build_sdp(self.ua.contact_host, self.mgr.cfg["media"]["rtp_port"], self.sdp_session,
-                                version, formats, dtmf_pt, ptime, direction, lines, index)
+                                version, formats, dtmf_pt, ptime, direction, lines, index,
+                                self.sdp_proto, self.sdp_extra)
 
     def take_answer(self, body):
         """Apply the peer's answer to our offer; False if unusable."""
         codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body, codecs)
+            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
             return False
         choice = sdpmod.choose_codec(desc, codecs)
         if choice is None:
             return False
+        ok, keys = self._srtp_keys(desc, False)
+        if not ok:
+            return False
         # we send on the answer's numbers and receive on those we offered
         recv_pt = (self.local_pts or sdpmod.STATIC).get(choice[1], sdpmod.STATIC.get(choice[1]))
-        self._apply_media(desc, choice, False, recv_pt, self.local_dtmf_pt)
+        self._apply_media(desc, choice, False, recv_pt, self.local_dtmf_pt, keys)
         return True
 
     def answer_offer(self, body):
@@ -95,12 +155,15 @@ class CallMedia:
         offer's m= lines, one audio stream taken on the offer's numbers."""
         codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body, codecs)
+            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
             return None
         choice = sdpmod.choose_codec(desc, codecs)
         if choice is None:
+            return None
+        ok, keys = self._srtp_keys(desc, True)
+        if not ok:
             return None
         # RFC 3264 §6.1: the answer reuses the offer's numbers, so both
         # directions use them; our later offers keep them (§8.3.2)
@@ -111,10 +174,10 @@ class CallMedia:
             self.local_dtmf_pt = desc.dtmf_pt
         self.sdp_lines = desc.lines
         self.sdp_index = desc.index
-        self._apply_media(desc, choice, True, choice[0], desc.dtmf_pt)
+        self._apply_media(desc, choice, True, choice[0], desc.dtmf_pt, keys)
         return self._sdp_body([choice], desc.dtmf_pt, None)
 
-    def _apply_media(self, desc, choice, is_offer, recv_pt, recv_dtmf_pt):
+    def _apply_media(self, desc, choice, is_offer, recv_pt, recv_dtmf_pt, keys=None):
         if is_offer:
             # Only the peer's offers say what it wants; its answers merely
             # mirror our offer (a "recvonly" answer to our hold is not its hold).
@@ -135,9 +198,15 @@ class CallMedia:
         # we send the peer's when we can produce it, else ours (media.ptime)
         ptime = desc.ptime if desc.ptime in SEND_PTIMES else self.mgr.cfg["media"]["ptime"]
         # pt/dtmf_pt: the peer's numbers, what we send; recv_*: ours, what we accept
-        self.ua.emit({"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
-                      "ptime": ptime,
-                      "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
-                      "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
-                      "direction": direction, "peer_ip": self.signal_ip,
-                      "rtcp_port": desc.rtcp_port, "rtcp_address": desc.rtcp_address})
+        event = {"event": "media", "id": self.id, "address": desc.address, "port": desc.port,
+                 "ptime": ptime,
+                 "codec": choice[1], "pt": choice[0], "dtmf_pt": desc.dtmf_pt,
+                 "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
+                 "direction": direction, "peer_ip": self.signal_ip,
+                 "rtcp_port": desc.rtcp_port, "rtcp_address": desc.rtcp_address,
+                 # srtp: the stream is SRTP; keys (sdes.Keys, never printed) is
+                 # taken out of the event by App.on_event for the media session
+                 "srtp": keys is not None}
+        if keys is not None:
+            event["keys"] = keys
+        self.ua.emit(event)

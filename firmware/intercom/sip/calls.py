@@ -193,7 +193,9 @@ class CallManager:
         self.targets = []
 
     def on_dtmf(self, call, digit):
-        self.ua.emit({"event": "dtmf", "id": call.id, "digit": digit, "via": "info"})
+        # secure: the INFO came over TLS (door.require_secure trusts no other)
+        self.ua.emit({"event": "dtmf", "id": call.id, "digit": digit, "via": "info",
+                      "secure": call.signalling_secure()})
 
     # --- incoming requests ----------------------------------------------------------
     def by_dialog(self, req):

@@ -42,6 +42,8 @@ class AudioOffer:
         self.index = 0
         self.rtcp_port = None          # a=rtcp (RFC 3605): where the peer wants RTCP, or None
         self.rtcp_address = None       # ... and its address when not the c= one
+        self.proto = "RTP/AVP"         # the stream's transport (RTP/SAVP with SRTP)
+        self.crypto = []               # its a=crypto values (RFC 4568), for sip/sdes.py
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
@@ -60,6 +62,7 @@ class _Stream:
         self.ptime = None
         self.rtpmap = {}
         self.rtcp = None               # the a=rtcp value, read if this stream is taken
+        self.crypto = []               # a=crypto values (RFC 4568 §9.1)
 
 
 def _sections(body):
@@ -113,6 +116,8 @@ def _sections(body):
                 cur.ptime = int(arg.strip())
             elif cur is not None and name == "rtcp":
                 cur.rtcp = arg
+            elif cur is not None and name == "crypto" and len(cur.crypto) < 16:
+                cur.crypto.append(arg)
     return session_addr, session_dir, session_id, version, streams
 
 
@@ -135,14 +140,14 @@ def _formats(stream):
     return formats, dtmf_pt
 
 
-def _usable(stream, codecs):
+def _usable(stream, codecs, profiles=RTP_PROFILES):
     """Why this m= line cannot be our audio stream, or None if it can."""
     if stream.media != "audio":
         return "no audio stream"
     if stream.port == 0:
         # RFC 3264 §6, §8.2: port 0 refuses (or removes) the stream: never taken, never sent to
         return "audio stream refused (port 0)"
-    if stream.proto not in RTP_PROFILES:
+    if stream.proto not in profiles:
         return "unsupported transport " + stream.proto[:20]
     if codecs is not None:
         formats, _dtmf = _formats(stream)
@@ -153,10 +158,11 @@ def _usable(stream, codecs):
     return None
 
 
-def parse_sdp(body, codecs=None):
+def parse_sdp(body, codecs=None, profiles=RTP_PROFILES):
     """Parse an SDP body (bytes or str) into an AudioOffer for its first
-    usable audio stream (live RTP/AVP(F) audio, with one of `codecs` when
-    given); SdpError if there is none or it is malformed."""
+    usable audio stream (live audio on one of `profiles`, RTP/AVP(F) unless
+    SRTP is configured, with one of `codecs` when given); SdpError if there
+    is none or it is malformed."""
     if isinstance(body, (bytes, bytearray)):
         try:
             body = bytes(body).decode()
@@ -166,7 +172,7 @@ def parse_sdp(body, codecs=None):
     chosen = None
     why = None
     for i, stream in enumerate(streams):
-        reason = _usable(stream, codecs)
+        reason = _usable(stream, codecs, profiles)
         if reason is None:
             chosen = i
             break
@@ -180,6 +186,8 @@ def parse_sdp(body, codecs=None):
     offer.lines = [(s.media, s.port, s.proto, " ".join(s.fmts)) for s in streams]
     offer.index = chosen
     offer.port = stream.port
+    offer.proto = stream.proto
+    offer.crypto = stream.crypto
     offer.ptime = stream.ptime
     offer.formats, offer.dtmf_pt = _formats(stream)
     offer.address = stream.address or session_addr
@@ -203,7 +211,8 @@ def usable_media_address(text):
     return text == "0.0.0.0" or is_unicast_ipv4(text)
 
 
-def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction, lines=None, index=0):
+def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction, lines=None, index=0,
+              proto="RTP/AVP", extra=()):
     """An SDP body (bytes) for one audio stream.
 
     formats: (pt, name) in our order of preference, with the numbers we
@@ -211,7 +220,8 @@ def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction,
     (RFC 3264 §8). `lines` (the m= lines of the offer being answered, or of
     the session so far) and `index` place our stream among them: every
     other line is refused with port 0 and its own format list (RFC 3264 §6,
-    §8: an answer has the offer's lines, a new offer at least as many)."""
+    §8: an answer has the offer's lines, a new offer at least as many).
+    `proto` is a new offer's transport, `extra` more a= lines (a=crypto)."""
     pts = [str(pt) for pt, _name in formats]
     if dtmf_pt is not None:
         pts.append(str(dtmf_pt))
@@ -226,7 +236,7 @@ def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction,
         lines, index = [None], 0
     # the offer's RTP profile (RTP/AVPF answered as RTP/AVP is a transport
     # mismatch pjmedia refuses); AVPF feedback is optional, we send none
-    proto = lines[index][2] if lines[index] else "RTP/AVP"
+    proto = lines[index][2] if lines[index] else proto
     ours = ["m=audio %d %s %s" % (port, proto, " ".join(pts))]
     for pt, name in formats:
         ours.append("a=rtpmap:%d %s/8000" % (pt, name))
@@ -234,6 +244,7 @@ def build_sdp(ip, port, session_id, version, formats, dtmf_pt, ptime, direction,
         ours.append("a=rtpmap:%d telephone-event/8000" % dtmf_pt)
         ours.append("a=fmtp:%d 0-16" % dtmf_pt)
     ours.append("a=ptime:%d" % ptime)
+    ours.extend(extra)
     ours.append("a=" + direction)
     out = head
     for i, line in enumerate(lines):
