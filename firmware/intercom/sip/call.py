@@ -52,6 +52,14 @@ class Call(CallMedia, Timed):
         self.bye_after_ack = None         # hang-up asked before the ACK of our 2xx (§15)
         self.extra = {}                   # fields added to every call event (attempt, waiting)
         self.signal_ip = None             # IP the peer's signalling comes from (RTP latch rule)
+        self.transport = "udp"            # of the first hop: udp, tcp or tls (set by the role)
+
+    @property
+    def secure_signalling(self):
+        """True when this call's signalling travels over TLS on our hop (our
+        INVITE went, or theirs came, on a TLS connection): the condition for
+        exchanging SDES keys (RFC 4568 §8.4). Over UDP/TCP always False."""
+        return self.transport == "tls"
 
     # --- state and events -----------------------------------------------------
     def set_state(self, state, **info):
@@ -132,7 +140,7 @@ class Call(CallMedia, Timed):
         `challenge` is a 401/407 to the previous attempt, answered here."""
         req, hop = self.dialog.new_request(self.ua, method)
         if method == "INVITE":
-            req.add("Contact", "<%s>" % self.ua.contact_uri())
+            req.add("Contact", "<%s>" % self.ua.contact_uri(self.transport))
             req.add("Allow", self.ua.ALLOW)
         req.add("User-Agent", self.ua.USER_AGENT)
         if body is not None:
@@ -250,7 +258,7 @@ class Call(CallMedia, Timed):
         """200 to an INVITE, retransmitted by us until the ACK (§13.3.1.4)."""
         resp = make_response(request, 200, to_tag=self.dialog.local_tag)
         copy_record_route(request, resp)
-        resp.add("Contact", "<%s>" % self.ua.contact_uri())
+        resp.add("Contact", "<%s>" % self.ua.contact_uri(self.transport))
         resp.add("Allow", self.ua.ALLOW)
         resp.add("Content-Type", "application/sdp")
         resp.body = body

@@ -136,7 +136,22 @@ def _is_loose(route):
 
 
 def uri_addr(uri_text, default_port=5060):
-    """(host, port) to send to for a sip: URI (maddr honoured); no DNS here."""
+    """(host, port) to send to for a sip: URI (maddr honoured); no DNS here.
+    Without a port, TLS (sips: or ;transport=tls) means 5061 (§19.1.2)."""
     uri = parse_uri(uri_text)
     host = uri.param("maddr") or uri.host
-    return host, uri.port if uri.port is not None else default_port
+    if uri.port is not None:
+        return host, uri.port
+    if uri_transport(uri) == "tls":
+        return host, 5061
+    return host, default_port
+
+
+def uri_transport(uri):
+    """ "udp", "tcp" or "tls" as a parsed URI asks (§19.1.1, §26.2: sips: is TLS)."""
+    transport = (uri.param("transport") or "").lower()
+    if uri.scheme == "sips" or transport == "tls":
+        return "tls"
+    if transport == "tcp":
+        return "tcp"
+    return "udp"

@@ -5,9 +5,15 @@ from intercom.sip.message import ParseError, KNOWN_METHODS, make_response, parse
 from intercom.sip.validate import check_request, check_response
 from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED, TERMINATED
 from intercom.sip.invite_transaction import ACCEPTED
-from intercom.sip.txlayer import TransactionLayer
+from intercom.sip.txlayer import TransactionLayer, set_via_transport
 from intercom.sip.registration import Registration
 from intercom.sip.calls import CallManager
+
+# Peers reached over TCP or TLS at most (the registrar and a few dialed
+# peers); each is a connection on the driver side. At the cap the oldest
+# entry is forgotten, so a peer's address costs bounded memory.
+MAX_STREAM_PEERS = 4
+STREAMS = ("tcp", "tls")
 
 ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
 ALLOW = ", ".join(ALLOWED)
@@ -41,18 +47,25 @@ class UserAgent:
         self.stats = {"received": 0, "sent": 0, "malformed_dropped": 0,
                       "bad_request_answered": 0, "stray_responses": 0,
                       "answered_statelessly": 0, "overload_refused": 0, "handler_errors": 0}
+        self.transports = {}                # (ip, port) -> "tcp" | "tls"; absent: UDP
         self.layer = TransactionLayer(self._send, Timers(
             sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
         self.layer.now = now
+        self.layer.transport_to = self.transport_to
         self.registration = None
         if sip["registrar"] and registrar_addr is not None:
+            if sip.get("transport", "udp") != "udp":
+                self.transports[registrar_addr] = sip["transport"]
             self.registration = Registration(self, sip, registrar_addr)
         self.calls = CallManager(self, cfg, registrar_addr if sip["registrar"] else None)
 
     # --- the sans-I/O interface ------------------------------------------------
-    def receive(self, data, addr, now):
-        """Handle one datagram from addr=(ip, port). Never raises."""
+    def receive(self, data, addr, now, transport="udp"):
+        """Handle one message from addr=(ip, port): a datagram, or (transport
+        "tcp"/"tls") one framed off a connection to addr. Never raises."""
         self._advance(now)
+        if transport != "udp" and self.transports.get(addr) != transport:
+            self.set_transport(addr, transport)
         self.stats["received"] += 1
         try:
             self._receive(data, addr)
@@ -81,12 +94,47 @@ class UserAgent:
         return best
 
     def pop_datagram(self):
-        """Next (bytes, (ip, port)) to send, or None."""
+        """Next (bytes, (ip, port)) to send, or None; transport_to(addr)
+        says whether it goes as a UDP datagram or on a TCP/TLS connection."""
         return self.outbox.pop(0) if self.outbox else None
 
     def next_event(self):
         """Next event dict (each has an "event" key), or None."""
         return self.events.pop(0) if self.events else None
+
+    # --- transports (RFC 3261 §18) -----------------------------------------------
+    def transport_to(self, addr):
+        """ "udp", "tcp" or "tls": how messages to addr travel."""
+        return self.transports.get(addr, "udp")
+
+    def set_transport(self, addr, transport):
+        """Messages to addr go over a "tcp"/"tls" connection ("udp": datagrams)."""
+        table = self.transports
+        if transport not in STREAMS:
+            table.pop(addr, None)
+            return
+        if addr not in table and len(table) >= MAX_STREAM_PEERS:
+            for key in table:
+                if key != self._registrar_addr():
+                    del table[key]
+                    break
+        table[addr] = transport
+
+    def _registrar_addr(self):
+        reg = self.registration
+        return reg.target if reg is not None else None
+
+    def transport_failed(self, addr, transport, message):
+        """The driver could not connect to addr (or lost the connection, or
+        its TLS handshake or certificate check failed): every client
+        transaction towards addr ends now with reason `transport` and this
+        message (§8.1.3.1: a transport error counts as a timeout), instead
+        of waiting for Timer B/F. Never a fallback to another transport."""
+        self.log("warn", "%s to %s:%d failed: %s" % (transport, addr[0], addr[1], message))
+        self.layer.fail_to(addr, transport, message)
+        reg = self.registration
+        if reg is not None and reg.target == addr:
+            reg.connection_lost(transport, message)
 
     # --- commands -------------------------------------------------------------
     def set_registrar(self, addr):
@@ -95,6 +143,9 @@ class UserAgent:
         if not self.cfg["sip"]["registrar"]:
             return
         self.calls.registrar_addr = addr
+        transport = self.cfg["sip"].get("transport", "udp")
+        if transport != "udp":
+            self.set_transport(addr, transport)
         if self.registration is None:
             self.registration = Registration(self, self.cfg["sip"], addr)
         else:
@@ -145,13 +196,27 @@ class UserAgent:
                 h = ((h * 33) ^ ord(ch)) & 0xFFFFFF
         return "%06x%s" % (h, self.tag_salt)
 
-    def contact_uri(self):
-        return "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
+    def contact_uri(self, transport="udp"):
+        """Our Contact URI; on TCP/TLS with `;transport=` (§19.1.1): the
+        registrar then reaches us on the connection we opened, whose port
+        the 200's rport made our contact_port (RFC 5923 style reuse)."""
+        uri = "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
+        if transport != "udp":
+            uri += ";transport=" + transport
+        return uri
 
     def add_via(self, request):
+        """A new top Via; its transport is set when the next hop is known (route())."""
         branch = MAGIC_COOKIE + self.random_hex(16)
         request.add("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_ip, self.local_port, branch))
         return branch
+
+    def route(self, request, addr):
+        """Name addr's transport in request's top Via (§18.1.1: the transport
+        is chosen with the next hop). UDP leaves the request untouched."""
+        transport = self.transport_to(addr)
+        if transport != "udp":
+            set_via_transport(request, transport)
 
     def send_raw(self, data, addr):
         """Queue a datagram outside any transaction (2xx and its ACK, §13)."""
