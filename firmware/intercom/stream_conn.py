@@ -130,13 +130,15 @@ class StreamConn:
 
     def _watch(self, flags):
         poll = self.owner.poll
-        if self.fd is not None:
+        if self.polled is not None:
             try:
                 poll.unregister(self.fd if CPYTHON else self.polled)
             except (OSError, KeyError, ValueError):
                 pass
         self.polled = self.sock
-        self.fd = self.sock.fileno()
+        # CPython's poll() returns file descriptors; MicroPython's the object
+        # (its SSLSocket has no fileno())
+        self.fd = self.sock.fileno() if CPYTHON else None
         if flags:
             poll.register(self.sock, flags | select.POLLIN)
         else:
@@ -154,6 +156,7 @@ class StreamConn:
                 pass
         self.sock = None
         self.fd = None
+        self.polled = None
         self.state = CLOSED
         self.deadline = None
 
@@ -419,14 +422,14 @@ class StreamTransport:
     def owns(self, obj):
         for addr in self.conns:
             conn = self.conns[addr]
-            if conn.sock is not None and (obj is conn.sock or obj == conn.fd):
+            if conn.sock is not None and (obj is conn.polled or (CPYTHON and obj == conn.fd)):
                 return True
         return False
 
     def on_ready(self, obj, flags, now):
         for addr in self.conns:
             conn = self.conns[addr]
-            if conn.sock is not None and (obj is conn.sock or obj == conn.fd):
+            if conn.sock is not None and (obj is conn.polled or (CPYTHON and obj == conn.fd)):
                 conn.on_ready(flags, now)
                 return
 
