@@ -112,6 +112,8 @@ def show():
         _say("the saved config is broken: %s" % err)
         return
     _say(_config.show(cfg))
+    for line in _config.warnings(cfg):
+        _say(line)
 
 
 def reset():

@@ -379,6 +379,17 @@ def show(cfg):
     return "\n".join(lines)
 
 
+def warnings(cfg):
+    """Settings that work but weaken security, one sentence each (shown by
+    setup.show() and logged at boot)."""
+    out = []
+    sip = cfg.get("sip", {})
+    if sip.get("transport") == "tls" and sip.get("tls_verify") is False:
+        out.append("WARNING: sip.tls_verify is false: the registrar's TLS certificate is not checked,"
+                   " so anyone on the network path can impersonate it and read the signalling")
+    return out
+
+
 def redact(text, cfg):
     """Return text with every non-empty secret value of cfg replaced by ********."""
     secrets = []

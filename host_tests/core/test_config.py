@@ -217,6 +217,13 @@ def test_rfc3261_19_1_2_tls_default_port_5061():
     assert err(with_key("sip.tls_verify", "no")).startswith("sip.tls_verify:")
 
 
+def test_tls_verify_false_is_warned_about():
+    cfg = config.validate({"sip": {"transport": "tls", "tls_verify": False}})
+    warn = config.warnings(cfg)
+    assert len(warn) == 1 and "tls_verify is false" in warn[0]
+    assert config.warnings(config.validate({"sip": {"transport": "tls", "tls_ca": "ca.pem"}})) == []
+
+
 def test_rfc3261_response_code_choices():
     assert config.validate(with_key("calls.reject_code", 603))["calls"]["reject_code"] == 603
     assert err(with_key("calls.reject_code", 480)).startswith("calls.reject_code: expected one of 486, 603")

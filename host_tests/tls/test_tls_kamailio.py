@@ -48,3 +48,36 @@ def test_rfc3261_18_register_over_stream_transport_with_kamailio(certs, tmp_path
             assert sim.quit(15) == 0
             sim.wait_event("unregistered", 1)
             sim.check_stdout()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("transport", ["tls", "tcp"])
+def test_rfc3261_18_calls_both_ways_through_kamailio_over_stream_transport(certs, tmp_path, runtime, transport):
+    """door and flat register over `transport`; door calls flat, flat hangs up;
+    flat calls door, door hangs up. Every request Kamailio saw from them came on
+    `transport` (incoming calls arrive on the connection each sim opened)."""
+    sip_a, sip_b = free_udp_ports(2)
+    rtp_a, rtp_b = two_rtp_ports()
+    with KamailioTls(certs, users={"door": "secret", "flat": "secret"}, workdir=str(tmp_path / "k")) as kam:
+        door = Sim(sim_config(kam, transport, "door", sip_a, rtp_a, certs["ca"]), runtime=runtime,
+                   workdir=str(tmp_path / "door"))
+        flat = Sim(sim_config(kam, transport, "flat", sip_b, rtp_b, certs["ca"]), runtime=runtime,
+                   workdir=str(tmp_path / "flat"))
+        with door, flat:
+            door.wait_event("registered", 20, transport=transport)
+            flat.wait_event("registered", 20, transport=transport)
+            for caller, callee, name in ((door, flat, "flat"), (flat, door, "door")):
+                caller.send("dial sip:%s@127.0.0.1" % name)
+                callee.wait_event("call", 15, state="incoming")
+                caller.wait_event("call", 15, state="connected")
+                callee.wait_event("call", 15, state="connected")
+                callee.send("hangup")
+                caller.wait_event("call", 15, state="ended")
+                callee.wait_event("call", 15, state="ended")
+            seen = kam.protos()
+            for method in ("REGISTER", "INVITE", "ACK", "BYE"):
+                assert any(m == method for m, _p, _port in seen), (method, seen)
+            assert {p for _m, p, _port in seen if _m != "OPTIONS"} == {transport}, seen
+            assert door.quit(15) == 0 and flat.quit(15) == 0
+            door.check_stdout()
+            flat.check_stdout()

@@ -119,7 +119,8 @@ def _tcp_open(port):
 
 class BadServer:
     """A TCP or TLS server on 127.0.0.1 that misbehaves, one of:
-    "garbage" (random bytes after the handshake), "stall" (accepts TCP, never
+    "garbage" (random bytes instead of a ServerHello; use tls=False), "garbage_tls"
+    (random bytes after a good handshake), "stall" (accepts TCP, never
     answers the ClientHello), "close_mid" (half a SIP response, then closes),
     "huge" (a response announcing and sending a 100 KB body), "no_cl" (a response
     without Content-Length). Counts accepted connections in `accepted`."""
@@ -178,7 +179,7 @@ class BadServer:
             conn = self.ctx.wrap_socket(conn, server_side=True)
         data = conn.recv(4096)
         self.received.append(data)
-        if self.mode == "garbage":
+        if self.mode in ("garbage", "garbage_tls"):
             conn.sendall(os.urandom(3000))
             time.sleep(0.5)
         elif self.mode == "close_mid":
