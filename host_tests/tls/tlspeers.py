@@ -183,7 +183,8 @@ class BadServer:
             conn.sendall(os.urandom(3000))
             time.sleep(0.5)
         elif self.mode == "close_mid":
-            conn.sendall(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKx\r\nContent-Length: 400\r\n\r\nv=0")
+            conn.sendall(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKx\r\n"
+                         b"Content-Length: 400\r\n\r\nv=0")
             time.sleep(0.2)
         elif self.mode in ("huge", "no_cl"):
             length = b"Content-Length: 102400\r\n" if self.mode == "huge" else b""
