@@ -196,3 +196,30 @@ class BadServer:
                 pass
             time.sleep(0.2)
         conn.close()
+
+
+class BaresipTls:
+    """Builds on peers.Baresip: an account registered over TLS (or TCP) at Kamailio,
+    the test CA as sip_cafile (baresip verifies Kamailio's certificate), and the
+    server certificate for baresip's own TLS listener."""
+
+    def __new__(cls, user, password, kam, certs, transport="tls", workdir=None, answermode="auto"):
+        from peers import Baresip
+        b = Baresip(user, password, kam.port, workdir=workdir, answermode=answermode)
+        port = kam.tls_port if transport == "tls" else kam.tcp_port
+        with open(os.path.join(b.workdir, "config")) as f:
+            text = f.read()
+        text = text.replace("sip_transports\t\tudp", "sip_transports\t\tudp,tcp,tls")
+        bundle = os.path.join(b.workdir, "cert.pem")
+        with open(bundle, "w") as out:
+            for path in (certs["cert"], certs["key"]):
+                with open(path) as f:
+                    out.write(f.read())
+        text += "sip_cafile\t\t%s\nsip_certificate\t\t%s\n" % (certs["ca"], bundle)
+        with open(os.path.join(b.workdir, "config"), "w") as f:
+            f.write(text)
+        with open(os.path.join(b.workdir, "accounts"), "w") as f:
+            f.write('<sip:%s@%s:%d;transport=%s>;auth_pass=%s;answermode=%s;regint=60;'
+                    'outbound="sip:%s:%d;transport=%s"\n'
+                    % (user, HOST, port, transport, password, answermode, HOST, port, transport))
+        return b
