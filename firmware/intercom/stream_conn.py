@@ -449,7 +449,9 @@ class StreamTransport:
         return best
 
     def tick(self, now):
-        for addr in list(self.conns):
+        # runs every loop pass (the audio path too): iterating the dict itself
+        # allocates nothing, and conn.tick never adds or removes entries
+        for addr in self.conns:
             self.conns[addr].tick(now)
 
     def close(self):
