@@ -14,6 +14,7 @@ import sys
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import sockaddr
 from intercom.sip.stream import StreamFramer, StreamError, PONG
+from intercom.sip.transport import transport_failed
 
 CPYTHON = sys.implementation.name == "cpython"
 CONNECT_MS = 8000        # TCP connect plus TLS handshake must finish within this
@@ -367,7 +368,7 @@ class StreamTransport:
     """Every TCP/TLS connection of the phone, for the Driver.
 
     `ua` gets the framed messages (ua.receive(..., transport)) and the
-    failures (ua.transport_failed); `sip` is the sip config section."""
+    failures (sip.transport.transport_failed); `sip` is the sip config section."""
 
     def __init__(self, ua, poll, sip, log, trace=None):
         self.ua = ua
@@ -440,7 +441,7 @@ class StreamTransport:
 
     def failed(self, conn, message):
         self.log("error", "%s connection to %s:%d: %s" % (conn.transport, conn.addr[0], conn.addr[1], message))
-        self.ua.transport_failed(conn.addr, conn.transport, message)
+        transport_failed(self.ua, conn.addr, conn.transport, message)
 
     def next_deadline(self, now):
         best = None

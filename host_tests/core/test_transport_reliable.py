@@ -4,7 +4,8 @@ from intercom.sip.message import parse, make_response
 from intercom.sip.transaction import TERMINATED
 from intercom.sip.invite_transaction import CONFIRMED
 from intercom.sip.txlayer import TransactionLayer
-from intercom.sip.dialog import uri_addr, uri_transport
+from intercom.sip.dialog import uri_addr
+from intercom.sip.transport import uri_transport, set_transport, transport_failed
 from intercom.sip.uri import parse_uri
 from test_transaction import Recorder, options, invite, ADDR
 from _sipfakes import make_ua, drain, events, exchange, FakeRegistrar, REGISTRAR
@@ -121,7 +122,7 @@ def test_rfc3261_8_1_3_1_transport_error_fails_registration_with_reason_tls_with
     ua = make_ua(transport="tls", port=5061)
     ua.register()
     drain(ua)
-    ua.transport_failed(REGISTRAR, "tls", "certificate verify failed")
+    transport_failed(ua, REGISTRAR, "tls", "certificate verify failed")
     evs = events(ua)
     assert evs[-1]["event"] == "registration_failed", evs
     assert evs[-1]["reason"] == "tls" and "certificate" in evs[-1]["message"]
@@ -174,5 +175,5 @@ def test_rfc3261_18_2_2_request_over_a_stream_is_answered_on_that_connection():
 def test_stream_peers_table_is_bounded():
     ua = make_ua(transport="tls", port=5061)
     for i in range(20):
-        ua.set_transport(("192.0.2.%d" % (100 + i), 5061), "tls")
+        set_transport(ua, ("192.0.2.%d" % (100 + i), 5061), "tls")
     assert len(ua.transports) <= 4 and ua.transport_to(REGISTRAR) == "tls"

@@ -16,6 +16,7 @@ import time
 
 from _locked import allowed, locked
 from heaplock_call import phone, write_tone
+from intercom.sip.transport import set_transport
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47300
@@ -38,7 +39,7 @@ def main():
         drv.ua.tick(time.ticks_ms())
         drv.app.start(time.ticks_ms())
     proxy = ("127.0.0.1", BASE + 30)
-    ua_a.set_transport(proxy, "tcp")
+    set_transport(ua_a, proxy, "tcp")
     drv_a.send_stream(OPTIONS, proxy, "tcp", time.ticks_ms())
     ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
     peer = None

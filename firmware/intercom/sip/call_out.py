@@ -121,7 +121,7 @@ class OutgoingCall(Call):
 
     def on_timeout(self, tx):
         if tx is self.invite_tx:
-            if tx.error is not None:        # no connection / TLS failed (ua.transport_failed)
+            if tx.error is not None:        # no connection / TLS failed (sip.transport.transport_failed)
                 self.finish_attempt(tx.error[0], None)
             else:
                 self.finish_attempt("timeout", 408)

@@ -3,7 +3,7 @@
 from intercom.ticks import earliest
 from intercom.sip.message import make_response
 from intercom.sip.uri import parse_uri, SyntaxErr, unescape, is_unicast_ipv4
-from intercom.sip.dialog import uri_addr, uri_transport
+from intercom.sip.dialog import uri_addr
 from intercom.sip.auth import DigestClient
 from intercom.sip.call import INCOMING, LIVE, ENDED, CONNECTED, ON_HOLD, REMOTE_HOLD
 from intercom.sip.call_out import OutgoingCall
@@ -58,12 +58,13 @@ class CallManager:
         the transport to its address (§18.1.1, §26.2)."""
         try:
             host, port = uri_addr(uri_text)
-            transport = uri_transport(parse_uri(uri_text))
         except SyntaxErr:
-            host, port, transport = "", 0, "udp"
+            host, port = "", 0
         if is_unicast_ipv4(host):
-            if transport != "udp":
-                self.ua.set_transport((host, port), transport)
+            low = uri_text.lower()
+            if "transport=" in low or low.startswith("sips:"):
+                from intercom.sip.transport import use_uri_transport
+                use_uri_transport(self.ua, uri_text, (host, port))
             return host, port
         if host and host[0].isdigit():
             self.ua.log("warn", "refusing to send to %r (no unicast address)" % uri_text)

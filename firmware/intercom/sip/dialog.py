@@ -142,16 +142,6 @@ def uri_addr(uri_text, default_port=5060):
     host = uri.param("maddr") or uri.host
     if uri.port is not None:
         return host, uri.port
-    if uri_transport(uri) == "tls":
+    if uri.scheme == "sips" or (uri.param("transport") or "").lower() == "tls":
         return host, 5061
     return host, default_port
-
-
-def uri_transport(uri):
-    """ "udp", "tcp" or "tls" as a parsed URI asks (§19.1.1, §26.2: sips: is TLS)."""
-    transport = (uri.param("transport") or "").lower()
-    if uri.scheme == "sips" or transport == "tls":
-        return "tls"
-    if transport == "tcp":
-        return "tcp"
-    return "udp"

@@ -193,18 +193,10 @@ class Registration:
 
     def on_timeout(self, tx):
         error = tx.error
-        if error is not None:          # the driver's transport error (ua.transport_failed)
+        if error is not None:          # the driver's transport error (sip.transport.transport_failed)
             self._failed(reason=error[0], message=error[1])
         else:
             self._failed(reason="timeout")
-
-    def connection_lost(self, transport, message):
-        """The TCP/TLS connection to the registrar is gone: the registrar can
-        no longer reach us (its binding points at that connection), so a
-        live binding is reported lost and refreshed on the usual backoff,
-        which reconnects (RFC 5626 §4.4.1 in spirit)."""
-        if self.state == REGISTERED:
-            self._failed(reason=transport, message=message)
 
     def _answer_challenge(self, resp):
         """Retry with credentials; False if this challenge means failure."""

@@ -41,9 +41,13 @@ class Transaction(Timed):
         self.key = key
         self.addr = addr          # client: the next hop; server: where responses go
         self.state = TRYING
-        # TCP/TLS: the transport retransmits, so the transaction never does
-        # (Timers A, E, G unset) and absorbs nothing afterwards (D, I, J, K = 0)
-        self.reliable = layer.reliable(addr)
+
+    # TCP/TLS: the transport retransmits, so the transaction never does
+    # (Timers A, E, G unset) and absorbs nothing afterwards (D, I, J, K = 0).
+    # Asked of the layer, not stored: no extra attribute per transaction.
+    @property
+    def reliable(self):
+        return self.layer.transport_to(self.addr) != "udp"
 
     def wait(self, unreliable_ms):
         """How long a final state absorbs retransmissions: 0 on TCP/TLS."""

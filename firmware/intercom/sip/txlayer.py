@@ -29,35 +29,12 @@ class TransactionLayer:
         """How messages to addr travel; the UA replaces this (all UDP here)."""
         return "udp"
 
-    def reliable(self, addr):
-        """True when addr is reached over TCP/TLS: no retransmissions (Timers
-        A, E, G) and no waiting for them (Timers D, I, J, K are 0), §17."""
-        return self.transport_to(addr) != "udp"
-
-    def fail_to(self, addr, transport, message):
-        """A transport error towards addr (§8.1.3.1, §17.1.4): each client
-        transaction sending there terminates and its TU gets on_timeout with
-        tx.error = (transport, message)."""
-        failed = None
-        for key in self.clients:
-            tx = self.clients[key]
-            if tx.addr == addr and tx.state != TERMINATED and tx.request is not None:
-                if failed is None:
-                    failed = []
-                failed.append(tx)
-        if failed:
-            for tx in failed:
-                tx.error = (transport, message)
-                tx.terminate()
-                if tx.tu is not None:
-                    tx.tu.on_timeout(tx)
-            self._collect(self.clients)
-
     def start_client(self, request, addr, tu):
         branch = request.vias[0].branch
         key = client_key(branch, request.method)
         cls = ClientInvite if request.method == "INVITE" else ClientNonInvite
         if self.transport_to(addr) != "udp":
+            from intercom.sip.transport import set_via_transport
             set_via_transport(request, self.transport_to(addr))
         tx = cls(self, key, request, addr, tu)
         self.clients[key] = tx
@@ -160,15 +137,3 @@ class TransactionLayer:
         if dead:
             for key in dead:
                 del table[key]
-
-
-def set_via_transport(request, transport):
-    """Rewrite the top Via's sent-protocol to SIP/2.0/TCP or SIP/2.0/TLS."""
-    item = request._index["via"][0]
-    value = item[2]
-    slash = value.find("/", value.find("/") + 1)     # SIP/2.0/<transport>
-    space = value.find(" ", slash)
-    if slash < 0 or space < 0:
-        return
-    item[2] = value[:slash + 1] + transport.upper() + value[space:]
-    request._cache.pop("via", None)

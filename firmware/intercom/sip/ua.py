@@ -5,15 +5,9 @@ from intercom.sip.message import ParseError, KNOWN_METHODS, make_response, parse
 from intercom.sip.validate import check_request, check_response
 from intercom.sip.transaction import Timers, MAGIC_COOKIE, COMPLETED, TERMINATED
 from intercom.sip.invite_transaction import ACCEPTED
-from intercom.sip.txlayer import TransactionLayer, set_via_transport
+from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.registration import Registration
 from intercom.sip.calls import CallManager
-
-# Peers reached over TCP or TLS at most (the registrar and a few dialed
-# peers); each is a connection on the driver side. At the cap the oldest
-# entry is forgotten, so a peer's address costs bounded memory.
-MAX_STREAM_PEERS = 4
-STREAMS = ("tcp", "tls")
 
 ALLOWED = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "INFO")
 ALLOW = ", ".join(ALLOWED)
@@ -65,7 +59,8 @@ class UserAgent:
         "tcp"/"tls") one framed off a connection to addr. Never raises."""
         self._advance(now)
         if transport != "udp" and self.transports.get(addr) != transport:
-            self.set_transport(addr, transport)
+            from intercom.sip.transport import set_transport
+            set_transport(self, addr, transport)
         self.stats["received"] += 1
         try:
             self._receive(data, addr)
@@ -104,37 +99,10 @@ class UserAgent:
 
     # --- transports (RFC 3261 §18) -----------------------------------------------
     def transport_to(self, addr):
-        """ "udp", "tcp" or "tls": how messages to addr travel."""
+        """ "udp", "tcp" or "tls": how messages to addr travel. The rest of
+        TCP/TLS (intercom.sip.transport) is imported only when one is used."""
         return self.transports.get(addr, "udp")
 
-    def set_transport(self, addr, transport):
-        """Messages to addr go over a "tcp"/"tls" connection ("udp": datagrams)."""
-        table = self.transports
-        if transport not in STREAMS:
-            table.pop(addr, None)
-            return
-        if addr not in table and len(table) >= MAX_STREAM_PEERS:
-            for key in table:
-                if key != self._registrar_addr():
-                    del table[key]
-                    break
-        table[addr] = transport
-
-    def _registrar_addr(self):
-        reg = self.registration
-        return reg.target if reg is not None else None
-
-    def transport_failed(self, addr, transport, message):
-        """The driver could not connect to addr (or lost the connection, or
-        its TLS handshake or certificate check failed): every client
-        transaction towards addr ends now with reason `transport` and this
-        message (§8.1.3.1: a transport error counts as a timeout), instead
-        of waiting for Timer B/F. Never a fallback to another transport."""
-        self.log("warn", "%s to %s:%d failed: %s" % (transport, addr[0], addr[1], message))
-        self.layer.fail_to(addr, transport, message)
-        reg = self.registration
-        if reg is not None and reg.target == addr:
-            reg.connection_lost(transport, message)
 
     # --- commands -------------------------------------------------------------
     def set_registrar(self, addr):
@@ -145,7 +113,8 @@ class UserAgent:
         self.calls.registrar_addr = addr
         transport = self.cfg["sip"].get("transport", "udp")
         if transport != "udp":
-            self.set_transport(addr, transport)
+            from intercom.sip.transport import set_transport
+            set_transport(self, addr, transport)
         if self.registration is None:
             self.registration = Registration(self, self.cfg["sip"], addr)
         else:
@@ -216,6 +185,7 @@ class UserAgent:
         is chosen with the next hop). UDP leaves the request untouched."""
         transport = self.transport_to(addr)
         if transport != "udp":
+            from intercom.sip.transport import set_via_transport
             set_via_transport(request, transport)
 
     def send_raw(self, data, addr):
