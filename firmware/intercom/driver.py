@@ -92,8 +92,8 @@ class Driver:
         try:
             deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
             deadline = earliest(deadline, board.next_deadline(), now)
-            if self.streams is not None:
-                deadline = earliest(deadline, self.streams.next_deadline(now), now)
+            if self.streams is not None:   # connect/handshake timeouts fire, then their next one
+                deadline = earliest(deadline, self.streams.tick(now), now)
             if self.pumping():
                 # I2S boards pace frames by the device (frame_ready() True/False);
                 # None, or the host's WAV files, means: pace by the clock
@@ -121,10 +121,10 @@ class Driver:
                         self.read_sip(now)
                     elif self._is(obj, self.rtcp_sock):
                         self.read_rtcp(now)
-                    elif self.streams is not None and self.streams.owns(obj):
-                        self.streams.on_ready(obj, _flags, now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
+                    elif self.streams is not None:
+                        self.streams.on_ready(obj, _flags, now)
                 except Exception as err:
                     self.failed("input", err)
         except Exception as err:
@@ -158,11 +158,6 @@ class Driver:
         except Exception as err:
             self.next_frame = ticks_add(now, FRAME_MS)   # a pump that keeps failing: no busy loop
             self.failed("audio", err)
-        if self.streams is not None:
-            try:
-                self.streams.tick(now)
-            except Exception as err:
-                self.failed("connections", err)
         try:
             self.ua.tick(now)
         except Exception as err:
@@ -303,9 +298,11 @@ class Driver:
                 try:
                     if self.trace:
                         self.trace("out", data, addr)
-                    transport = self.ua.transport_to(addr) if self.ua.transports else "udp"
-                    if transport != "udp":
-                        self.send_stream(data, addr, transport, now)
+                    if addr in self.ua.transports:      # TCP/TLS: on its connection
+                        if self.streams is None:        # first use: import stream_conn (and ssl) now
+                            from intercom.stream_conn import StreamTransport
+                            self.streams = StreamTransport(self)
+                        self.streams.send(data, addr, now)
                     elif not self.sip_sock.sendto(data, addr):
                         self.board.log("warn", "send to %s:%d failed" % addr)
                 except Exception as err:
@@ -327,15 +324,6 @@ class Driver:
             self.send_rtcp_bye()
         except Exception as err:
             self.failed("RTCP BYE", err)
-
-    def send_stream(self, data, addr, transport, now):
-        """A message for a TCP/TLS peer: on its connection (opened on first use).
-        The stream module and `ssl` are imported only then, so a UDP phone
-        never carries them. A failure reaches the core as a transport error."""
-        if self.streams is None:
-            from intercom.stream_conn import StreamTransport
-            self.streams = StreamTransport(self.ua, self.poll, self.ua.cfg["sip"], self.board.log, self.trace)
-        self.streams.send(data, addr, transport, now)
 
     def send_rtcp_bye(self):
         """A stream that stopped (on a call event just handled) leaves its RTCP

@@ -14,7 +14,7 @@ import sys
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import sockaddr
 from intercom.sip.stream import StreamFramer, StreamError, PONG
-from intercom.sip.transport import transport_failed
+from intercom.sip.transport import transport_failed, set_transport
 
 CPYTHON = sys.implementation.name == "cpython"
 CONNECT_MS = 8000        # TCP connect plus TLS handshake must finish within this
@@ -365,17 +365,16 @@ def _so_error(sock):
 
 
 class StreamTransport:
-    """Every TCP/TLS connection of the phone, for the Driver.
+    """Every TCP/TLS connection of the phone, for the Driver (whose poll,
+    board log and trace it shares). The UA gets the framed messages
+    (ua.receive) and the failures (sip.transport.transport_failed)."""
 
-    `ua` gets the framed messages (ua.receive(..., transport)) and the
-    failures (sip.transport.transport_failed); `sip` is the sip config section."""
-
-    def __init__(self, ua, poll, sip, log, trace=None):
-        self.ua = ua
-        self.poll = poll
-        self.sip = sip
-        self.log = log
-        self.trace = trace
+    def __init__(self, driver):
+        self.ua = ua = driver.ua
+        self.poll = driver.poll
+        self.sip = sip = ua.cfg["sip"]
+        self.log = driver.board.log
+        self.trace = driver.trace
         self.conns = {}
         self.ctx = None
         self.verify = sip.get("tls_verify", True)
@@ -401,7 +400,8 @@ class StreamTransport:
                 return None
         return self.ctx
 
-    def send(self, data, addr, transport, now):
+    def send(self, data, addr, now):
+        transport = self.ua.layer.transport_to(addr)
         conn = self.conns.get(addr)
         if conn is None or conn.transport != transport:
             if conn is not None:
@@ -420,13 +420,6 @@ class StreamTransport:
                 victim = addr
         self.conns.pop(victim).close()
 
-    def owns(self, obj):
-        for addr in self.conns:
-            conn = self.conns[addr]
-            if conn.sock is not None and (obj is conn.polled or (CPYTHON and obj == conn.fd)):
-                return True
-        return False
-
     def on_ready(self, obj, flags, now):
         for addr in self.conns:
             conn = self.conns[addr]
@@ -437,23 +430,25 @@ class StreamTransport:
     def deliver(self, conn, data, now):
         if self.trace:
             self.trace("in", data, conn.addr)
-        self.ua.receive(data, conn.addr, now, conn.transport)
+        if self.ua.transports.get(conn.addr) != conn.transport:
+            set_transport(self.ua, conn.addr, conn.transport)
+        self.ua.receive(data, conn.addr, now)
 
     def failed(self, conn, message):
         self.log("error", "%s connection to %s:%d: %s" % (conn.transport, conn.addr[0], conn.addr[1], message))
         transport_failed(self.ua, conn.addr, conn.transport, message)
 
-    def next_deadline(self, now):
+    def tick(self, now):
+        """Fire due connect/handshake timeouts; returns the next one (ticks) or None.
+
+        Runs every loop pass (the audio path too): iterating the dict itself
+        allocates nothing, and conn.tick never adds or removes entries."""
         best = None
         for addr in self.conns:
-            best = earliest(best, self.conns[addr].deadline, now)
+            conn = self.conns[addr]
+            conn.tick(now)
+            best = earliest(best, conn.deadline, now)
         return best
-
-    def tick(self, now):
-        # runs every loop pass (the audio path too): iterating the dict itself
-        # allocates nothing, and conn.tick never adds or removes entries
-        for addr in self.conns:
-            self.conns[addr].tick(now)
 
     def close(self):
         for addr in self.conns:

@@ -532,7 +532,7 @@ def test_sip_keepalive_only_while_registered():
 
 def test_rfc5626_3_5_1_keepalive_ping_goes_on_the_tcp_connection():
     ua, reg = registered_ua(transport="tcp")
-    assert ua.transport_to(REGISTRAR) == "tcp"
+    assert ua.layer.transport_to(REGISTRAR) == "tcp"
     ua.tick(100000)
     assert keepalives(ua)[0] >= 1                 # the double-CRLF ping, sent on the flow
 

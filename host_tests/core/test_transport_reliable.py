@@ -5,15 +5,14 @@ from intercom.sip.transaction import TERMINATED
 from intercom.sip.invite_transaction import CONFIRMED
 from intercom.sip.txlayer import TransactionLayer
 from intercom.sip.dialog import uri_addr
-from intercom.sip.transport import uri_transport, set_transport, transport_failed
-from intercom.sip.uri import parse_uri
+from intercom.sip.transport import set_transport, transport_failed
 from test_transaction import Recorder, options, invite, ADDR
 from _sipfakes import make_ua, drain, events, exchange, FakeRegistrar, REGISTRAR
 
 
 def tcp_layer(rec):
     layer = TransactionLayer(rec.send)
-    layer.transport_to = lambda addr: "tcp" if addr == ADDR else "udp"
+    layer.transports[ADDR] = "tcp"
     return layer
 
 
@@ -108,11 +107,11 @@ def test_rfc3261_18_tls_registration_via_contact_and_registered_transport():
     ua = make_ua(transport="tls", port=5061)
     ua.register()
     (req, addr), = drain(ua)
-    assert addr == REGISTRAR and ua.transport_to(addr) == "tls"
+    assert addr == REGISTRAR and ua.layer.transport_to(addr) == "tls"
     assert req.get("via").startswith("SIP/2.0/TLS ")
     assert ";transport=tls>" in req.get("contact")
     reg = FakeRegistrar()
-    ua.receive(reg.handle(req).encode(), REGISTRAR, 0, "tls")
+    ua.receive(reg.handle(req).encode(), REGISTRAR, 0)
     exchange(ua, reg, 0)
     evs = [e for e in events(ua) if e["event"] == "registered"]
     assert evs and evs[-1]["transport"] == "tls"
@@ -130,15 +129,15 @@ def test_rfc3261_8_1_3_1_transport_error_fails_registration_with_reason_tls_with
     assert drain(ua) == []                  # no fallback: nothing else goes anywhere
     ua.tick(4000)                           # the retry goes over TLS again
     out = drain(ua)
-    assert out and ua.transport_to(out[0][1]) == "tls" and out[0][0].get("via").startswith("SIP/2.0/TLS")
+    assert out and ua.layer.transport_to(out[0][1]) == "tls" and out[0][0].get("via").startswith("SIP/2.0/TLS")
 
 
 def test_rfc3261_19_1_2_sips_and_transport_tls_default_to_port_5061():
-    assert uri_addr("sip:bob@192.0.2.9;transport=tls") == ("192.0.2.9", 5061)
-    assert uri_addr("sips:bob@192.0.2.9") == ("192.0.2.9", 5061)
-    assert uri_addr("sip:bob@192.0.2.9;transport=tcp") == ("192.0.2.9", 5060)
-    assert uri_transport(parse_uri("sip:bob@192.0.2.9:5070;transport=TCP")) == "tcp"
-    assert uri_transport(parse_uri("sip:bob@192.0.2.9")) == "udp"
+    assert uri_addr("sip:bob@192.0.2.9;transport=tls") == ("192.0.2.9", 5061, "tls")
+    assert uri_addr("sips:bob@192.0.2.9") == ("192.0.2.9", 5061, "tls")
+    assert uri_addr("sip:bob@192.0.2.9;transport=tcp") == ("192.0.2.9", 5060, "tcp")
+    assert uri_addr("sip:bob@192.0.2.9:5070;transport=TCP") == ("192.0.2.9", 5070, "tcp")
+    assert uri_addr("sip:bob@192.0.2.9") == ("192.0.2.9", 5060, "udp")
 
 
 def test_rfc3261_18_dial_transport_tls_uses_a_tls_connection_and_marks_the_call_secure():
@@ -146,7 +145,7 @@ def test_rfc3261_18_dial_transport_tls_uses_a_tls_connection_and_marks_the_call_
     ua.calls.registrar_addr = None
     call = ua.dial("sip:bob@192.0.2.9:5061;transport=tls")
     (req, addr), = drain(ua)
-    assert addr == ("192.0.2.9", 5061) and ua.transport_to(addr) == "tls"
+    assert addr == ("192.0.2.9", 5061) and ua.layer.transport_to(addr) == "tls"
     assert req.get("via").startswith("SIP/2.0/TLS ") and ";transport=tls>" in req.get("contact")
     assert call.secure_signalling is True
 
@@ -156,7 +155,7 @@ def test_rfc3261_18_dial_transport_tcp_is_not_secure():
     ua.calls.registrar_addr = None
     call = ua.dial("sip:bob@192.0.2.9:5060;transport=tcp")
     (req, addr), = drain(ua)
-    assert ua.transport_to(addr) == "tcp" and req.get("via").startswith("SIP/2.0/TCP ")
+    assert ua.layer.transport_to(addr) == "tcp" and req.get("via").startswith("SIP/2.0/TCP ")
     assert call.secure_signalling is False
 
 
@@ -166,14 +165,15 @@ def test_rfc3261_18_2_2_request_over_a_stream_is_answered_on_that_connection():
             b"Via: SIP/2.0/TLS 192.0.2.30:5061;branch=z9hG4bKs1\r\n"
             b"From: <sip:x@192.0.2.30>;tag=a\r\nTo: <sip:door@192.0.2.20>\r\n"
             b"Call-ID: s1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
-    ua.receive(data, ("192.0.2.30", 40123), 0, "tls")
+    set_transport(ua, ("192.0.2.30", 40123), "tls")      # what the driver does for a connection
+    ua.receive(data, ("192.0.2.30", 40123), 0)
     (resp, addr), = drain(ua)
     assert resp.status == 200 and addr == ("192.0.2.30", 40123)   # the connection, not Via's 5061
-    assert ua.transport_to(addr) == "tls"
+    assert ua.layer.transport_to(addr) == "tls"
 
 
 def test_stream_peers_table_is_bounded():
     ua = make_ua(transport="tls", port=5061)
     for i in range(20):
         set_transport(ua, ("192.0.2.%d" % (100 + i), 5061), "tls")
-    assert len(ua.transports) <= 4 and ua.transport_to(REGISTRAR) == "tls"
+    assert len(ua.transports) <= 4 and ua.layer.transport_to(REGISTRAR) == "tls"

@@ -17,6 +17,7 @@ import time
 from _locked import allowed, locked
 from heaplock_call import phone, write_tone
 from intercom.sip.transport import set_transport
+from intercom.stream_conn import StreamTransport
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47300
@@ -40,7 +41,8 @@ def main():
         drv.app.start(time.ticks_ms())
     proxy = ("127.0.0.1", BASE + 30)
     set_transport(ua_a, proxy, "tcp")
-    drv_a.send_stream(OPTIONS, proxy, "tcp", time.ticks_ms())
+    drv_a.streams = StreamTransport(drv_a)        # as Driver.flush does on first use
+    drv_a.streams.send(OPTIONS, proxy, time.ticks_ms())
     ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
     peer = None
     got = b""

@@ -26,6 +26,13 @@ class Call(CallMedia, Timed):
 
     Timers are named deadlines; the manager fires `timer_<name>`."""
 
+    # Our hop's transport, set by the role when not UDP. secure_signalling is
+    # THE predicate "this call's signalling travels over TLS" (our INVITE
+    # went, or theirs came, on a TLS connection): the condition for SDES
+    # keys (RFC 4568 §8.4). Class attributes: no cost per UDP call.
+    transport = "udp"
+    secure_signalling = False
+
     def __init__(self, manager, number, role, peer):
         self.mgr = manager
         self.ua = manager.ua
@@ -52,14 +59,6 @@ class Call(CallMedia, Timed):
         self.bye_after_ack = None         # hang-up asked before the ACK of our 2xx (§15)
         self.extra = {}                   # fields added to every call event (attempt, waiting)
         self.signal_ip = None             # IP the peer's signalling comes from (RTP latch rule)
-        self.transport = "udp"            # of the first hop: udp, tcp or tls (set by the role)
-
-    @property
-    def secure_signalling(self):
-        """True when this call's signalling travels over TLS on our hop (our
-        INVITE went, or theirs came, on a TLS connection): the condition for
-        exchanging SDES keys (RFC 4568 §8.4). Over UDP/TCP always False."""
-        return self.transport == "tls"
 
     # --- state and events -----------------------------------------------------
     def set_state(self, state, **info):

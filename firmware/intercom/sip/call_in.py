@@ -17,7 +17,9 @@ class IncomingCall(Call):
         self.dialog = Dialog.as_uas(request, self.ua.random_hex(8))
         self.answer_body = None
         self.signal_ip = request.source[0]
-        self.transport = self.ua.transport_to(request.source)
+        if request.source in self.ua.transports:
+            self.transport = self.ua.transports[request.source]
+            self.secure_signalling = self.transport == "tls"
         if waiting:
             self.extra["waiting"] = True
 

@@ -53,7 +53,10 @@ class OutgoingCall(Call):
         if addr is None:
             self.end("unresolvable", None)
             return
-        self.transport = ua.transport_to(addr)
+        transport = ua.transports.get(addr, "udp")
+        if transport != self.transport:      # a redirect may change it
+            self.transport = transport
+            self.secure_signalling = transport == "tls"
         self.cseq += 1
         req = Message.request("INVITE", self.target)
         ua.add_via(req)

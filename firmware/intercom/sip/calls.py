@@ -57,14 +57,13 @@ class CallManager:
         the core). A URI asking for TCP or TLS (;transport=, sips:) makes that
         the transport to its address (§18.1.1, §26.2)."""
         try:
-            host, port = uri_addr(uri_text)
+            host, port, transport = uri_addr(uri_text)
         except SyntaxErr:
-            host, port = "", 0
+            host, port, transport = "", 0, "udp"
         if is_unicast_ipv4(host):
-            low = uri_text.lower()
-            if "transport=" in low or low.startswith("sips:"):
-                from intercom.sip.transport import use_uri_transport
-                use_uri_transport(self.ua, uri_text, (host, port))
+            if transport != "udp":        # never a downgrade: a URI without it changes nothing
+                from intercom.sip.transport import set_transport
+                set_transport(self.ua, (host, port), transport)
             return host, port
         if host and host[0].isdigit():
             self.ua.log("warn", "refusing to send to %r (no unicast address)" % uri_text)

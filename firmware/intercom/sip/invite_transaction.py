@@ -47,7 +47,7 @@ class ClientInvite(ClientTransaction):
 
     def start(self):
         self.layer.send(self.data, self.addr)
-        if not self.reliable:
+        if self.wait(1):
             self.start_timer("A", self.interval)     # §17.1.1.2: UDP only
         self.start_timer("B", 64 * self.layer.timers.t1)
 
@@ -141,7 +141,7 @@ class ServerInvite(Transaction):
         else:
             self.last = data
             self.state = COMPLETED
-            if not self.reliable:
+            if self.wait(1):
                 self.start_timer("G", self.interval)  # §17.2.1: UDP only
             self.start_timer("H", 64 * self.layer.timers.t1)
         return data

@@ -151,7 +151,7 @@ class Registration:
         req.add("To", format_name_addr(self.display_name, self.aor))
         req.add("Call-ID", self.call_id)
         req.add("CSeq", "%d REGISTER" % self.cseq)
-        req.add("Contact", "<%s>;expires=%d" % (ua.contact_uri(ua.transport_to(self.target)), expires))
+        req.add("Contact", "<%s>;expires=%d" % (ua.contact_uri(ua.layer.transport_to(self.target)), expires))
         req.add("Expires", str(expires))
         req.add("Allow", ua.ALLOW)
         req.add("User-Agent", ua.USER_AGENT)
@@ -265,7 +265,7 @@ class Registration:
         # A Contact corrected by received/rport is re-registered at once.
         self.timer = ticks_add(ua.now, 0 if moved else refresh_delay_ms(granted))
         self.ua.emit({"event": "registered", "expires": granted,
-                      "transport": self.ua.transport_to(self.target)})
+                      "transport": self.ua.layer.transport_to(self.target)})
 
     def _finish_unregister(self, status=None, reason=None):
         self.bound = False

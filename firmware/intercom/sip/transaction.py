@@ -45,13 +45,10 @@ class Transaction(Timed):
     # TCP/TLS: the transport retransmits, so the transaction never does
     # (Timers A, E, G unset) and absorbs nothing afterwards (D, I, J, K = 0).
     # Asked of the layer, not stored: no extra attribute per transaction.
-    @property
-    def reliable(self):
-        return self.layer.transport_to(self.addr) != "udp"
-
-    def wait(self, unreliable_ms):
-        """How long a final state absorbs retransmissions: 0 on TCP/TLS."""
-        return 0 if self.reliable else unreliable_ms
+    def wait(self, udp_ms):
+        """udp_ms over UDP, 0 over TCP/TLS: how long to wait for retransmissions
+        (a retransmission timer runs only while this is not 0)."""
+        return udp_ms if self.layer.transport_to(self.addr) == "udp" else 0
 
     def _now(self):
         return self.layer.now
@@ -92,7 +89,7 @@ class ClientNonInvite(ClientTransaction):
 
     def start(self):
         self.layer.send(self.data, self.addr)
-        if not self.reliable:
+        if self.wait(1):
             self.start_timer("E", self.interval)     # §17.1.2.2: UDP only
         self.start_timer("F", 64 * self.layer.timers.t1)
 

@@ -8,7 +8,6 @@ streams is here. Sockets, handshakes and framing are the driver's
 """
 
 from intercom.sip.transaction import TERMINATED
-from intercom.sip.uri import parse_uri, SyntaxErr
 
 STREAMS = ("tcp", "tls")
 # Peers reached over TCP or TLS at most (the registrar and a few dialed
@@ -30,27 +29,6 @@ def set_transport(ua, addr, transport):
                 del table[key]
                 break
     table[addr] = transport
-
-
-def uri_transport(uri):
-    """ "udp", "tcp" or "tls" as a parsed URI asks (§19.1.1; §26.2: sips: is TLS)."""
-    transport = (uri.param("transport") or "").lower()
-    if uri.scheme == "sips" or transport == "tls":
-        return "tls"
-    if transport == "tcp":
-        return "tcp"
-    return "udp"
-
-
-def use_uri_transport(ua, uri_text, addr):
-    """A next-hop URI naming TCP or TLS makes that the transport to addr. A
-    URI without it never downgrades a peer already reached over a stream."""
-    try:
-        transport = uri_transport(parse_uri(uri_text))
-    except SyntaxErr:
-        return
-    if transport != "udp":
-        set_transport(ua, addr, transport)
 
 
 def set_via_transport(request, transport):

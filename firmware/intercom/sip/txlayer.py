@@ -23,19 +23,26 @@ class TransactionLayer:
         self.now = 0
         self.clients = {}
         self.servers = {}
+        self.transports = {}      # (ip, port) -> "tcp" | "tls" (sip.transport); absent: UDP
 
-    @staticmethod
-    def transport_to(addr):
-        """How messages to addr travel; the UA replaces this (all UDP here)."""
-        return "udp"
+    def transport_to(self, addr):
+        """ "udp", "tcp" or "tls": how messages to addr travel. The rest of
+        TCP/TLS (intercom.sip.transport) is imported only when one is used."""
+        return self.transports.get(addr, "udp")
+
+    def route(self, request, addr):
+        """Name addr's transport in request's top Via (§18.1.1: it is chosen
+        with the next hop); UDP leaves the request untouched."""
+        transport = self.transport_to(addr)
+        if transport != "udp":
+            from intercom.sip.transport import set_via_transport
+            set_via_transport(request, transport)
 
     def start_client(self, request, addr, tu):
         branch = request.vias[0].branch
         key = client_key(branch, request.method)
         cls = ClientInvite if request.method == "INVITE" else ClientNonInvite
-        if self.transport_to(addr) != "udp":
-            from intercom.sip.transport import set_via_transport
-            set_via_transport(request, self.transport_to(addr))
+        self.route(request, addr)
         tx = cls(self, key, request, addr, tu)
         self.clients[key] = tx
         tx.start()

@@ -41,26 +41,20 @@ class UserAgent:
         self.stats = {"received": 0, "sent": 0, "malformed_dropped": 0,
                       "bad_request_answered": 0, "stray_responses": 0,
                       "answered_statelessly": 0, "overload_refused": 0, "handler_errors": 0}
-        self.transports = {}                # (ip, port) -> "tcp" | "tls"; absent: UDP
         self.layer = TransactionLayer(self._send, Timers(
             sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
         self.layer.now = now
-        self.layer.transport_to = self.transport_to
+        self.transports = self.layer.transports     # (ip, port) -> "tcp" | "tls"; absent: UDP
         self.registration = None
-        if sip["registrar"] and registrar_addr is not None:
-            if sip.get("transport", "udp") != "udp":
-                self.transports[registrar_addr] = sip["transport"]
-            self.registration = Registration(self, sip, registrar_addr)
-        self.calls = CallManager(self, cfg, registrar_addr if sip["registrar"] else None)
+        self.calls = CallManager(self, cfg, None)
+        if registrar_addr is not None:
+            self.set_registrar(registrar_addr)
 
     # --- the sans-I/O interface ------------------------------------------------
-    def receive(self, data, addr, now, transport="udp"):
-        """Handle one message from addr=(ip, port): a datagram, or (transport
-        "tcp"/"tls") one framed off a connection to addr. Never raises."""
+    def receive(self, data, addr, now):
+        """Handle one message from addr=(ip, port): a datagram, or one framed
+        off a TCP/TLS connection to addr (layer.transport_to(addr) says). Never raises."""
         self._advance(now)
-        if transport != "udp" and self.transports.get(addr) != transport:
-            from intercom.sip.transport import set_transport
-            set_transport(self, addr, transport)
         self.stats["received"] += 1
         try:
             self._receive(data, addr)
@@ -89,7 +83,7 @@ class UserAgent:
         return best
 
     def pop_datagram(self):
-        """Next (bytes, (ip, port)) to send, or None; transport_to(addr)
+        """Next (bytes, (ip, port)) to send, or None; layer.transport_to(addr)
         says whether it goes as a UDP datagram or on a TCP/TLS connection."""
         return self.outbox.pop(0) if self.outbox else None
 
@@ -98,12 +92,6 @@ class UserAgent:
         return self.events.pop(0) if self.events else None
 
     # --- transports (RFC 3261 §18) -----------------------------------------------
-    def transport_to(self, addr):
-        """ "udp", "tcp" or "tls": how messages to addr travel. The rest of
-        TCP/TLS (intercom.sip.transport) is imported only when one is used."""
-        return self.transports.get(addr, "udp")
-
-
     # --- commands -------------------------------------------------------------
     def set_registrar(self, addr):
         """The registrar's (ip, port) became known (DNS failed at boot, or the
@@ -113,8 +101,7 @@ class UserAgent:
         self.calls.registrar_addr = addr
         transport = self.cfg["sip"].get("transport", "udp")
         if transport != "udp":
-            from intercom.sip.transport import set_transport
-            set_transport(self, addr, transport)
+            self.transports[addr] = transport
         if self.registration is None:
             self.registration = Registration(self, self.cfg["sip"], addr)
         else:
@@ -169,24 +156,14 @@ class UserAgent:
         """Our Contact URI; on TCP/TLS with `;transport=` (§19.1.1): the
         registrar then reaches us on the connection we opened, whose port
         the 200's rport made our contact_port (RFC 5923 style reuse)."""
-        uri = "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
-        if transport != "udp":
-            uri += ";transport=" + transport
-        return uri
+        return "sip:%s@%s:%d%s" % (self.user, self.contact_host, self.contact_port,
+                                   "" if transport == "udp" else ";transport=" + transport)
 
     def add_via(self, request):
         """A new top Via; its transport is set when the next hop is known (route())."""
         branch = MAGIC_COOKIE + self.random_hex(16)
         request.add("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_ip, self.local_port, branch))
         return branch
-
-    def route(self, request, addr):
-        """Name addr's transport in request's top Via (§18.1.1: the transport
-        is chosen with the next hop). UDP leaves the request untouched."""
-        transport = self.transport_to(addr)
-        if transport != "udp":
-            from intercom.sip.transport import set_via_transport
-            set_via_transport(request, transport)
 
     def send_raw(self, data, addr):
         """Queue a datagram outside any transaction (2xx and its ACK, §13)."""
