@@ -81,3 +81,38 @@ def test_rfc3261_18_calls_both_ways_through_kamailio_over_stream_transport(certs
             assert door.quit(15) == 0 and flat.quit(15) == 0
             door.check_stdout()
             flat.check_stdout()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("transport", ["tls", "tcp"])
+def test_rfc3261_18_dial_uri_transport_opens_a_connection_to_that_peer(certs, tmp_path, runtime, transport):
+    """A peer-to-peer door (no registrar, sip.transport udp) dials
+    sip:flat@127.0.0.1:PORT;transport=tls|tcp: the INVITE, ACK and BYE go on a
+    connection to that address (Kamailio, which trusts door and relays to flat,
+    registered over the same transport); the call connects and the door hangs up."""
+    sip_a, sip_b = free_udp_ports(2)
+    rtp_a, rtp_b = two_rtp_ports()
+    with KamailioTls(certs, users={"door": "secret", "flat": "secret"}, trusted=("door",),
+                     workdir=str(tmp_path / "k")) as kam:
+        door_cfg = sim_config(kam, "udp", "door", sip_a, rtp_a, certs["ca"])
+        door_cfg["sip"]["registrar"] = ""
+        door_cfg["calls"]["accept_from"] = "any"
+        flat = Sim(sim_config(kam, transport, "flat", sip_b, rtp_b, certs["ca"]), runtime=runtime,
+                   workdir=str(tmp_path / "flat"))
+        door = Sim(door_cfg, runtime=runtime, workdir=str(tmp_path / "door"))
+        with flat, door:
+            flat.wait_event("registered", 20, transport=transport)
+            door.wait_event("ready", 10)
+            port = kam.tls_port if transport == "tls" else kam.tcp_port
+            door.send("dial sip:flat@127.0.0.1:%d;transport=%s" % (port, transport))
+            first = door.wait_event("call", 10, state="dialing")
+            flat.wait_event("call", 15, state="incoming")
+            door.wait_event("call", 15, id=first["id"], state="connected")
+            door.send("hangup")
+            door.wait_event("call", 10, id=first["id"], state="ended")
+            flat.wait_event("call", 10, state="ended")
+            # flat sends only REGISTERs and responses here: these requests are the door's
+            from_door = [(m, p) for m, p, _src in kam.protos() if m in ("INVITE", "ACK", "BYE")]
+            assert {"INVITE", "ACK", "BYE"} <= {m for m, _ in from_door}, from_door
+            assert {p for _, p in from_door} == {transport}, from_door
+            assert door.quit(10) == 0 and flat.quit(10) == 0
