@@ -59,13 +59,21 @@ def wifi(ssid, password=""):
 
 def sip(registrar=_UNSET, user=_UNSET, password=_UNSET, port=_UNSET, auth_user=_UNSET,
         display_name=_UNSET, expires=_UNSET, local_port=_UNSET, outbound_proxy=_UNSET,
-        keepalive=_UNSET):
+        keepalive=_UNSET, transport=_UNSET, tls_ca=_UNSET, tls_verify=_UNSET):
     """PBX account: setup.sip(registrar="pbx.local", user="door", password="...").
-    registrar="" is peer-to-peer mode (no REGISTER); keepalive: NAT keep-alive seconds (0 = off)."""
+    registrar="" is peer-to-peer mode (no REGISTER); keepalive: NAT keep-alive seconds (0 = off);
+    transport "udp", "tcp" or "tls" (tls_ca: the CA file, e.g. "/ca.pem")."""
+    if transport == "tls" and port is _UNSET:
+        try:
+            if _current()["sip"]["port"] == 5060:
+                port = 5061           # the saved file names every key: move to TLS's default port
+        except _config.ConfigError:
+            pass
     return _apply({"sip.registrar": registrar, "sip.user": user, "sip.password": password,
                    "sip.port": port, "sip.auth_user": auth_user, "sip.display_name": display_name,
                    "sip.expires": expires, "sip.local_port": local_port,
-                   "sip.outbound_proxy": outbound_proxy, "sip.keepalive": keepalive})
+                   "sip.outbound_proxy": outbound_proxy, "sip.keepalive": keepalive,
+                   "sip.transport": transport, "sip.tls_ca": tls_ca, "sip.tls_verify": tls_verify})
 
 
 def calls(targets=_UNSET, ring_timeout=_UNSET, auto_answer=_UNSET, accept_from=_UNSET,
@@ -112,6 +120,8 @@ def show():
         _say("the saved config is broken: %s" % err)
         return
     _say(_config.show(cfg))
+    for line in _config.warnings(cfg):
+        _say(line)
 
 
 def reset():
@@ -146,7 +156,7 @@ def test(seconds=3):
 
 _HELP = """setup.wifi(ssid, password)        Wi-Fi network
 setup.sip(registrar=, user=, password=, port=, auth_user=, display_name=, expires=,
-          local_port=, outbound_proxy=, keepalive=)
+          local_port=, outbound_proxy=, keepalive=, transport=, tls_ca=, tls_verify=)
 setup.calls(targets=, ring_timeout=, auto_answer=, accept_from=, call_waiting=,
             max_duration=, reject_code=, no_answer_code=, media_timeout=)
 setup.door(pin=, pulse_ms=, max_attempts=, lockout_s=)

@@ -53,6 +53,8 @@ def load_settings(opts):
         description = load_board(cfg["board"], board_dirs)
     except BoardError as err:
         fail(str(err))
+    for line in config_mod.warnings(cfg):
+        sys.stderr.write("[warn] " + line + "\n")      # the boot log (before the board exists)
     import intercom
     for name in ("config", "board"):
         sys.modules.pop("intercom." + name, None)

@@ -177,7 +177,9 @@ _SPEC = (
     ("sip.expires", 300, _int(10, 86400)),
     ("sip.local_port", 5062, _int(1, 65535)),
     ("sip.outbound_proxy", None, _proxy),
-    ("sip.transport", "udp", _one_of("udp")),
+    ("sip.transport", "udp", _one_of("udp", "tcp", "tls")),
+    ("sip.tls_ca", "", _text(0, 128)),
+    ("sip.tls_verify", True, _bool),
     ("sip.t1_ms", 500, _int(50, 10000)),
     ("sip.t2_ms", 4000, _int(50, 60000)),
     ("sip.t4_ms", 5000, _int(0, 60000)),
@@ -269,6 +271,8 @@ def validate(raw):
             section, key = _split(path)
             (cfg if section is None else cfg[section])[key] = _copy(check(path, value))
     sip = cfg["sip"]
+    if sip["transport"] == "tls" and not _lookup(raw, "sip.port")[0]:
+        sip["port"] = 5061            # RFC 3261 §19.1.2: the default port of SIP over TLS
     if sip["t2_ms"] < sip["t1_ms"]:
         t1, t2 = sip["t1_ms"], sip["t2_ms"]
         raise ConfigError(f"sip.t2_ms: expected at least sip.t1_ms ({t1}), got {t2}")
@@ -377,6 +381,17 @@ def show(cfg):
             text = _fmt(value)
         lines.append(f"{path} = {text}")
     return "\n".join(lines)
+
+
+def warnings(cfg):
+    """Settings that work but weaken security, one sentence each (shown by
+    setup.show() and logged at boot)."""
+    out = []
+    sip = cfg.get("sip", {})
+    if sip.get("transport") == "tls" and sip.get("tls_verify") is False:
+        out.append("WARNING: sip.tls_verify is false: the registrar's TLS certificate is not checked,"
+                   " so anyone on the network path can impersonate it and read the signalling")
+    return out
 
 
 def redact(text, cfg):

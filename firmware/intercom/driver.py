@@ -44,6 +44,7 @@ class Driver:
         self.resyncs = 0
         self.rtp_peer = None        # the address the RTP socket is connected to
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
+        self.streams = None         # TCP/TLS connections (stream_conn), made on first use
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
@@ -91,6 +92,8 @@ class Driver:
         try:
             deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
             deadline = earliest(deadline, board.next_deadline(), now)
+            if self.streams is not None:   # connect/handshake timeouts fire, then their next one
+                deadline = earliest(deadline, self.streams.tick(now), now)
             if self.pumping():
                 # I2S boards pace frames by the device (frame_ready() True/False);
                 # None, or the host's WAV files, means: pace by the clock
@@ -120,6 +123,8 @@ class Driver:
                         self.read_rtcp(now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
+                    elif self.streams is not None:
+                        self.streams.on_ready(obj, _flags, now)
                 except Exception as err:
                     self.failed("input", err)
         except Exception as err:
@@ -293,7 +298,12 @@ class Driver:
                 try:
                     if self.trace:
                         self.trace("out", data, addr)
-                    if not self.sip_sock.sendto(data, addr):
+                    if addr in self.ua.transports:      # TCP/TLS: on its connection
+                        if self.streams is None:        # first use: import stream_conn (and ssl) now
+                            from intercom.stream_conn import StreamTransport
+                            self.streams = StreamTransport(self)
+                        self.streams.send(data, addr, now)
+                    elif not self.sip_sock.sendto(data, addr):
                         self.board.log("warn", "send to %s:%d failed" % addr)
                 except Exception as err:
                     self.failed("send", err)

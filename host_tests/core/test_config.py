@@ -199,11 +199,29 @@ def test_registrar_empty_means_peer_to_peer():
 def test_sip_extras():
     assert config.validate(with_key("sip.outbound_proxy", "proxy.lan:5070"))["sip"]["outbound_proxy"] == "proxy.lan:5070"  # noqa: E501
     assert err(with_key("sip.outbound_proxy", "proxy:0")).startswith("sip.outbound_proxy:")
-    assert err(with_key("sip.transport", "tcp")) == 'sip.transport: expected one of "udp", got "tcp"'
+    assert err(with_key("sip.transport", "sctp")) == 'sip.transport: expected one of "udp", "tcp", "tls", got "sctp"'
     assert err({"sip": {"t1_ms": 1000, "t2_ms": 500}}).startswith("sip.t2_ms:")
     assert err(with_key("sip.auth_user", "")).startswith("sip.auth_user:")
     assert err(with_key("sip.user", "a@b")).startswith("sip.user:")
     assert err(with_key("sip.display_name", "Door\r\nX: y")).startswith("sip.display_name:")
+
+
+def test_rfc3261_19_1_2_tls_default_port_5061():
+    cfg = config.validate(with_key("sip.transport", "tls"))
+    assert cfg["sip"]["port"] == 5061
+    assert cfg["sip"]["tls_verify"] is True and cfg["sip"]["tls_ca"] == ""
+    explicit = with_key("sip.transport", "tls")
+    explicit["sip"]["port"] = 5070
+    assert config.validate(explicit)["sip"]["port"] == 5070
+    assert config.validate(with_key("sip.transport", "tcp"))["sip"]["port"] == 5060
+    assert err(with_key("sip.tls_verify", "no")).startswith("sip.tls_verify:")
+
+
+def test_tls_verify_false_is_warned_about():
+    cfg = config.validate({"sip": {"transport": "tls", "tls_verify": False}})
+    warn = config.warnings(cfg)
+    assert len(warn) == 1 and "tls_verify is false" in warn[0]
+    assert config.warnings(config.validate({"sip": {"transport": "tls", "tls_ca": "ca.pem"}})) == []
 
 
 def test_rfc3261_response_code_choices():

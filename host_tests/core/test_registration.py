@@ -129,7 +129,7 @@ def test_rfc3261_10_3_423_retried_with_min_expires():
     ua.register()
     exchange(ua, reg, 0)
     evs = events(ua)
-    assert evs[-1] == {"event": "registered", "expires": 120}, evs
+    assert evs[-1] == {"event": "registered", "expires": 120, "transport": "udp"}, evs
     assert reg.requests[-1].get("expires") == "120"
 
 
@@ -139,7 +139,7 @@ def test_rfc3261_10_2_4_refresh_before_the_granted_expiry():
     reg.grant = 100
     ua.register()
     exchange(ua, reg, 0)
-    assert events(ua)[-1] == {"event": "registered", "expires": 100}
+    assert events(ua)[-1] == {"event": "registered", "expires": 100, "transport": "udp"}
     deadline = ua.registration.deadline()
     assert 50 * 1000 <= deadline < 100 * 1000, deadline
     ua.tick(deadline - 1)
@@ -226,7 +226,7 @@ def test_clock_wrap_refreshes_registration_across_ticks_period():
     assert drain(ua) == []
     ua.tick(deadline)
     exchange(ua, reg, deadline)
-    assert events(ua)[-1] == {"event": "registered", "expires": 60}
+    assert events(ua)[-1] == {"event": "registered", "expires": 60, "transport": "udp"}
 
 
 def test_password_never_appears_in_datagrams_events_or_logs():
@@ -301,7 +301,7 @@ def test_rfc3261_10_2_4_granted_expiry_clamped_one_register_per_refresh_over_a_d
     reg.grant_exact = 700000       # more than we asked, and past the ticks window
     ua.register()
     exchange(ua, reg, 0)
-    assert events(ua) == [{"event": "registered", "expires": 86400}]
+    assert events(ua) == [{"event": "registered", "expires": 86400, "transport": "udp"}]
     deadline = ua.registration.timer
     assert 0 < ticks_diff(deadline, 0) <= 86400 * 1000, deadline
     steps = run_for(ua, reg, 0, 86400 * 1000)
@@ -309,7 +309,7 @@ def test_rfc3261_10_2_4_granted_expiry_clamped_one_register_per_refresh_over_a_d
     # the initial pair (challenge, credentials), then exactly one refresh in the day
     assert len(reg.requests) == 3, len(reg.requests)
     evs = events(ua)
-    assert evs == [{"event": "registered", "expires": 86400}], evs[:5]
+    assert evs == [{"event": "registered", "expires": 86400, "transport": "udp"}], evs[:5]
     assert ua.logs and any("700000" in line for line in ua.logs)
 
 
@@ -403,7 +403,7 @@ def test_rfc7616_rechallenge_with_new_nonce_retried_same_nonce_is_refusal():
     ua.tick(now)
     exchange(ua, reg, now)
     evs = events(ua)
-    assert evs == [{"event": "registered", "expires": 300}], evs
+    assert evs == [{"event": "registered", "expires": 300, "transport": "udp"}], evs
     assert len(reg.requests) == 4   # 2 initial, refresh (401 new nonce), retry with it
     assert reg.nonce in reg.requests[-1].get("authorization")
     # the same nonce thrown back at our credentials: they were refused
@@ -510,13 +510,10 @@ def test_sip_keepalive_setting_0_is_off_and_sets_the_period():
     assert keepalives(ua)[0] == 1
 
 
-def test_sip_keepalive_only_while_registered_over_udp():
+def test_sip_keepalive_only_while_registered():
     ua = make_ua()                                # never registered
     ua.tick(100000)
     assert keepalives(ua) == (0, []) and ua.next_deadline() is None
-    ua, reg = registered_ua(transport="tcp")      # a stream has its own keep-alive
-    ua.tick(100000)
-    assert keepalives(ua)[0] == 0
     ua = make_ua()                                # failing registration: none
     reg = FakeRegistrar()
     reg.reject = 403
@@ -531,6 +528,13 @@ def test_sip_keepalive_only_while_registered_over_udp():
     exchange(ua, reg, 25000)
     ua.tick(25000 + 100000)
     assert keepalives(ua) == (0, [])
+
+
+def test_rfc5626_3_5_1_keepalive_ping_goes_on_the_tcp_connection():
+    ua, reg = registered_ua(transport="tcp")
+    assert ua.layer.transport_to(REGISTRAR) == "tcp"
+    ua.tick(100000)
+    assert keepalives(ua)[0] >= 1                 # the double-CRLF ping, sent on the flow
 
 
 # --- the refresh that times out (DESIGN events contract) -----------------------
@@ -558,5 +562,5 @@ def test_rfc3261_10_2_4_refresh_timeout_keeps_retrying_on_backoff_then_recovers(
         ua.tick(ua.next_deadline())
     now = ua.now
     exchange(ua, reg, now)
-    assert events(ua) == [{"event": "registered", "expires": 300}]
+    assert events(ua) == [{"event": "registered", "expires": 300, "transport": "udp"}]
     assert ua.registered and ua.registration.failures == 0

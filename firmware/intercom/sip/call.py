@@ -26,6 +26,13 @@ class Call(CallMedia, Timed):
 
     Timers are named deadlines; the manager fires `timer_<name>`."""
 
+    # Our hop's transport, set by the role when not UDP. secure_signalling is
+    # THE predicate "this call's signalling travels over TLS" (our INVITE
+    # went, or theirs came, on a TLS connection): the condition for SDES
+    # keys (RFC 4568 §8.4). Class attributes: no cost per UDP call.
+    transport = "udp"
+    secure_signalling = False
+
     def __init__(self, manager, number, role, peer):
         self.mgr = manager
         self.ua = manager.ua
@@ -132,7 +139,7 @@ class Call(CallMedia, Timed):
         `challenge` is a 401/407 to the previous attempt, answered here."""
         req, hop = self.dialog.new_request(self.ua, method)
         if method == "INVITE":
-            req.add("Contact", "<%s>" % self.ua.contact_uri())
+            req.add("Contact", "<%s>" % self.ua.contact_uri(self.transport))
             req.add("Allow", self.ua.ALLOW)
         req.add("User-Agent", self.ua.USER_AGENT)
         if body is not None:
@@ -250,7 +257,7 @@ class Call(CallMedia, Timed):
         """200 to an INVITE, retransmitted by us until the ACK (§13.3.1.4)."""
         resp = make_response(request, 200, to_tag=self.dialog.local_tag)
         copy_record_route(request, resp)
-        resp.add("Contact", "<%s>" % self.ua.contact_uri())
+        resp.add("Contact", "<%s>" % self.ua.contact_uri(self.transport))
         resp.add("Allow", self.ua.ALLOW)
         resp.add("Content-Type", "application/sdp")
         resp.body = body

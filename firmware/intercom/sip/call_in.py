@@ -17,6 +17,9 @@ class IncomingCall(Call):
         self.dialog = Dialog.as_uas(request, self.ua.random_hex(8))
         self.answer_body = None
         self.signal_ip = request.source[0]
+        if request.source in self.ua.transports:
+            self.transport = self.ua.transports[request.source]
+            self.secure_signalling = self.transport == "tls"
         if waiting:
             self.extra["waiting"] = True
 
@@ -36,7 +39,7 @@ class IncomingCall(Call):
         self.invite_tx.respond(make_response(req, 100))
         ringing = make_response(req, 180, to_tag=self.dialog.local_tag)
         copy_record_route(req, ringing)
-        ringing.add("Contact", "<%s>" % self.ua.contact_uri())
+        ringing.add("Contact", "<%s>" % self.ua.contact_uri(self.transport))
         self.invite_tx.respond(ringing)
         self.set_state(INCOMING)
         # The offer's `media` event (emitted by answer_offer) goes after

@@ -49,6 +49,14 @@ class OutgoingCall(Call):
 
     def send_invite(self):
         ua = self.ua
+        addr = self.mgr.first_hop(self.target)
+        if addr is None:
+            self.end("unresolvable", None)
+            return
+        transport = ua.transports.get(addr, "udp")
+        if transport != self.transport:      # a redirect may change it
+            self.transport = transport
+            self.secure_signalling = transport == "tls"
         self.cseq += 1
         req = Message.request("INVITE", self.target)
         ua.add_via(req)
@@ -58,7 +66,7 @@ class OutgoingCall(Call):
         req.add("To", "<%s>" % self.tried[0])       # a redirect changes the Request-URI only
         req.add("Call-ID", self.call_id)
         req.add("CSeq", "%d INVITE" % self.cseq)
-        req.add("Contact", "<%s>" % ua.contact_uri())
+        req.add("Contact", "<%s>" % ua.contact_uri(self.transport))
         req.add("Allow", ua.ALLOW)
         req.add("User-Agent", ua.USER_AGENT)
         req.add("Content-Type", "application/sdp")
@@ -66,10 +74,6 @@ class OutgoingCall(Call):
         self.offer_sent = req.body
         if self.auth_header is not None:
             req.add(self.auth_header, self.auth.authorization("INVITE", self.target))
-        addr = self.mgr.first_hop(self.target)
-        if addr is None:
-            self.end("unresolvable", None)
-            return
         self.invite = req
         self.provisional = False
         self.invite_tx = ua.layer.start_client(req, addr, self)
@@ -120,7 +124,10 @@ class OutgoingCall(Call):
 
     def on_timeout(self, tx):
         if tx is self.invite_tx:
-            self.finish_attempt("timeout", 408)
+            if tx.error is not None:        # no connection / TLS failed (sip.transport.transport_failed)
+                self.finish_attempt(tx.error[0], None)
+            else:
+                self.finish_attempt("timeout", 408)
         else:
             Call.on_timeout(self, tx)
 

@@ -53,12 +53,17 @@ class CallManager:
         return "sip:%s@%s:%d" % (sip["user"], self.ua.contact_host, self.ua.contact_port)
 
     def resolve(self, uri_text):
-        """(ip, port) for a next-hop URI; names go to the registrar (no DNS in the core)."""
+        """(ip, port) for a next-hop URI; names go to the registrar (no DNS in
+        the core). A URI asking for TCP or TLS (;transport=, sips:) makes that
+        the transport to its address (§18.1.1, §26.2)."""
         try:
-            host, port = uri_addr(uri_text)
+            host, port, transport = uri_addr(uri_text)
         except SyntaxErr:
-            host, port = "", 0
+            host, port, transport = "", 0, "udp"
         if is_unicast_ipv4(host):
+            if transport != "udp":        # never a downgrade: a URI without it changes nothing
+                from intercom.sip.transport import set_transport
+                set_transport(self.ua, (host, port), transport)
             return host, port
         if host and host[0].isdigit():
             self.ua.log("warn", "refusing to send to %r (no unicast address)" % uri_text)

@@ -135,8 +135,15 @@ def _is_loose(route):
         return True
 
 
-def uri_addr(uri_text, default_port=5060):
-    """(host, port) to send to for a sip: URI (maddr honoured); no DNS here."""
+def uri_addr(uri_text):
+    """(host, port, transport) to send to for a sip:/sips: URI (maddr
+    honoured; no DNS here). transport is "tls" for sips: (§26.2), else the
+    ;transport= parameter (lower case) or "udp"; the default port is 5061
+    for TLS, else 5060 (§19.1.2)."""
     uri = parse_uri(uri_text)
     host = uri.param("maddr") or uri.host
-    return host, uri.port if uri.port is not None else default_port
+    transport = "tls" if uri.scheme == "sips" else (uri.param("transport") or "udp").lower()
+    port = uri.port
+    if port is None:
+        port = 5061 if transport == "tls" else 5060
+    return host, port, transport

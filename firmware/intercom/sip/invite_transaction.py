@@ -47,7 +47,8 @@ class ClientInvite(ClientTransaction):
 
     def start(self):
         self.layer.send(self.data, self.addr)
-        self.start_timer("A", self.interval)
+        if self.wait(1):
+            self.start_timer("A", self.interval)     # §17.1.1.2: UDP only
         self.start_timer("B", 64 * self.layer.timers.t1)
 
     def timer_A(self):
@@ -94,7 +95,7 @@ class ClientInvite(ClientTransaction):
                 self.state = COMPLETED
                 self.ack = build_ack(self.request, resp).encode()
                 self.layer.send(self.ack, self.addr)
-                self.start_timer("D", 32000)       # Timer D: >= 32 s on UDP
+                self.start_timer("D", self.wait(32000))   # Timer D: >= 32 s on UDP, 0 on TCP/TLS
             self.tu.on_response(self, resp)
             # Completed only re-sends the ACK; Accepted still hands 2xx
             # retransmissions to the TU (RFC 6026 §7.2)
@@ -140,7 +141,8 @@ class ServerInvite(Transaction):
         else:
             self.last = data
             self.state = COMPLETED
-            self.start_timer("G", self.interval)
+            if self.wait(1):
+                self.start_timer("G", self.interval)  # §17.2.1: UDP only
             self.start_timer("H", 64 * self.layer.timers.t1)
         return data
 
@@ -154,7 +156,7 @@ class ServerInvite(Transaction):
             self.state = CONFIRMED
             self.stop_timers()
             self.last = None
-            self.start_timer("I", self.layer.timers.t4)
+            self.start_timer("I", self.wait(self.layer.timers.t4))
 
     def timer_G(self):
         self.layer.send(self.last, self.addr)

@@ -20,6 +20,7 @@ def ack_for_2xx(mgr, dialog, cseq, invite=None):
     addr = mgr.resolve(hop)
     if addr is None:
         return None
+    mgr.ua.layer.route(req, addr)
     data = req.encode()
     mgr.ua.send_raw(data, addr)
     return data, addr

@@ -82,9 +82,9 @@ class Registration:
         keepalive = sip_cfg.get("keepalive", 25)
         if not isinstance(keepalive, int) or keepalive < 0:
             keepalive = 0
-        udp = (sip_cfg.get("transport") or "udp") == "udp"
-        # 0 = off; over TCP/TLS the connection's own keep-alive is the driver's
-        self.keepalive_ms = min(keepalive, MAX_EXPIRES) * 1000 if udp else 0
+        # 0 = off. Over TCP/TLS the same double CRLF is the RFC 5626 §3.5.1
+        # ping on the connection (the registrar answers with a CRLF pong).
+        self.keepalive_ms = min(keepalive, MAX_EXPIRES) * 1000
         self.keepalives = 0            # CRLF keep-alives sent (for tests and stats)
 
     # --- commands ---------------------------------------------------------
@@ -151,7 +151,7 @@ class Registration:
         req.add("To", format_name_addr(self.display_name, self.aor))
         req.add("Call-ID", self.call_id)
         req.add("CSeq", "%d REGISTER" % self.cseq)
-        req.add("Contact", "<%s>;expires=%d" % (ua.contact_uri(), expires))
+        req.add("Contact", "<%s>;expires=%d" % (ua.contact_uri(ua.layer.transport_to(self.target)), expires))
         req.add("Expires", str(expires))
         req.add("Allow", ua.ALLOW)
         req.add("User-Agent", ua.USER_AGENT)
@@ -192,7 +192,11 @@ class Registration:
                      retry_after=seconds(resp.get("retry-after")))
 
     def on_timeout(self, tx):
-        self._failed(reason="timeout")
+        error = tx.error
+        if error is not None:          # the driver's transport error (sip.transport.transport_failed)
+            self._failed(reason=error[0], message=error[1])
+        else:
+            self._failed(reason="timeout")
 
     def _answer_challenge(self, resp):
         """Retry with credentials; False if this challenge means failure."""
@@ -260,7 +264,8 @@ class Registration:
             return
         # A Contact corrected by received/rport is re-registered at once.
         self.timer = ticks_add(ua.now, 0 if moved else refresh_delay_ms(granted))
-        self.ua.emit({"event": "registered", "expires": granted})
+        self.ua.emit({"event": "registered", "expires": granted,
+                      "transport": self.ua.layer.transport_to(self.target)})
 
     def _finish_unregister(self, status=None, reason=None):
         self.bound = False
@@ -273,7 +278,7 @@ class Registration:
             event["reason"] = reason
         self.ua.emit(event)
 
-    def _failed(self, status=None, reason=None, retry_after=None):
+    def _failed(self, status=None, reason=None, retry_after=None, message=None):
         """Report a failed attempt and retry on exponential backoff; a
         Retry-After (§20.33, §21.5.4) lengthens the wait, up to an hour."""
         if self.state == UNREGISTERING:
@@ -292,6 +297,8 @@ class Registration:
             event["status"] = status
         if reason:
             event["reason"] = reason
+        if message:
+            event["message"] = message
         self.ua.emit(event)
 
     def _correct_contact(self, resp):

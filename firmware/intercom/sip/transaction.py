@@ -34,12 +34,21 @@ class Transaction(Timed):
 
     is_invite = False
     stateful = False     # server: set by the call layer when the request belongs to a call
+    error = None         # client: (transport, message) when the transport failed
 
     def __init__(self, layer, key, addr):
         self.layer = layer
         self.key = key
         self.addr = addr          # client: the next hop; server: where responses go
         self.state = TRYING
+
+    # TCP/TLS: the transport retransmits, so the transaction never does
+    # (Timers A, E, G unset) and absorbs nothing afterwards (D, I, J, K = 0).
+    # Asked of the layer, not stored: no extra attribute per transaction.
+    def wait(self, udp_ms):
+        """udp_ms over UDP, 0 over TCP/TLS: how long to wait for retransmissions
+        (a retransmission timer runs only while this is not 0)."""
+        return udp_ms if self.layer.transport_to(self.addr) == "udp" else 0
 
     def _now(self):
         return self.layer.now
@@ -80,7 +89,8 @@ class ClientNonInvite(ClientTransaction):
 
     def start(self):
         self.layer.send(self.data, self.addr)
-        self.start_timer("E", self.interval)
+        if self.wait(1):
+            self.start_timer("E", self.interval)     # §17.1.2.2: UDP only
         self.start_timer("F", 64 * self.layer.timers.t1)
 
     def timer_E(self):
@@ -109,7 +119,7 @@ class ClientNonInvite(ClientTransaction):
             self.state = COMPLETED
             self.stop_timers()
             # Timer K absorbs retransmitted finals (T4 on UDP).
-            self.start_timer("K", self.layer.timers.t4)
+            self.start_timer("K", self.wait(self.layer.timers.t4))
             self.tu.on_response(self, resp)
             self.settle()
         # In Completed, retransmitted responses are absorbed silently.
@@ -136,7 +146,7 @@ class ServerNonInvite(Transaction):
             self.state = PROCEEDING
         else:
             self.state = COMPLETED
-            self.start_timer("J", 64 * self.layer.timers.t1)
+            self.start_timer("J", self.wait(64 * self.layer.timers.t1))
         return self.last
 
     def on_retransmission(self):

@@ -23,11 +23,26 @@ class TransactionLayer:
         self.now = 0
         self.clients = {}
         self.servers = {}
+        self.transports = {}      # (ip, port) -> "tcp" | "tls" (sip.transport); absent: UDP
+
+    def transport_to(self, addr):
+        """ "udp", "tcp" or "tls": how messages to addr travel. The rest of
+        TCP/TLS (intercom.sip.transport) is imported only when one is used."""
+        return self.transports.get(addr, "udp")
+
+    def route(self, request, addr):
+        """Name addr's transport in request's top Via (§18.1.1: it is chosen
+        with the next hop); UDP leaves the request untouched."""
+        transport = self.transport_to(addr)
+        if transport != "udp":
+            from intercom.sip.transport import set_via_transport
+            set_via_transport(request, transport)
 
     def start_client(self, request, addr, tu):
         branch = request.vias[0].branch
         key = client_key(branch, request.method)
         cls = ClientInvite if request.method == "INVITE" else ClientNonInvite
+        self.route(request, addr)
         tx = cls(self, key, request, addr, tu)
         self.clients[key] = tx
         tx.start()
@@ -75,13 +90,13 @@ class TransactionLayer:
             del self.servers[tx.key]
         tx.terminate()
 
-    @staticmethod
-    def response_addr(request, addr):
-        """Where responses go (§18.2.2, RFC 3581): with rport, the packet's
+    def response_addr(self, request, addr):
+        """Where responses go (§18.2.2, RFC 3581): on TCP/TLS, back on the
+        connection the request came in on; with rport, the packet's
         source address and port; else the source IP (what `received` would
         say) and the Via's sent-by port. Never the Via's host: a forged Via
         would turn us into a reflector towards a third party."""
-        if request.vias[0].param("rport") is not None:
+        if self.transport_to(addr) != "udp" or request.vias[0].param("rport") is not None:
             return addr
         return addr[0], request.vias[0].port or 5060
 

@@ -44,14 +44,16 @@ class UserAgent:
         self.layer = TransactionLayer(self._send, Timers(
             sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
         self.layer.now = now
+        self.transports = self.layer.transports     # (ip, port) -> "tcp" | "tls"; absent: UDP
         self.registration = None
-        if sip["registrar"] and registrar_addr is not None:
-            self.registration = Registration(self, sip, registrar_addr)
-        self.calls = CallManager(self, cfg, registrar_addr if sip["registrar"] else None)
+        self.calls = CallManager(self, cfg, None)
+        if registrar_addr is not None:
+            self.set_registrar(registrar_addr)
 
     # --- the sans-I/O interface ------------------------------------------------
     def receive(self, data, addr, now):
-        """Handle one datagram from addr=(ip, port). Never raises."""
+        """Handle one message from addr=(ip, port): a datagram, or one framed
+        off a TCP/TLS connection to addr (layer.transport_to(addr) says). Never raises."""
         self._advance(now)
         self.stats["received"] += 1
         try:
@@ -81,13 +83,15 @@ class UserAgent:
         return best
 
     def pop_datagram(self):
-        """Next (bytes, (ip, port)) to send, or None."""
+        """Next (bytes, (ip, port)) to send, or None; layer.transport_to(addr)
+        says whether it goes as a UDP datagram or on a TCP/TLS connection."""
         return self.outbox.pop(0) if self.outbox else None
 
     def next_event(self):
         """Next event dict (each has an "event" key), or None."""
         return self.events.pop(0) if self.events else None
 
+    # --- transports (RFC 3261 §18) -----------------------------------------------
     # --- commands -------------------------------------------------------------
     def set_registrar(self, addr):
         """The registrar's (ip, port) became known (DNS failed at boot, or the
@@ -95,6 +99,9 @@ class UserAgent:
         if not self.cfg["sip"]["registrar"]:
             return
         self.calls.registrar_addr = addr
+        transport = self.cfg["sip"].get("transport", "udp")
+        if transport != "udp":
+            self.transports[addr] = transport
         if self.registration is None:
             self.registration = Registration(self, self.cfg["sip"], addr)
         else:
@@ -145,10 +152,15 @@ class UserAgent:
                 h = ((h * 33) ^ ord(ch)) & 0xFFFFFF
         return "%06x%s" % (h, self.tag_salt)
 
-    def contact_uri(self):
-        return "sip:%s@%s:%d" % (self.user, self.contact_host, self.contact_port)
+    def contact_uri(self, transport="udp"):
+        """Our Contact URI; on TCP/TLS with `;transport=` (§19.1.1): the
+        registrar then reaches us on the connection we opened, whose port
+        the 200's rport made our contact_port (RFC 5923 style reuse)."""
+        return "sip:%s@%s:%d%s" % (self.user, self.contact_host, self.contact_port,
+                                   "" if transport == "udp" else ";transport=" + transport)
 
     def add_via(self, request):
+        """A new top Via; its transport is set when the next hop is known (route())."""
         branch = MAGIC_COOKIE + self.random_hex(16)
         request.add("Via", "SIP/2.0/UDP %s:%d;branch=%s;rport" % (self.local_ip, self.local_port, branch))
         return branch

@@ -1,0 +1,225 @@
+"""TLS peers for the tests: a test CA and server certificate made with openssl, Kamailio with the tls module,
+and small impolite TLS/TCP servers (garbage, stalled handshake, close mid-message, 100 KB message)."""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
+from peers import (Kamailio, HOST, _tail, free_tcp_port, require_binary,  # noqa: E402
+                   sip_options_probe)
+
+
+def make_certs(workdir, name="Intercom Test CA"):
+    """ca.pem/ca.der (a test CA), server.pem/server.key (127.0.0.1, localhost) and
+    other_ca.pem (a CA that signed nothing here). Returns a dict of paths."""
+    openssl = require_binary("openssl")
+    paths = {k: os.path.join(workdir, v) for k, v in (
+        ("ca", "ca.pem"), ("ca_key", "ca.key"), ("ca_der", "ca.der"), ("cert", "server.pem"),
+        ("key", "server.key"), ("csr", "server.csr"), ("ext", "ext.cnf"),
+        ("other_ca", "other_ca.pem"), ("other_key", "other_ca.key"))}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+
+    def run(*args):
+        subprocess.run([openssl] + list(args), check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=30)
+    run("req", "-x509", *ec, "-keyout", paths["ca_key"], "-out", paths["ca"], "-days", "2",
+        "-subj", "/CN=" + name)
+    run("req", "-x509", *ec, "-keyout", paths["other_key"], "-out", paths["other_ca"], "-days", "2",
+        "-subj", "/CN=Some Other CA")
+    run("req", *ec, "-keyout", paths["key"], "-out", paths["csr"], "-subj", "/CN=127.0.0.1")
+    with open(paths["ext"], "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    run("x509", "-req", "-in", paths["csr"], "-CA", paths["ca"], "-CAkey", paths["ca_key"],
+        "-CAcreateserial", "-out", paths["cert"], "-days", "2", "-extfile", paths["ext"])
+    run("x509", "-in", paths["ca"], "-outform", "DER", "-out", paths["ca_der"])
+    return paths
+
+
+class KamailioTls(Kamailio):
+    """Kamailio on udp:PORT, tcp:TCP_PORT and tls:TLS_PORT (127.0.0.1) with the
+    server certificate from make_certs()."""
+
+    def __init__(self, certs, **kw):
+        kw.setdefault("template", os.path.join(HERE, "kamailio_tls.cfg"))
+        Kamailio.__init__(self, **kw)
+        self.certs = certs
+        self.tcp_port = free_tcp_port()
+        self.tls_port = free_tcp_port()
+        while self.tls_port == self.tcp_port:
+            self.tls_port = free_tcp_port()
+        self.tls_cfg = os.path.join(self.workdir, "tls.cfg")
+
+    def render(self):
+        with open(self.tls_cfg, "w") as f:
+            f.write("[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                    "require_certificate = no\nprivate_key = %s\ncertificate = %s\n\n"
+                    "[client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n"
+                    "require_certificate = no\n" % (self.certs["key"], self.certs["cert"]))
+        Kamailio.render(self)
+        with open(self.cfg) as f:
+            text = f.read()
+        text = (text.replace("@TCP_PORT@", str(self.tcp_port)).replace("@TLS_PORT@", str(self.tls_port))
+                .replace("@TLS_CFG@", self.tls_cfg))
+        with open(self.cfg, "w") as f:
+            f.write(text)
+        return self.cfg
+
+    def start(self):
+        self.render()
+        os.makedirs(self.rundir, exist_ok=True)
+        self.cmd = [self.binary, "-f", self.cfg, "-DD", "-E", "-n", "1", "-S",
+                    "-m", "64", "-M", "8", "-Y", self.rundir, "-w", self.workdir]
+        logf = open(self.log, "wb")
+        try:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, cwd=self.workdir,
+                                         start_new_session=True)
+        finally:
+            logf.close()
+        # render() already ran in Kamailio.start's place: keep it from running twice
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("kamailio exited with %s during start:\n%s\ncmd: %s"
+                                   % (self.proc.returncode, _tail(self.log), " ".join(self.cmd)))
+            if sip_options_probe(self.port) and _tcp_open(self.tls_port):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("kamailio (tls) did not start within %.0f s:\n%s" % (self.start_timeout, _tail(self.log)))
+
+    def protos(self, method=None):
+        """(method, proto, port) of every request Kamailio received, oldest first."""
+        out = []
+        for m in re.finditer(r"PROTO (\S+) (\S+) from [0-9.]+:(\d+)", self.log_text()):
+            if method is None or m.group(1) == method:
+                out.append((m.group(1), m.group(2), int(m.group(3))))
+        return out
+
+
+def _tcp_open(port):
+    s = socket.socket()
+    s.settimeout(0.3)
+    try:
+        s.connect((HOST, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+class BadServer:
+    """A TCP or TLS server on 127.0.0.1 that misbehaves, one of:
+    "garbage" (random bytes instead of a ServerHello; use tls=False), "garbage_tls"
+    (random bytes after a good handshake), "stall" (accepts TCP, never
+    answers the ClientHello), "close_mid" (half a SIP response, then closes),
+    "huge" (a response announcing and sending a 100 KB body), "no_cl" (a response
+    without Content-Length). Counts accepted connections in `accepted`."""
+
+    def __init__(self, mode, certs=None, tls=True):
+        self.mode = mode
+        self.tls = tls
+        self.ctx = None
+        if tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(certs["cert"], certs["key"])
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.received = []
+        self.stopped = False
+        self.held = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped = True
+        self.thread.join(5)
+        for c in self.held:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.sock.close()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            try:
+                self._serve(conn)
+            except (OSError, ssl.SSLError):
+                pass
+
+    def _serve(self, conn):
+        if self.mode == "stall":
+            self.held.append(conn)          # never read, never answer
+            return
+        conn.settimeout(5)
+        if self.tls:
+            conn = self.ctx.wrap_socket(conn, server_side=True)
+        data = conn.recv(4096)
+        self.received.append(data)
+        if self.mode in ("garbage", "garbage_tls"):
+            conn.sendall(os.urandom(3000))
+            time.sleep(0.5)
+        elif self.mode == "close_mid":
+            conn.sendall(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKx\r\n"
+                         b"Content-Length: 400\r\n\r\nv=0")
+            time.sleep(0.2)
+        elif self.mode in ("huge", "no_cl"):
+            length = b"Content-Length: 102400\r\n" if self.mode == "huge" else b""
+            conn.sendall(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 127.0.0.1;branch=z9hG4bKx\r\n" + length + b"\r\n")
+            try:
+                for _ in range(100):
+                    conn.sendall(b"x" * 1024)
+            except OSError:
+                pass
+            time.sleep(0.2)
+        conn.close()
+
+
+class BaresipTls:
+    """Builds on peers.Baresip: an account registered over TLS (or TCP) at Kamailio,
+    the test CA as sip_cafile (baresip verifies Kamailio's certificate), and the
+    server certificate for baresip's own TLS listener."""
+
+    def __new__(cls, user, password, kam, certs, transport="tls", workdir=None, answermode="auto"):
+        from peers import Baresip
+        b = Baresip(user, password, kam.port, workdir=workdir, answermode=answermode)
+        port = kam.tls_port if transport == "tls" else kam.tcp_port
+        with open(os.path.join(b.workdir, "config")) as f:
+            text = f.read()
+        text = text.replace("sip_transports\t\tudp", "sip_transports\t\tudp,tcp,tls")
+        bundle = os.path.join(b.workdir, "cert.pem")
+        with open(bundle, "w") as out:
+            for path in (certs["cert"], certs["key"]):
+                with open(path) as f:
+                    out.write(f.read())
+        text += "sip_cafile\t\t%s\nsip_certificate\t\t%s\n" % (certs["ca"], bundle)
+        with open(os.path.join(b.workdir, "config"), "w") as f:
+            f.write(text)
+        with open(os.path.join(b.workdir, "accounts"), "w") as f:
+            f.write('<sip:%s@%s:%d;transport=%s>;auth_pass=%s;answermode=%s;regint=60;'
+                    'outbound="sip:%s:%d;transport=%s"\n'
+                    % (user, HOST, port, transport, password, answermode, HOST, port, transport))
+        return b
