@@ -1,0 +1,390 @@
+"""Native (@micropython.viper) ITU-T G.722 (64 kbit/s, mode 1) kernels; MicroPython only."""
+
+# The kernels are source text compiled when this module is imported, as in
+# media/_viper.py (which says why). The two blocks every sub-band sample
+# runs (block 4, the predictor; LOGSCL/SCALEL's det) are text templates
+# inlined four times: a call between viper functions boxes its arguments,
+# and 640 such calls per 20 ms frame would cost more than the arithmetic.
+#
+# Imported by g722.py inside try/except: on CPython, or on a MicroPython
+# build without native emitters, importing this module fails and the pure
+# kernels in media/_g722_py.py are used. Every kernel here must stay
+# bit-exact with its twin there: g722.py runs a self-check before binding
+# these, and host_tests/core/test_media_g722.py compares both on sweeps,
+# noise and every code.
+#
+# Invariants:
+# - State and tables are array("h") (heap-allocated, so 2-byte aligned on
+#   every target) read with ptr16, which zero-extends: every load goes
+#   through `(v ^ 32768) - 32768` to get the signed value back. Stores keep
+#   the low 16 bits; every stored value is bounded to int16 by the
+#   algorithm (see _g722_py.py), so nothing is lost.
+# - Viper ints are machine words (32-bit on ESP32). The largest products
+#   are det * qm6 (32064 * 24808 < 2**30) and the QMF sums (12 taps, two
+#   sums, |x| <= 32768, sum |coeffs| = 6482: < 2**28), so nothing overflows.
+# - `>>` is arithmetic on viper ints, as in Python and in the C reference.
+# - PCM in and out is int16 LE through ptr8 (no alignment needed).
+
+import micropython  # noqa: F401  (ImportError on CPython: the pure kernels are used)
+from array import array
+
+from intercom.media import _g722_py as _p
+
+# All constant tables in one array (offsets below), read through one ptr16.
+_OFF = {}
+_T = array("h")
+for _name in ("Q6", "ILN", "ILP", "WL", "RL42", "ILB", "QM4", "QM2", "QM6",
+              "QMF_COEFFS", "IHN", "IHP", "WH", "RH2"):
+    _OFF[_name] = len(_T)
+    for _v in getattr(_p, _name):
+        _T.append(_v)
+
+# sign-extended 16-bit load
+_LD = "((int({}) ^ 32768) - 32768)"
+
+# Block 4 for the band at @B with difference `d` (see _g722_py._block4).
+_BLOCK4 = """
+        r0 = L(st[@B]) + d
+        if r0 > 32767:
+            r0 = 32767
+        elif r0 < -32768:
+            r0 = -32768
+        p0 = L(st[@B + 1]) + d
+        if p0 > 32767:
+            p0 = 32767
+        elif p0 < -32768:
+            p0 = -32768
+        p1 = L(st[@B + 6])
+        p2 = L(st[@B + 7])
+        a1 = L(st[@B + 4])
+        a2 = L(st[@B + 5])
+        wd1 = a1 << 2
+        if wd1 > 32767:
+            wd1 = 32767
+        elif wd1 < -32768:
+            wd1 = -32768
+        if (p0 ^ p1) < 0:
+            wd2 = wd1
+        else:
+            wd2 = 0 - wd1
+        if wd2 > 32767:
+            wd2 = 32767
+        wd3 = (wd2 >> 7) + ((a2 * 32512) >> 15)
+        if (p0 ^ p2) < 0:
+            wd3 -= 128
+        else:
+            wd3 += 128
+        if wd3 > 12288:
+            wd3 = 12288
+        elif wd3 < -12288:
+            wd3 = -12288
+        ap2 = wd3
+        ap1 = (a1 * 32640) >> 15
+        if (p0 ^ p1) < 0:
+            ap1 -= 192
+        else:
+            ap1 += 192
+        if ap1 > 32767:
+            ap1 = 32767
+        elif ap1 < -32768:
+            ap1 = -32768
+        wd3 = 15360 - ap2
+        if wd3 > 32767:
+            wd3 = 32767
+        if ap1 > wd3:
+            ap1 = wd3
+        elif ap1 < 0 - wd3:
+            ap1 = 0 - wd3
+        wd1 = 128
+        if d == 0:
+            wd1 = 0
+        sz = 0
+        k = @B + 15
+        while k > @B + 9:
+            di = L(st[k])
+            bp = (L(st[k + 6]) * 32640) >> 15
+            if (di ^ d) < 0:
+                bp -= wd1
+            else:
+                bp += wd1
+            if bp > 32767:
+                bp = 32767
+            elif bp < -32768:
+                bp = -32768
+            st[k + 6] = bp
+            if k == @B + 10:
+                dn = d
+            else:
+                dn = L(st[k - 1])
+            st[k] = dn
+            wd2 = dn + dn
+            if wd2 > 32767:
+                wd2 = 32767
+            elif wd2 < -32768:
+                wd2 = -32768
+            sz += (bp * wd2) >> 15
+            k -= 1
+        if sz > 32767:
+            sz = 32767
+        elif sz < -32768:
+            sz = -32768
+        r1 = L(st[@B + 2])
+        st[@B + 2] = r0
+        st[@B + 3] = r1
+        st[@B + 6] = p0
+        st[@B + 7] = p1
+        st[@B + 4] = ap1
+        st[@B + 5] = ap2
+        wd1 = r0 + r0
+        if wd1 > 32767:
+            wd1 = 32767
+        elif wd1 < -32768:
+            wd1 = -32768
+        wd2 = r1 + r1
+        if wd2 > 32767:
+            wd2 = 32767
+        elif wd2 < -32768:
+            wd2 = -32768
+        spr = ((ap1 * wd1) >> 15) + ((ap2 * wd2) >> 15)
+        if spr > 32767:
+            spr = 32767
+        elif spr < -32768:
+            spr = -32768
+        st[@B + 1] = sz
+        spr += sz
+        if spr > 32767:
+            spr = 32767
+        elif spr < -32768:
+            spr = -32768
+        st[@B] = spr
+"""
+
+# LOGSCL/LOGSCH tail and SCALEL/SCALEH: nb (already limited) -> det.
+_SCALE = """
+        st[@B + 8] = nb
+        wd2 = @S - (nb >> 11)
+        wd3 = L(T[ILB + ((nb >> 6) & 31)])
+        if wd2 < 0:
+            wd3 = wd3 << (0 - wd2)
+        else:
+            wd3 = wd3 >> wd2
+        st[@B + 9] = wd3 << 2
+"""
+
+# The shared head of both kernels: the QMF delay line moves by two samples.
+_SHIFT = """
+        k = QMF
+        while k < QMF + 22:
+            st[k] = st[k + 2]
+            k += 1
+"""
+
+_ENCODE = """
+@micropython.viper
+def encode(state, src, dst, n: int):
+    st = ptr16(state)
+    T = ptr16(_T)
+    sp = ptr8(src)
+    dp = ptr8(dst)
+    i = 0
+    j = 0
+    while i < n:
+@SHIFT
+        st[QMF + 22] = sp[j] | (sp[j + 1] << 8)
+        st[QMF + 23] = sp[j + 2] | (sp[j + 3] << 8)
+        j += 4
+        sumodd = 0
+        sumeven = 0
+        k = 0
+        while k < 12:
+            sumodd += L(st[QMF + 2 * k]) * L(T[QMF_COEFFS + k])
+            sumeven += L(st[QMF + 2 * k + 1]) * L(T[QMF_COEFFS + 11 - k])
+            k += 1
+        xlow = (sumeven + sumodd) >> 14
+        xhigh = (sumeven - sumodd) >> 14
+        el = xlow - L(st[0])
+        if el > 32767:
+            el = 32767
+        elif el < -32768:
+            el = -32768
+        wd = el
+        if el < 0:
+            wd = 0 - (el + 1)
+        det = L(st[9])
+        lo = 1
+        hi = 30
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if wd < (L(T[Q6 + mid]) * det) >> 12:
+                hi = mid
+            else:
+                lo = mid + 1
+        if el < 0:
+            ilow = L(T[ILN + lo])
+        else:
+            ilow = L(T[ILP + lo])
+        ril = ilow >> 2
+        d = (det * L(T[QM4 + ril])) >> 15
+        nb = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        if nb < 0:
+            nb = 0
+        elif nb > 18432:
+            nb = 18432
+@SCALE0
+@BLOCK0
+        eh = xhigh - L(st[BAND])
+        if eh > 32767:
+            eh = 32767
+        elif eh < -32768:
+            eh = -32768
+        wd = eh
+        if eh < 0:
+            wd = 0 - (eh + 1)
+        det = L(st[BAND + 9])
+        mih = 1
+        if wd >= (564 * det) >> 12:
+            mih = 2
+        if eh < 0:
+            ihigh = L(T[IHN + mih])
+        else:
+            ihigh = L(T[IHP + mih])
+        d = (det * L(T[QM2 + ihigh])) >> 15
+        nb = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+        if nb < 0:
+            nb = 0
+        elif nb > 22528:
+            nb = 22528
+@SCALE1
+@BLOCK1
+        dp[i] = (ihigh << 6) | ilow
+        i += 1
+"""
+
+_DECODE = """
+@micropython.viper
+def decode(state, src, dst, n: int):
+    st = ptr16(state)
+    T = ptr16(_T)
+    sp = ptr8(src)
+    dp = ptr8(dst)
+    i = 0
+    j = 0
+    while i < n:
+        code = sp[i]
+        ilow = code & 0x3F
+        ihigh = code >> 6
+        det = L(st[9])
+        rlow = L(st[0]) + ((det * L(T[QM6 + ilow])) >> 15)
+        if rlow > 16383:
+            rlow = 16383
+        elif rlow < -16384:
+            rlow = -16384
+        ril = ilow >> 2
+        d = (det * L(T[QM4 + ril])) >> 15
+        nb = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        if nb < 0:
+            nb = 0
+        elif nb > 18432:
+            nb = 18432
+@SCALE0
+@BLOCK0
+        det = L(st[BAND + 9])
+        d = (det * L(T[QM2 + ihigh])) >> 15
+        rhigh = L(st[BAND]) + d
+        if rhigh > 16383:
+            rhigh = 16383
+        elif rhigh < -16384:
+            rhigh = -16384
+        nb = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+        if nb < 0:
+            nb = 0
+        elif nb > 22528:
+            nb = 22528
+@SCALE1
+@BLOCK1
+@SHIFT
+        st[QMF + 22] = rlow + rhigh
+        st[QMF + 23] = rlow - rhigh
+        xout1 = 0
+        xout2 = 0
+        k = 0
+        while k < 12:
+            xout2 += L(st[QMF + 2 * k]) * L(T[QMF_COEFFS + k])
+            xout1 += L(st[QMF + 2 * k + 1]) * L(T[QMF_COEFFS + 11 - k])
+            k += 1
+        v = xout1 >> 11
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        dp[j] = v
+        dp[j + 1] = v >> 8
+        v = xout2 >> 11
+        if v > 32767:
+            v = 32767
+        elif v < -32768:
+            v = -32768
+        dp[j + 2] = v
+        dp[j + 3] = v >> 8
+        j += 4
+        i += 1
+"""
+
+
+def _expand(text):
+    # Inline the templates, then the constants (viper reads literals, not globals).
+    text = text.replace("@SHIFT", _SHIFT.strip("\n"))
+    for band, base in (("0", "0"), ("1", "BAND")):
+        text = text.replace("@SCALE" + band, _SCALE.strip("\n").replace("@S", "8" if band == "0" else "10")
+                            .replace("@B", base))
+        text = text.replace("@BLOCK" + band, _BLOCK4.strip("\n").replace("@B", base))
+    consts = dict(_OFF)
+    consts["BAND"] = _p.BAND
+    consts["QMF"] = _p.QMF
+    out = []
+    for line in text.split("\n"):
+        line = line.replace("L(", "LD(")
+        while "LD(" in line:
+            # LD(expr) with balanced parentheses -> the sign-extended load
+            a = line.index("LD(")
+            depth = 0
+            b = a + 2
+            while True:
+                c = line[b]
+                if c == "(":
+                    depth += 1
+                elif c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                b += 1
+            line = line[:a] + _LD.format(line[a + 3:b]) + line[b + 1:]
+        out.append(line)
+    text = "\n".join(out)
+    # longest names first, so QM6 never matches inside another name
+    for name in sorted(consts, key=len, reverse=True):
+        text = _replace_word(text, name, str(consts[name]))
+    return text
+
+
+def _replace_word(text, word, value):
+    # Replace `word` where it stands alone (not part of a longer identifier).
+    out = []
+    i = 0
+    n = len(word)
+    while True:
+        k = text.find(word, i)
+        if k < 0:
+            out.append(text[i:])
+            return "".join(out)
+        before = text[k - 1] if k else " "
+        after = text[k + n] if k + n < len(text) else " "
+        if before.isalpha() or before == "_" or after.isalpha() or after.isdigit() or after == "_":
+            out.append(text[i:k + n])
+        else:
+            out.append(text[i:k] + value)
+        i = k + n
+
+
+exec(_expand(_ENCODE) + _expand(_DECODE))
+del _name, _v
