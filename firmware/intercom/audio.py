@@ -28,6 +28,11 @@ class AudioControl:
         self.spk = bytearray(2 * FRAME_SAMPLES)
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
+        # wideband (G.722): 20 ms at 16 kHz, made by the first wideband
+        # stream; the device and the tones follow (see _sync_rate)
+        self.wide = False
+        self.mic16_mv = None
+        self.spk16_mv = None
         door = cfg["door"]
         # the board's reset-surviving store (RTC memory) keeps the lockout
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
@@ -101,6 +106,7 @@ class AudioControl:
             if session.active:
                 session.stop()
             self.stream_key = None
+            self._sync_rate()
             return
         m = self.media[best]
         d = m["direction"]
@@ -122,6 +128,7 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
+        self._sync_rate()
         excluded = []
         for cid, other in self.media.items():
             if cid != best:
@@ -129,6 +136,25 @@ class AudioControl:
                 if cid in self.sources:
                     excluded.append(self.sources[cid])
         session.excluded = tuple(excluded)
+
+    def _sync_rate(self):
+        """Frames at 16 kHz while the stream is wideband (G.722), else 8 kHz:
+        the buffers (made once), the tones and the board's device follow.
+        Runs on events only: frame() just picks the buffers."""
+        session = self.session
+        wide = session.active and session.wideband
+        if wide == self.wide:
+            return
+        self.wide = wide
+        if wide and self.mic16_mv is None:
+            self.mic16_mv = memoryview(bytearray(4 * FRAME_SAMPLES))
+            self.spk16_mv = memoryview(bytearray(4 * FRAME_SAMPLES))
+        rate = 16000 if wide else 8000
+        self.speaker_tone.set_rate(rate)
+        self.line_tone.set_rate(rate)
+        device = getattr(self.board, "audio", None)
+        if device is not None and hasattr(device, "set_wideband"):
+            device.set_wideband(wide)
 
     def _choose_tone(self, event, now):
         """Ring while a call rings here, ringback while the far end alerts
@@ -214,19 +240,27 @@ class AudioControl:
         # heap-allocated long on a 31-bit port (after ~248 days of audio)
         self.frames = (self.frames + 1) & 0x3FFFFFFF
         self._sync_device()
-        mic = self.mic_mv
-        spk = self.spk_mv
+        if self.wide:
+            # G.722: 320 samples at 16 kHz each way; the device is told by
+            # the buffer's length (640 bytes), so nothing goes through 8 kHz
+            mic = self.mic16_mv
+            spk = self.spk16_mv
+            n = 2 * FRAME_SAMPLES
+        else:
+            mic = self.mic_mv
+            spk = self.spk_mv
+            n = FRAME_SAMPLES
         if audio is not None:
             audio.read_frame(mic)
         if self.mute:
-            g711.fill(mic, 0, 0, 2 * FRAME_SAMPLES)     # held: silence, not the door's microphone
+            g711.fill(mic, 0, 0, 2 * n)     # held: silence, not the door's microphone
         if self.line_tone.active:
-            self.line_tone.mix_into(mic, FRAME_SAMPLES)
+            self.line_tone.mix_into(mic, n)
         packet = self.session.next_packet(mic)
         if self.session.play(spk) < 0:
-            g711.fill(spk, 0, 0, 2 * FRAME_SAMPLES)     # no stream: silence (viper on the device)
+            g711.fill(spk, 0, 0, 2 * n)     # no stream: silence (viper on the device)
         if self.speaker_tone.active:
-            self.speaker_tone.mix_into(spk, FRAME_SAMPLES)
+            self.speaker_tone.mix_into(spk, n)
         if audio is not None:
             audio.write_frame(spk)
         return packet
