@@ -28,6 +28,7 @@ it), and bytes allocated per frame from host_tests/upy/heaplock_call.py.
     .venv/bin/python tools/membench.py --heap 96 --romfs
     .venv/bin/python tools/membench.py --heap 64 --frozen
     .venv/bin/python tools/membench.py --modes romfs  # bisect one deployment only
+    .venv/bin/python tools/membench.py --codecs G722 PCMU --modes mpy   # a G.722 call (16 kHz mics)
 """
 
 import argparse
@@ -53,6 +54,7 @@ USERS = {"door": "doorsecret", "flat": "flatsecret"}
 WORD_BYTES = struct.calcsize("P")          # the unix port's word: 8 on x64
 STEP_TIMEOUT = 8.0                         # seconds per step; a healthy step takes well under 1 s
 MEM_SAMPLE_S = 0.25                        # `mem` every 250 ms during the audio, when sampling
+CODECS = None                              # --codecs: both phones' media.codecs (None: the default)
 
 
 class StepFailed(Exception):
@@ -79,7 +81,7 @@ def sim_config(kamailio, user, sip_port, rtp_port, auto_answer):
     return {"board": "host",
             "sip": {"registrar": HOST, "port": kamailio.port, "user": user, "password": USERS[user],
                     "expires": 60, "local_port": sip_port},
-            "media": {"rtp_port": rtp_port},
+            "media": {"rtp_port": rtp_port} if CODECS is None else {"rtp_port": rtp_port, "codecs": CODECS},
             "calls": {"targets": [], "auto_answer": auto_answer, "accept_from": "registrar"}}
 
 
@@ -159,9 +161,10 @@ class Scenario:
     # --- the scenario ----------------------------------------------------------------
     def run(self):
         os.makedirs(self.workdir, exist_ok=True)
-        tone = os.path.join(self.workdir, "tone.wav")
+        wide = CODECS is not None and "G722" in CODECS
+        tone = os.path.join(self.workdir, "tone16k.wav" if wide else "tone.wav")
         if not os.path.exists(tone):
-            write_tone(tone)
+            write_tone(tone, rate=16000 if wide else 8000)
         (sip_a, sip_b), (rtp_a, rtp_b) = ports()
         a_args = ["--heap", "%dwK" % self.heap_wk, "--mic", tone]
         if self.frozen:
@@ -456,7 +459,12 @@ def main():
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs", "frozen"],
                         help="which deployments to bisect (default: all three)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
+    parser.add_argument("--codecs", nargs="+", choices=("PCMU", "PCMA", "G722"),
+                        help="both phones' media.codecs (default: the config default, a G.711 call);"
+                             " with G722 first the call is wideband and the mics 16 kHz")
     args = parser.parse_args()
+    global CODECS
+    CODECS = args.codecs
 
     def log(text):
         print(text, flush=True)
