@@ -28,8 +28,7 @@ class AudioControl:
         self.spk = bytearray(2 * FRAME_SAMPLES)
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
-        # wideband (G.722): 20 ms at 16 kHz, made by the first wideband
-        # stream; the device and the tones follow (see _sync_rate)
+        # wideband (G.722): 20 ms at 16 kHz, made by media/wideband.py
         self.wide = False
         self.mic16_mv = None
         self.spk16_mv = None
@@ -138,23 +137,10 @@ class AudioControl:
         session.excluded = tuple(excluded)
 
     def _sync_rate(self):
-        """Frames at 16 kHz while the stream is wideband (G.722), else 8 kHz:
-        the buffers (made once), the tones and the board's device follow.
-        Runs on events only: frame() just picks the buffers."""
-        session = self.session
-        wide = session.active and session.wideband
-        if wide == self.wide:
-            return
-        self.wide = wide
-        if wide and self.mic16_mv is None:
-            self.mic16_mv = memoryview(bytearray(4 * FRAME_SAMPLES))
-            self.spk16_mv = memoryview(bytearray(4 * FRAME_SAMPLES))
-        rate = 16000 if wide else 8000
-        self.speaker_tone.set_rate(rate)
-        self.line_tone.set_rate(rate)
-        device = getattr(self.board, "audio", None)
-        if device is not None and hasattr(device, "set_wideband"):
-            device.set_wideband(wide)
+        # G.722 streams (and the first narrowband one after them) only: see media/wideband.py
+        if self.wide or (self.session.active and self.session.wideband):
+            from intercom.media import wideband
+            wideband.sync(self)
 
     def _choose_tone(self, event, now):
         """Ring while a call rings here, ringback while the far end alerts

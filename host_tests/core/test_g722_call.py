@@ -11,7 +11,8 @@ from test_sdp_interop import Callee, sdp, invite_with
 from intercom.audio import AudioControl
 from intercom.media.rtp import RtpSender, RtpReceiver
 from intercom.media.session import MediaSession, FRAME_SAMPLES
-from intercom.media.tones import ToneGenerator
+from intercom.media.tones import ToneGenerator, phase_increment
+from intercom.media.wideband import retune
 from intercom import config
 
 PEER = ("192.0.2.30", 30000)
@@ -354,14 +355,14 @@ def test_wideband_frame_allocates_nothing():
     heap_locked(frames)
 
 
-def test_tone_set_rate_mid_tone_keeps_the_cadence():
+def test_tone_retune_mid_tone_keeps_the_cadence():
     # 425 Hz busy: 0.5 s on. 0.25 s at 8 kHz then 0.25 s at 16 kHz ends the burst
     t = ToneGenerator(8000)
     t.start("busy")
     buf = bytearray(2 * 4000)
     t.fill(buf, 2000)
-    t.set_rate(16000)
-    assert t._left == 4000 and t._i1 == (425 << 24) // 16000 or abs(t._i1 - (425 << 24) // 16000) <= 1
+    retune(t, 16000)
+    assert t._left == 4000 and t._i1 == phase_increment(425, 16000)
     wide = bytearray(2 * 4000)
     t.fill(wide, 4000)
-    assert t._k == 1 or t._left == 0     # the burst is over at 0.5 s
+    assert t._k == 1 and t.active       # the burst is over at 0.5 s, the pause began

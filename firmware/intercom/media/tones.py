@@ -130,20 +130,6 @@ class ToneGenerator:
         self.active = False
         self.name = None
 
-    def set_rate(self, rate):
-        """Go on at `rate` (8000 or 16000), mid-tone too: the cadence keeps
-        its time and the phase its place (a G.722 call starts or ends)."""
-        if rate not in (8000, 16000):
-            raise ValueError("rate must be 8000 or 16000")
-        if rate == self.rate:
-            return
-        self._left = self._left * rate // self.rate
-        self.rate = rate
-        if self.active and 0 <= self._k < len(self._segs):
-            seg = self._segs[self._k]
-            self._i1 = phase_increment(seg[1], rate)
-            self._i2 = phase_increment(seg[2], rate)
-
     def _next_segment(self):
         # Advance to the next segment, wrapping for repeating tones. Phases
         # run on across segments (no click at a frequency change) and restart
