@@ -5,10 +5,12 @@
 # runs (block 4, the predictor; LOGSCL/SCALEL's det) are text templates
 # inlined four times: a call between viper functions boxes its arguments,
 # and 640 such calls per 20 ms frame would cost more than the arithmetic.
+# The expanded source (some 20 KB of text) is only a transient at import.
 #
 # Imported by g722.py inside try/except: on CPython, or on a MicroPython
 # build without native emitters, importing this module fails and the pure
-# kernels in media/_g722_py.py are used. Every kernel here must stay
+# kernels in media/_g722_py.py are used (the tables and the state layout
+# are media/_g722_tables.py's, shared). Every kernel here must stay
 # bit-exact with its twin there: g722.py runs a self-check before binding
 # these, and host_tests/core/test_media_g722.py compares both on sweeps,
 # noise and every code.
@@ -28,7 +30,7 @@
 import micropython  # noqa: F401  (ImportError on CPython: the pure kernels are used)
 from array import array
 
-from intercom.media import _g722_py as _p
+from intercom.media import _g722_tables as _p
 
 # All constant tables in one array (offsets below), read through one ptr16.
 _OFF = {}
@@ -171,6 +173,25 @@ _SCALE = """
         st[@B + 9] = wd3 << 2
 """
 
+# Both sub-bands' adaptation, one after the other (they share nothing, so
+# the order against the other band's quantizer does not matter): the new
+# scale (nbl/nbh -> det) and block 4 with the difference (dl/dh).
+_BANDS = """
+        b = 0
+        d = dl
+        nb = nbl
+        sh = 8
+        while True:
+@SCALE
+@BLOCK
+            if b:
+                break
+            b = BAND
+            d = dh
+            nb = nbh
+            sh = 10
+"""
+
 # The shared head of both kernels: the QMF delay line moves by two samples.
 _SHIFT = """
         k = QMF
@@ -225,13 +246,12 @@ def encode(state, src, dst, n: int):
             ilow = L(T[ILP + lo])
         ril = ilow >> 2
         d = (det * L(T[QM4 + ril])) >> 15
-        nb = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
-        if nb < 0:
-            nb = 0
-        elif nb > 18432:
-            nb = 18432
-@SCALE0
-@BLOCK0
+        nbl = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        if nbl < 0:
+            nbl = 0
+        elif nbl > 18432:
+            nbl = 18432
+        dl = d
         eh = xhigh - L(st[BAND])
         if eh > 32767:
             eh = 32767
@@ -248,14 +268,13 @@ def encode(state, src, dst, n: int):
             ihigh = L(T[IHN + mih])
         else:
             ihigh = L(T[IHP + mih])
-        d = (det * L(T[QM2 + ihigh])) >> 15
-        nb = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
-        if nb < 0:
-            nb = 0
-        elif nb > 22528:
-            nb = 22528
-@SCALE1
-@BLOCK1
+        dh = (det * L(T[QM2 + ihigh])) >> 15
+        nbh = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+        if nbh < 0:
+            nbh = 0
+        elif nbh > 22528:
+            nbh = 22528
+@BANDS
         dp[i] = (ihigh << 6) | ilow
         i += 1
 """
@@ -281,27 +300,25 @@ def decode(state, src, dst, n: int):
             rlow = -16384
         ril = ilow >> 2
         d = (det * L(T[QM4 + ril])) >> 15
-        nb = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
-        if nb < 0:
-            nb = 0
-        elif nb > 18432:
-            nb = 18432
-@SCALE0
-@BLOCK0
+        nbl = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        if nbl < 0:
+            nbl = 0
+        elif nbl > 18432:
+            nbl = 18432
+        dl = d
         det = L(st[BAND + 9])
-        d = (det * L(T[QM2 + ihigh])) >> 15
-        rhigh = L(st[BAND]) + d
+        dh = (det * L(T[QM2 + ihigh])) >> 15
+        rhigh = L(st[BAND]) + dh
         if rhigh > 16383:
             rhigh = 16383
         elif rhigh < -16384:
             rhigh = -16384
-        nb = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
-        if nb < 0:
-            nb = 0
-        elif nb > 22528:
-            nb = 22528
-@SCALE1
-@BLOCK1
+        nbh = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+        if nbh < 0:
+            nbh = 0
+        elif nbh > 22528:
+            nbh = 22528
+@BANDS
 @SHIFT
         st[QMF + 22] = rlow + rhigh
         st[QMF + 23] = rlow - rhigh
@@ -331,13 +348,16 @@ def decode(state, src, dst, n: int):
 """
 
 
+def _indent(text):
+    return "\n".join("    " + line if line else line for line in text.strip("\n").split("\n"))
+
+
 def _expand(text):
     # Inline the templates, then the constants (viper reads literals, not globals).
     text = text.replace("@SHIFT", _SHIFT.strip("\n"))
-    for band, base in (("0", "0"), ("1", "BAND")):
-        text = text.replace("@SCALE" + band, _SCALE.strip("\n").replace("@S", "8" if band == "0" else "10")
-                            .replace("@B", base))
-        text = text.replace("@BLOCK" + band, _BLOCK4.strip("\n").replace("@B", base))
+    bands = _BANDS.strip("\n").replace("@SCALE", _indent(_SCALE.replace("@S", "sh").replace("@B", "b")))
+    bands = bands.replace("@BLOCK", _indent(_BLOCK4.replace("@B", "b")))
+    text = text.replace("@BANDS", bands)
     consts = dict(_OFF)
     consts["BAND"] = _p.BAND
     consts["QMF"] = _p.QMF
@@ -387,4 +407,8 @@ def _replace_word(text, word, value):
 
 
 exec(_expand(_ENCODE) + _expand(_DECODE))
-del _name, _v
+# The templates and their expander are done: their text must not stay in the heap.
+for _name in ("_v", "_OFF", "_LD", "_BLOCK4", "_SCALE", "_BANDS", "_SHIFT", "_ENCODE", "_DECODE",
+              "_expand", "_indent", "_replace_word"):
+    del globals()[_name]
+del _name

@@ -23,7 +23,7 @@
 
 from array import array
 
-from intercom.media import _g722_py
+from intercom.media import _g722_tables as _t
 
 IMPLEMENTATION = "python"
 PAYLOAD_TYPE = 9
@@ -48,18 +48,20 @@ _SELF_CHECK = b" \x84 \x86%\x84\xb5\x9e\t\x00\x8b\xfe\xf0\xff\x0b\x03"
 
 def _exercise(k):
     # Both kernels once over a loud square wave and back: 8 codes, 4 samples.
-    st = array("h", bytes(2 * _g722_py.STATE_LEN))
-    _g722_py.reset(st)
+    st = array("h", bytes(2 * _t.STATE_LEN))
+    _t.reset(st)
     pcm = bytes((0x00, 0x80, 0xff, 0x7f) * 8)
     codes = bytearray(8)
     k.encode(st, pcm, codes, 8)
-    _g722_py.reset(st)
+    _t.reset(st)
     out = bytearray(32)
     k.decode(st, codes, out, 8)
     return bytes(codes) + bytes(out[24:])
 
 
-_k = _g722_py
+# The native kernels when they import and pass the self-check; otherwise
+# the pure ones, which are then the only ones loaded.
+_k = None
 try:
     from intercom.media import _g722_viper
     if _exercise(_g722_viper) == _SELF_CHECK:
@@ -67,6 +69,8 @@ try:
         IMPLEMENTATION = "viper"
 except Exception:  # noqa: BLE001 - ImportError, SyntaxError, ViperTypeError...: keep pure
     pass
+if _k is None:
+    from intercom.media import _g722_py as _k
 
 
 class Codec:
@@ -86,16 +90,16 @@ class Codec:
     rate = 16000
 
     def __init__(self):
-        self.enc_state = array("h", bytes(2 * _g722_py.STATE_LEN))
-        self.dec_state = array("h", bytes(2 * _g722_py.STATE_LEN))
+        self.enc_state = array("h", bytes(2 * _t.STATE_LEN))
+        self.dec_state = array("h", bytes(2 * _t.STATE_LEN))
         self._enc = _k.encode
         self._dec = _k.decode
         self.reset()
 
     def reset(self):
         """A new stream: both sides start from the ITU-T reset state."""
-        _g722_py.reset(self.enc_state)
-        _g722_py.reset(self.dec_state)
+        _t.reset(self.enc_state)
+        _t.reset(self.dec_state)
 
     def encode(self, src, dst, n):
         """Encode 2*n int16 LE samples (16 kHz) from src into n bytes of dst."""
