@@ -68,7 +68,7 @@ class I2sAudio:
         self.mic_up = None           # 8 kHz mic in a wideband call: 8 -> 16 kHz ...
         self.narrow = None           # ... through this 8 kHz frame
         self.tx_wide = None          # 16 kHz speaker buffers for a board whose speaker rate is 8000
-        self.txb = None              # the buffer pair the open speaker plays from
+        self.txb = self.tx_bufs if speaker is not None else None    # the pair the speaker plays from
         self.rx = None
         self.tx = None
         self.rx_full = False
