@@ -101,31 +101,8 @@ _BLOCK4 = """
         if d == 0:
             wd1 = 0
         sz = 0
-        k = @B + 15
-        while k > @B + 9:
-            di = L(st[k])
-            bp = (L(st[k + 6]) * 32640) >> 15
-            if (di ^ d) < 0:
-                bp -= wd1
-            else:
-                bp += wd1
-            if bp > 32767:
-                bp = 32767
-            elif bp < -32768:
-                bp = -32768
-            st[k + 6] = bp
-            if k == @B + 10:
-                dn = d
-            else:
-                dn = L(st[k - 1])
-            st[k] = dn
-            wd2 = dn + dn
-            if wd2 > 32767:
-                wd2 = 32767
-            elif wd2 < -32768:
-                wd2 = -32768
-            sz += (bp * wd2) >> 15
-            k -= 1
+        di = L(st[@B + 15])
+@UPZERO
         if sz > 32767:
             sz = 32767
         elif sz < -32768:
@@ -161,6 +138,32 @@ _BLOCK4 = """
         st[@B] = spr
 """
 
+# UPZERO + DELAYA + FILTEZ of block 4, unrolled from d6/b6 down to d1/b1:
+# each step's new d[k] (the old d[k-1]) is the next step's old d.
+_UPZERO_STEP = """
+        bp = (L(st[@B + %d]) * 32640) >> 15
+        if (di ^ d) < 0:
+            bp -= wd1
+        else:
+            bp += wd1
+        if bp > 32767:
+            bp = 32767
+        elif bp < -32768:
+            bp = -32768
+        st[@B + %d] = bp
+        dn = %s
+        st[@B + %d] = dn
+        wd2 = dn + dn
+        if wd2 > 32767:
+            wd2 = 32767
+        elif wd2 < -32768:
+            wd2 = -32768
+        sz += (bp * wd2) >> 15
+        di = dn
+"""
+_UPZERO = "".join(_UPZERO_STEP % (k + 6, k + 6, "d" if k == 10 else "L(st[@B + %d])" % (k - 1), k)
+                  for k in range(15, 9, -1))
+
 # LOGSCL/LOGSCH tail and SCALEL/SCALEH: nb (already limited) -> det.
 _SCALE = """
         st[@B + 8] = nb
@@ -192,13 +195,15 @@ _BANDS = """
             sh = 10
 """
 
-# The shared head of both kernels: the QMF delay line moves by two samples.
-_SHIFT = """
-        k = QMF
-        while k < QMF + 22:
-            st[k] = st[k + 2]
-            k += 1
-"""
+# The QMF (24 taps) unrolled with its coefficients as literals (see _qmf):
+# the delay line moves by two samples, and the two half sums.
+_SHIFT = "\n".join("        st[%d] = st[%d]" % (_p.QMF + k, _p.QMF + k + 2) for k in range(22))
+
+
+def _qmf(odd):
+    # sum of x[2i + odd] * coeff[i] (odd 0) or * coeff[11 - i] (odd 1), as one expression
+    c = _p.QMF_COEFFS
+    return " + ".join("L(st[%d]) * %d" % (_p.QMF + 2 * i + odd, c[11 - i] if odd else c[i]) for i in range(12))
 
 _ENCODE = """
 @micropython.viper
@@ -214,13 +219,8 @@ def encode(state, src, dst, n: int):
         st[QMF + 22] = sp[j] | (sp[j + 1] << 8)
         st[QMF + 23] = sp[j + 2] | (sp[j + 3] << 8)
         j += 4
-        sumodd = 0
-        sumeven = 0
-        k = 0
-        while k < 12:
-            sumodd += L(st[QMF + 2 * k]) * L(T[QMF_COEFFS + k])
-            sumeven += L(st[QMF + 2 * k + 1]) * L(T[QMF_COEFFS + 11 - k])
-            k += 1
+        sumodd = @QMF0
+        sumeven = @QMF1
         xlow = (sumeven + sumodd) >> 14
         xhigh = (sumeven - sumodd) >> 14
         el = xlow - L(st[0])
@@ -322,13 +322,8 @@ def decode(state, src, dst, n: int):
 @SHIFT
         st[QMF + 22] = rlow + rhigh
         st[QMF + 23] = rlow - rhigh
-        xout1 = 0
-        xout2 = 0
-        k = 0
-        while k < 12:
-            xout2 += L(st[QMF + 2 * k]) * L(T[QMF_COEFFS + k])
-            xout1 += L(st[QMF + 2 * k + 1]) * L(T[QMF_COEFFS + 11 - k])
-            k += 1
+        xout2 = @QMF0
+        xout1 = @QMF1
         v = xout1 >> 11
         if v > 32767:
             v = 32767
@@ -354,9 +349,9 @@ def _indent(text):
 
 def _expand(text):
     # Inline the templates, then the constants (viper reads literals, not globals).
-    text = text.replace("@SHIFT", _SHIFT.strip("\n"))
+    text = text.replace("@SHIFT", _SHIFT).replace("@QMF0", _qmf(0)).replace("@QMF1", _qmf(1))
     bands = _BANDS.strip("\n").replace("@SCALE", _indent(_SCALE.replace("@S", "sh").replace("@B", "b")))
-    bands = bands.replace("@BLOCK", _indent(_BLOCK4.replace("@B", "b")))
+    bands = bands.replace("@BLOCK", _indent(_BLOCK4.replace("@UPZERO", _UPZERO.strip("\n")).replace("@B", "b")))
     text = text.replace("@BANDS", bands)
     consts = dict(_OFF)
     consts["BAND"] = _p.BAND
@@ -409,6 +404,6 @@ def _replace_word(text, word, value):
 exec(_expand(_ENCODE) + _expand(_DECODE))
 # The templates and their expander are done: their text must not stay in the heap.
 for _name in ("_v", "_OFF", "_LD", "_BLOCK4", "_SCALE", "_BANDS", "_SHIFT", "_ENCODE", "_DECODE",
-              "_expand", "_indent", "_replace_word"):
+              "_expand", "_indent", "_replace_word", "_qmf", "_UPZERO", "_UPZERO_STEP"):
     del globals()[_name]
 del _name
