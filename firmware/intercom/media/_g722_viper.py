@@ -168,7 +168,7 @@ _UPZERO = "".join(_UPZERO_STEP % (k + 6, k + 6, "d" if k == 10 else "L(st[@B + %
 _SCALE = """
         st[@B + 8] = nb
         wd2 = @S - (nb >> 11)
-        wd3 = L(T[ILB + ((nb >> 6) & 31)])
+        wd3 = L(T[$ILB + ((nb >> 6) & 31)])
         if wd2 < 0:
             wd3 = wd3 << (0 - wd2)
         else:
@@ -189,7 +189,7 @@ _BANDS = """
 @BLOCK
             if b:
                 break
-            b = BAND
+            b = $BAND
             d = dh
             nb = nbh
             sh = 10
@@ -216,8 +216,8 @@ def encode(state, src, dst, n: int):
     j = 0
     while i < n:
 @SHIFT
-        st[QMF + 22] = sp[j] | (sp[j + 1] << 8)
-        st[QMF + 23] = sp[j + 2] | (sp[j + 3] << 8)
+        st[$QMF + 22] = sp[j] | (sp[j + 1] << 8)
+        st[$QMF + 23] = sp[j + 2] | (sp[j + 3] << 8)
         j += 4
         sumodd = @QMF0
         sumeven = @QMF1
@@ -236,23 +236,23 @@ def encode(state, src, dst, n: int):
         hi = 30
         while lo < hi:
             mid = (lo + hi) >> 1
-            if wd < (L(T[Q6 + mid]) * det) >> 12:
+            if wd < (L(T[$Q6 + mid]) * det) >> 12:
                 hi = mid
             else:
                 lo = mid + 1
         if el < 0:
-            ilow = L(T[ILN + lo])
+            ilow = L(T[$ILN + lo])
         else:
-            ilow = L(T[ILP + lo])
+            ilow = L(T[$ILP + lo])
         ril = ilow >> 2
-        d = (det * L(T[QM4 + ril])) >> 15
-        nbl = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        d = (det * L(T[$QM4 + ril])) >> 15
+        nbl = ((L(st[8]) * 127) >> 7) + L(T[$WL + L(T[$RL42 + ril])])
         if nbl < 0:
             nbl = 0
         elif nbl > 18432:
             nbl = 18432
         dl = d
-        eh = xhigh - L(st[BAND])
+        eh = xhigh - L(st[$BAND])
         if eh > 32767:
             eh = 32767
         elif eh < -32768:
@@ -260,16 +260,16 @@ def encode(state, src, dst, n: int):
         wd = eh
         if eh < 0:
             wd = 0 - (eh + 1)
-        det = L(st[BAND + 9])
+        det = L(st[$BAND + 9])
         mih = 1
         if wd >= (564 * det) >> 12:
             mih = 2
         if eh < 0:
-            ihigh = L(T[IHN + mih])
+            ihigh = L(T[$IHN + mih])
         else:
-            ihigh = L(T[IHP + mih])
-        dh = (det * L(T[QM2 + ihigh])) >> 15
-        nbh = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+            ihigh = L(T[$IHP + mih])
+        dh = (det * L(T[$QM2 + ihigh])) >> 15
+        nbh = ((L(st[$BAND + 8]) * 127) >> 7) + L(T[$WH + L(T[$RH2 + ihigh])])
         if nbh < 0:
             nbh = 0
         elif nbh > 22528:
@@ -293,35 +293,35 @@ def decode(state, src, dst, n: int):
         ilow = code & 0x3F
         ihigh = code >> 6
         det = L(st[9])
-        rlow = L(st[0]) + ((det * L(T[QM6 + ilow])) >> 15)
+        rlow = L(st[0]) + ((det * L(T[$QM6 + ilow])) >> 15)
         if rlow > 16383:
             rlow = 16383
         elif rlow < -16384:
             rlow = -16384
         ril = ilow >> 2
-        d = (det * L(T[QM4 + ril])) >> 15
-        nbl = ((L(st[8]) * 127) >> 7) + L(T[WL + L(T[RL42 + ril])])
+        d = (det * L(T[$QM4 + ril])) >> 15
+        nbl = ((L(st[8]) * 127) >> 7) + L(T[$WL + L(T[$RL42 + ril])])
         if nbl < 0:
             nbl = 0
         elif nbl > 18432:
             nbl = 18432
         dl = d
-        det = L(st[BAND + 9])
-        dh = (det * L(T[QM2 + ihigh])) >> 15
-        rhigh = L(st[BAND]) + dh
+        det = L(st[$BAND + 9])
+        dh = (det * L(T[$QM2 + ihigh])) >> 15
+        rhigh = L(st[$BAND]) + dh
         if rhigh > 16383:
             rhigh = 16383
         elif rhigh < -16384:
             rhigh = -16384
-        nbh = ((L(st[BAND + 8]) * 127) >> 7) + L(T[WH + L(T[RH2 + ihigh])])
+        nbh = ((L(st[$BAND + 8]) * 127) >> 7) + L(T[$WH + L(T[$RH2 + ihigh])])
         if nbh < 0:
             nbh = 0
         elif nbh > 22528:
             nbh = 22528
 @BANDS
 @SHIFT
-        st[QMF + 22] = rlow + rhigh
-        st[QMF + 23] = rlow - rhigh
+        st[$QMF + 22] = rlow + rhigh
+        st[$QMF + 23] = rlow - rhigh
         xout2 = @QMF0
         xout1 = @QMF1
         v = xout1 >> 11
@@ -376,34 +376,15 @@ def _expand(text):
             line = line[:a] + _LD.format(line[a + 3:b]) + line[b + 1:]
         out.append(line)
     text = "\n".join(out)
-    # longest names first, so QM6 never matches inside another name
+    # longest names first, so $QM6 never matches inside another name
     for name in sorted(consts, key=len, reverse=True):
-        text = _replace_word(text, name, str(consts[name]))
+        text = text.replace("$" + name, str(consts[name]))
     return text
-
-
-def _replace_word(text, word, value):
-    # Replace `word` where it stands alone (not part of a longer identifier).
-    out = []
-    i = 0
-    n = len(word)
-    while True:
-        k = text.find(word, i)
-        if k < 0:
-            out.append(text[i:])
-            return "".join(out)
-        before = text[k - 1] if k else " "
-        after = text[k + n] if k + n < len(text) else " "
-        if before.isalpha() or before == "_" or after.isalpha() or after.isdigit() or after == "_":
-            out.append(text[i:k + n])
-        else:
-            out.append(text[i:k] + value)
-        i = k + n
 
 
 exec(_expand(_ENCODE) + _expand(_DECODE))
 # The templates and their expander are done: their text must not stay in the heap.
 for _name in ("_v", "_OFF", "_LD", "_BLOCK4", "_SCALE", "_BANDS", "_SHIFT", "_ENCODE", "_DECODE",
-              "_expand", "_indent", "_replace_word", "_qmf", "_UPZERO", "_UPZERO_STEP"):
+              "_expand", "_indent", "_qmf", "_UPZERO", "_UPZERO_STEP"):
     del globals()[_name]
 del _name
