@@ -35,8 +35,7 @@ from intercom.media import _g722_tables as _p
 # All constant tables in one array (offsets below), read through one ptr16.
 _OFF = {}
 _T = array("h")
-for _name in ("Q6", "ILN", "ILP", "WL", "RL42", "ILB", "QM4", "QM2", "QM6",
-              "QMF_COEFFS", "IHN", "IHP", "WH", "RH2"):
+for _name in ("Q6", "ILN", "ILP", "WL", "RL42", "ILB", "QM4", "QM2", "QM6", "IHN", "IHP", "WH", "RH2"):
     _OFF[_name] = len(_T)
     for _v in getattr(_p, _name):
         _T.append(_v)
