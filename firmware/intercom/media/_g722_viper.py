@@ -167,7 +167,7 @@ _UPZERO = "".join(_UPZERO_STEP % (k + 6, k + 6, "d" if k == 10 else "L(st[@B + %
 _SCALE = """
         st[@B + 8] = nb
         wd2 = @S - (nb >> 11)
-        wd3 = L(T[$ILB + ((nb >> 6) & 31)])
+        wd3 = T[$ILB + ((nb >> 6) & 31)]
         if wd2 < 0:
             wd3 = wd3 << (0 - wd2)
         else:
@@ -230,22 +230,22 @@ def encode(state, src, dst, n: int):
         wd = el
         if el < 0:
             wd = 0 - (el + 1)
-        det = L(st[9])
+        det = st[9]
         lo = 1
         hi = 30
         while lo < hi:
             mid = (lo + hi) >> 1
-            if wd < (L(T[$Q6 + mid]) * det) >> 12:
+            if wd < (T[$Q6 + mid] * det) >> 12:
                 hi = mid
             else:
                 lo = mid + 1
         if el < 0:
-            ilow = L(T[$ILN + lo])
+            ilow = T[$ILN + lo]
         else:
-            ilow = L(T[$ILP + lo])
+            ilow = T[$ILP + lo]
         ril = ilow >> 2
         d = (det * L(T[$QM4 + ril])) >> 15
-        nbl = ((L(st[8]) * 127) >> 7) + L(T[$WL + L(T[$RL42 + ril])])
+        nbl = ((st[8] * 127) >> 7) + L(T[$WL + T[$RL42 + ril]])
         if nbl < 0:
             nbl = 0
         elif nbl > 18432:
@@ -259,16 +259,16 @@ def encode(state, src, dst, n: int):
         wd = eh
         if eh < 0:
             wd = 0 - (eh + 1)
-        det = L(st[$BAND + 9])
+        det = st[$BAND + 9]
         mih = 1
         if wd >= (564 * det) >> 12:
             mih = 2
         if eh < 0:
-            ihigh = L(T[$IHN + mih])
+            ihigh = T[$IHN + mih]
         else:
-            ihigh = L(T[$IHP + mih])
+            ihigh = T[$IHP + mih]
         dh = (det * L(T[$QM2 + ihigh])) >> 15
-        nbh = ((L(st[$BAND + 8]) * 127) >> 7) + L(T[$WH + L(T[$RH2 + ihigh])])
+        nbh = ((st[$BAND + 8] * 127) >> 7) + L(T[$WH + T[$RH2 + ihigh]])
         if nbh < 0:
             nbh = 0
         elif nbh > 22528:
@@ -291,7 +291,7 @@ def decode(state, src, dst, n: int):
         code = sp[i]
         ilow = code & 0x3F
         ihigh = code >> 6
-        det = L(st[9])
+        det = st[9]
         rlow = L(st[0]) + ((det * L(T[$QM6 + ilow])) >> 15)
         if rlow > 16383:
             rlow = 16383
@@ -299,20 +299,20 @@ def decode(state, src, dst, n: int):
             rlow = -16384
         ril = ilow >> 2
         d = (det * L(T[$QM4 + ril])) >> 15
-        nbl = ((L(st[8]) * 127) >> 7) + L(T[$WL + L(T[$RL42 + ril])])
+        nbl = ((st[8] * 127) >> 7) + L(T[$WL + T[$RL42 + ril]])
         if nbl < 0:
             nbl = 0
         elif nbl > 18432:
             nbl = 18432
         dl = d
-        det = L(st[$BAND + 9])
+        det = st[$BAND + 9]
         dh = (det * L(T[$QM2 + ihigh])) >> 15
         rhigh = L(st[$BAND]) + dh
         if rhigh > 16383:
             rhigh = 16383
         elif rhigh < -16384:
             rhigh = -16384
-        nbh = ((L(st[$BAND + 8]) * 127) >> 7) + L(T[$WH + L(T[$RH2 + ihigh])])
+        nbh = ((st[$BAND + 8] * 127) >> 7) + L(T[$WH + T[$RH2 + ihigh]])
         if nbh < 0:
             nbh = 0
         elif nbh > 22528:
