@@ -3,7 +3,7 @@
 import sys
 
 MODULES = ("test_device_board", "test_device_hal", "test_device_app", "test_device_setup",
-           "test_device_audio")
+           "test_device_audio", "test_g722_device")
 
 
 def main(names):

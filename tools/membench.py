@@ -28,6 +28,7 @@ it), and bytes allocated per frame from host_tests/upy/heaplock_call.py.
     .venv/bin/python tools/membench.py --heap 96 --romfs
     .venv/bin/python tools/membench.py --heap 64 --frozen
     .venv/bin/python tools/membench.py --modes romfs  # bisect one deployment only
+    .venv/bin/python tools/membench.py --codecs G722 PCMU --modes mpy   # a G.722 call (16 kHz mics)
 """
 
 import argparse
@@ -178,9 +179,11 @@ class Scenario:
     # --- the scenario ----------------------------------------------------------------
     def run(self):
         os.makedirs(self.workdir, exist_ok=True)
-        tone = os.path.join(self.workdir, "tone.wav")
+        codecs = dict(self.overrides).get("media.codecs") or ()
+        wide = "G722" in codecs
+        tone = os.path.join(self.workdir, "tone16k.wav" if wide else "tone.wav")
         if not os.path.exists(tone):
-            write_tone(tone)
+            write_tone(tone, rate=16000 if wide else 8000)
         (sip_a, sip_b), (rtp_a, rtp_b) = ports()
         a_args = ["--heap", "%dwK" % self.heap_wk, "--mic", tone]
         if self.frozen:
@@ -479,7 +482,12 @@ def main():
                         help="config for both phones, e.g. --set 'media.codecs=[\"G722\",\"PCMU\"]' (repeatable): "
                         "the heap of a call with a feature on")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
+    parser.add_argument("--codecs", nargs="+", choices=("PCMU", "PCMA", "G722"),
+                        help="both phones' media.codecs, --set's shorthand (default: a G.711 call);"
+                             " with G722 first the call is wideband and the mics 16 kHz")
     args = parser.parse_args()
+    if args.codecs:
+        args.overrides.append(("media.codecs", args.codecs))
 
     def log(text):
         print(text, flush=True)

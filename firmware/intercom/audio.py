@@ -29,6 +29,10 @@ class AudioControl:
         self.spk = bytearray(2 * FRAME_SAMPLES)
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
+        # wideband (G.722): 20 ms at 16 kHz, made by media/wideband.py
+        self.wide = False
+        self.mic16_mv = None
+        self.spk16_mv = None
         door = cfg["door"]
         # the board's reset-surviving store (RTC memory) keeps the lockout
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
@@ -112,6 +116,7 @@ class AudioControl:
             if session.active:
                 session.stop()
             self.stream_key = None
+            self._sync_rate()
             return
         m = self.media[best]
         d = m["direction"]
@@ -134,6 +139,7 @@ class AudioControl:
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
         session.set_srtp(self.keys.get(best))                            # SDES keys (RFC 4568)
+        self._sync_rate()
         excluded = []
         for cid, other in self.media.items():
             if cid != best:
@@ -141,6 +147,12 @@ class AudioControl:
                 if cid in self.sources:
                     excluded.append(self.sources[cid])
         session.excluded = tuple(excluded)
+
+    def _sync_rate(self):
+        # G.722 streams (and the first narrowband one after them) only: see media/wideband.py
+        if self.wide or (self.session.active and self.session.wideband):
+            from intercom.media import wideband
+            wideband.sync(self)
 
     def _choose_tone(self, event, now):
         """Ring while a call rings here, ringback while the far end alerts
@@ -236,19 +248,27 @@ class AudioControl:
         # heap-allocated long on a 31-bit port (after ~248 days of audio)
         self.frames = (self.frames + 1) & 0x3FFFFFFF
         self._sync_device()
-        mic = self.mic_mv
-        spk = self.spk_mv
+        if self.wide:
+            # G.722: 320 samples at 16 kHz each way; the device is told by
+            # the buffer's length (640 bytes), so nothing goes through 8 kHz
+            mic = self.mic16_mv
+            spk = self.spk16_mv
+            n = 2 * FRAME_SAMPLES
+        else:
+            mic = self.mic_mv
+            spk = self.spk_mv
+            n = FRAME_SAMPLES
         if audio is not None:
             audio.read_frame(mic)
         if self.mute:
-            g711.fill(mic, 0, 0, 2 * FRAME_SAMPLES)     # held: silence, not the door's microphone
+            g711.fill(mic, 0, 0, 2 * n)     # held: silence, not the door's microphone
         if self.line_tone.active:
-            self.line_tone.mix_into(mic, FRAME_SAMPLES)
+            self.line_tone.mix_into(mic, n)
         packet = self.session.next_packet(mic)
         if self.session.play(spk) < 0:
-            g711.fill(spk, 0, 0, 2 * FRAME_SAMPLES)     # no stream: silence (viper on the device)
+            g711.fill(spk, 0, 0, 2 * n)     # no stream: silence (viper on the device)
         if self.speaker_tone.active:
-            self.speaker_tone.mix_into(spk, FRAME_SAMPLES)
+            self.speaker_tone.mix_into(spk, n)
         if audio is not None:
             audio.write_frame(spk)
         return packet

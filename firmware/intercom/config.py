@@ -143,8 +143,8 @@ _auth_user = _rule('null or a SIP user name of 1-64 characters without spaces or
                    lambda v: v is None or _is_sip_user(v))
 # RFC 3550 §11: RTP on an even port, RTCP on the next odd one.
 _rtp_port = _rule("an even integer 1024-65534", lambda v: _is_int(v) and 1024 <= v <= 65534 and v % 2 == 0)
-_codecs = _list_of('a non-empty list of distinct "PCMU", "PCMA"',
-                   lambda c: c in ("PCMU", "PCMA"), non_empty=True, distinct=True)
+_codecs = _list_of('a non-empty list of distinct "PCMU", "PCMA", "G722"',
+                   lambda c: c in ("PCMU", "PCMA", "G722"), non_empty=True, distinct=True)
 _targets = _list_of('a list of "sip:" URIs',
                     lambda t: isinstance(t, str) and t[:4].lower() == "sip:" and len(t) > 4
                     and " " not in t and not _has_ctl(t))

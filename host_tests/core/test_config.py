@@ -128,7 +128,9 @@ def test_rfc3550_11_rtp_port_even():
 
 def test_codecs_and_ptime():
     assert config.validate(with_key("media.codecs", ["PCMA"]))["media"]["codecs"] == ["PCMA"]
-    for bad in ([], ["G722"], ["pcmu"], ["PCMU", "PCMU"], "PCMU", [1]):
+    codecs = ["G722", "PCMU", "PCMA"]
+    assert config.validate(with_key("media.codecs", codecs))["media"]["codecs"] == codecs
+    for bad in ([], ["G729"], ["g722"], ["pcmu"], ["PCMU", "PCMU"], "PCMU", [1]):
         assert err(with_key("media.codecs", bad)).startswith("media.codecs:")
     for good in (10, 20, 30, 40):
         assert config.validate(with_key("media.ptime", good))["media"]["ptime"] == good

@@ -92,7 +92,7 @@ class Rig:
 
     # -- the door ---------------------------------------------------------------
 
-    def sim(self, runtime="micropython", auto_answer=False, pin=None, mic=None, speaker=None):
+    def sim(self, runtime="micropython", auto_answer=False, pin=None, mic=None, speaker=None, codecs=None):
         sip_port, rtp_port = self.ports.pick(), self.ports.pick(2, True)
         if self.mode == "p2p":
             sip = {"registrar": "", "user": "door", "local_port": sip_port}
@@ -104,6 +104,8 @@ class Rig:
         cfg = {"board": "host", "sip": sip, "media": {"rtp_port": rtp_port},
                "calls": {"targets": [], "ring_timeout": 30, "auto_answer": auto_answer,
                          "accept_from": accept}}
+        if codecs is not None:
+            cfg["media"]["codecs"] = list(codecs)
         if pin is not None:
             cfg["door"] = {"pin": pin, "pulse_ms": 500, "max_attempts": 3, "lockout_s": 60}
         workdir = self.tmp / ("sim%d" % len(self.sims))
@@ -128,7 +130,7 @@ class Rig:
 
     # -- the peers ----------------------------------------------------------------
 
-    def pjsua(self, play=None, record=None, max_seconds=60):
+    def pjsua(self, play=None, record=None, max_seconds=60, codecs=None):
         pjsua2_available()
         cfg = {"user": "pj", "password": USERS["pj"],
                "registrar": "" if self.mode == "p2p" else "%s:%d" % (HOST, self.kamailio.port),
@@ -138,6 +140,8 @@ class Rig:
             cfg["play"] = str(play)
         if record:
             cfg["record"] = str(record)
+        if codecs:
+            cfg["codecs"] = list(codecs)
         agent = PjsuaAgent(cfg, str(self.tmp / ("pjsua%d" % len(self.peers))))
         agent.user = "pj"
         agent.sip_port = cfg["sip_port"]

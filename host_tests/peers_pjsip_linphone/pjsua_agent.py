@@ -139,11 +139,12 @@ def build(agent, workdir):
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
     ep.libStart()
     ep.audDevManager().setNullDev()
-    # G.711 only, PCMU first (pjsua adds telephone-event itself)
+    # G.711 only, PCMU first (pjsua adds telephone-event itself); or the
+    # config's "codecs" (pjmedia codec ids, e.g. "G722/16000/1") in order
     for c in ep.codecEnum2():
         ep.codecSetPriority(c.codecId, 0)
-    ep.codecSetPriority("PCMU/8000/1", 255)
-    ep.codecSetPriority("PCMA/8000/1", 254)
+    for i, codec in enumerate(cfg.get("codecs") or ("PCMU/8000/1", "PCMA/8000/1")):
+        ep.codecSetPriority(codec, 255 - i)
 
     ac = pj.AccountConfig()
     user, reg = cfg["user"], cfg.get("registrar", "")

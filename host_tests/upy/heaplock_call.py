@@ -8,6 +8,8 @@ Arguments: frames, base port, and the door's and the flat's media.ptime
 (default 20 20). Other packetizations (RFC 3551 §4.5), e.g. `300 47200 30 40`:
 the door's a=ptime asks for 30 ms, the flat's for 40 ms, so the door sends
 40 ms packets (every second frame) and receives 30 ms ones, the flat the reverse.
+A fifth argument `G722` makes it a wideband call: both phones list G.722
+first, the microphone WAV is 16 kHz, and the call must have negotiated it.
 Prints `N passed, N failed` like the core runner, and allocation figures."""
 
 import sys
@@ -28,7 +30,14 @@ FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
 PTIME_A = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 PTIME_B = int(sys.argv[4]) if len(sys.argv) > 4 else 20
-SRTP = sys.argv[5] if len(sys.argv) > 5 else "off"      # media.srtp of both phones (SDES over UDP)
+# 5th argument: features of both phones, comma separated: an media.srtp mode
+# (off, optional, mandatory; SDES over UDP) and/or G722 (a wideband call)
+FEATURES = sys.argv[5].split(",") if len(sys.argv) > 5 else []
+SRTP = "off"
+for _word in FEATURES:
+    if _word in ("off", "optional", "mandatory"):
+        SRTP = _word
+WIDEBAND = "G722" in FEATURES
 
 
 def rand_hex(n):
@@ -48,6 +57,8 @@ def phone(user, sip_port, rtp_port, mic_path, ptime=20):
     cfg["media"].update({"srtp": SRTP, "srtp_over_udp": True})
     cfg["sip"].update({"registrar": "", "user": user, "local_port": sip_port})
     cfg["media"]["rtp_port"] = rtp_port
+    if WIDEBAND:
+        cfg["media"]["codecs"] = ["G722", "PCMU"]
     cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
     board = QuietBoard(load_board("host", ["../../boards"]))
     board.audio = HostAudio(mic_path, None)
@@ -58,21 +69,22 @@ def phone(user, sip_port, rtp_port, mic_path, ptime=20):
     return ua, app, board, drv
 
 
-def write_tone(path):
+def write_tone(path, rate=8000):
     from intercom.media.wav import WavWriter
     from intercom.media.tones import ToneGenerator
-    gen = ToneGenerator(8000)
+    gen = ToneGenerator(rate)
     gen.start("busy")
-    buf = bytearray(320)
-    w = WavWriter(path, rate=8000)
+    n = rate // 50
+    buf = bytearray(2 * n)
+    w = WavWriter(path, rate=rate)
     for _ in range(50):
-        gen.fill(buf, 160)
-        w.write(buf, 160)
+        gen.fill(buf, n)
+        w.write(buf, n)
     w.close()
 
 
 def main():
-    write_tone("/tmp/heaplock_tone.wav")
+    write_tone("/tmp/heaplock_tone.wav", 16000 if WIDEBAND else 8000)
     failures = run(PTIME_A, PTIME_B, BASE, FRAMES)
     print("%d passed, %d failed" % (1 - failures, failures))
     return failures
@@ -140,6 +152,13 @@ def run(ptime_a, ptime_b, base, frames_wanted):
     if frames < frames_wanted or stats["received"] < frames_wanted * 20 // ptime_b - 5:
         failures += 1
         print("FAILED: audio did not flow under the lock")
+    for name, app in (("door", app_a), ("flat", app_b)):
+        session = app.audio.session
+        codec = "G722" if WIDEBAND else "PCMU"
+        if session.codec.name != codec or session.wideband != WIDEBAND or app.audio.wide != WIDEBAND:
+            failures += 1
+            print("FAILED: the %s's call runs %s (wideband %r), not %s" % (
+                name, session.codec.name, session.wideband, codec))
     for name, app, ptime in (("door", app_a, ptime_b), ("flat", app_b, ptime_a)):
         session = app.audio.session
         if session.ptime != ptime:

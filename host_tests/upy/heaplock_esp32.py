@@ -11,6 +11,9 @@ LED, relay, Wi-Fi supervision, buttons; button and board events; the
 device-paced pump through I2sAudio) and the scheduler's I2S callbacks run
 with micropython.heap_lock() held. Only the datagram read is let through:
 the socket wrapper unlocks the heap around recv() and measures it.
+A third argument `G722` makes it a wideband call (both list G.722 first):
+the 16 kHz microphone goes straight to the encoder and the speaker runs at
+16 kHz (640 bytes a frame).
 Prints `N passed, N failed` and the bytes allocated per frame."""
 
 import sys
@@ -32,6 +35,8 @@ from intercom.board import load_board
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47200
+WIDEBAND = len(sys.argv) > 3 and sys.argv[3] == "G722"
+CODECS = ["G722", "PCMU"] if WIDEBAND else ["PCMU", "PCMA"]
 BOARD = "esp32-devkitc-inmp441"
 
 
@@ -91,6 +96,7 @@ def door():
     cfg = config.defaults()
     cfg["sip"].update({"registrar": "", "user": "door", "local_port": BASE})
     cfg["media"]["rtp_port"] = BASE + 10
+    cfg["media"]["codecs"] = CODECS
     cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
     cfg["wifi"].update({"ssid": "door-net", "password": "wifi-secret"})
     cfg["board"] = BOARD
@@ -109,6 +115,7 @@ def flat(mic_path):
     cfg = config.defaults()
     cfg["sip"].update({"registrar": "", "user": "flat", "local_port": BASE + 2})
     cfg["media"]["rtp_port"] = BASE + 20
+    cfg["media"]["codecs"] = CODECS
     cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
     board = QuietBoard(load_board("host", ["../../boards"]))
     board.audio = HostAudio(mic_path, None)
@@ -197,7 +204,10 @@ def main():
     if frames < FRAMES or stats_b["received"] < FRAMES // 2 or stats_a["received"] < FRAMES // 2:
         failures += 1
         print("FAILED: audio did not flow both ways under the lock")
-    if spk_bytes < 320 * (FRAMES - 2) or spk_peak < 1000 or audio.peak < 1000:
+    if WIDEBAND and not (audio.wideband and app_a.audio.session.codec.name == "G722"):
+        failures += 1
+        print("FAILED: the call is not wideband: codec %s" % app_a.audio.session.codec.name)
+    if spk_bytes < (640 if WIDEBAND else 320) * (FRAMES - 2) or spk_peak < 1000 or audio.peak < 1000:
         failures += 1
         print("FAILED: the door's speaker or microphone did not carry the tones")
     if board_a.station.checked == polls_before or machine.stats["wdt_feeds"] - feeds_before < FRAMES:

@@ -6,7 +6,7 @@ readinto()/write() return at once and the callback runs from the scheduler
 when the buffer is full/emptied; the callbacks here only flip flags.
 """
 
-from intercom.media import pcm
+from intercom.media import pcm, g711
 
 FRAME_SAMPLES = 160            # 20 ms at 8 kHz: one G.711 frame
 FRAME_BYTES = FRAME_SAMPLES * 2  # 16-bit little-endian mono PCM
@@ -62,6 +62,13 @@ class I2sAudio:
             self.tx_bufs = (bytearray(size), bytearray(size))
             if self.spk_step == 2:
                 self.interpolator = pcm.Interpolator(FRAME_SAMPLES)
+        # Wideband (G.722) calls: read_frame/write_frame get 640-byte frames
+        # (320 samples at 16 kHz). set_wideband() makes what they need once.
+        self.wideband = False
+        self.mic_up = None           # 8 kHz mic in a wideband call: 8 -> 16 kHz ...
+        self.narrow = None           # ... through this 8 kHz frame
+        self.tx_wide = None          # 16 kHz speaker buffers for a board whose speaker rate is 8000
+        self.txb = self.tx_bufs if speaker is not None else None    # the pair the speaker plays from
         self.rx = None
         self.tx = None
         self.rx_full = False
@@ -123,6 +130,23 @@ class I2sAudio:
         if speaker:
             self._open_tx()
 
+    def set_wideband(self, wide):
+        """A wideband (G.722) stream starts or ends (AudioControl, on events):
+        16 kHz frames each way, the microphone without the 8 kHz decimation,
+        the speaker run at 16 kHz (reopened now if it is open)."""
+        wide = bool(wide)
+        if wide == self.wideband:
+            return
+        self.wideband = wide
+        if wide and self.mic is not None and self.mic_step == 1 and self.mic_up is None:
+            self.mic_up = pcm.Interpolator(FRAME_SAMPLES)
+            self.narrow = bytearray(FRAME_BYTES)
+        if wide and self.speaker is not None and self.spk_step == 1 and self.tx_wide is None:
+            self.tx_wide = (bytearray(2 * FRAME_BYTES), bytearray(2 * FRAME_BYTES))
+        if self.tx is not None:
+            self._close_tx()
+            self._apply()
+
     # --- frames --------------------------------------------------------------------
     def frame_ready(self):
         """True when the microphone finished a 20 ms frame, False while it is
@@ -132,11 +156,14 @@ class I2sAudio:
         return self.rx_full
 
     def read_frame(self, pcm_mv):
-        """Fill pcm_mv with 160 samples of 16-bit 8 kHz PCM; False when no frame is ready."""
+        """Fill pcm_mv with 160 samples of 16-bit 8 kHz PCM, or 320 at 16 kHz
+        when it is 640 bytes long (wideband); False when no frame is ready."""
         if not self.rx_full or self.rx is None:
             return False
         if len(pcm_mv) < FRAME_BYTES:
             raise ValueError("frame buffer smaller than 320 bytes")
+        if len(pcm_mv) >= 2 * FRAME_BYTES:
+            return self._read_wide(pcm_mv)
         # 32-bit words -> 16-bit (i2s32_to_16), 16 kHz -> 8 kHz (half-band
         # Decimator), optional gain, peak; all into preallocated buffers.
         if self.mic_width == 4:
@@ -156,8 +183,31 @@ class I2sAudio:
         self.rx.readinto(self.rx_buf)     # next 20 ms, in the background
         return True
 
+    def _read_wide(self, pcm_mv):
+        # 20 ms at 16 kHz: a 16 kHz microphone goes straight to the encoder
+        # (no 8 kHz round trip); an 8 kHz one is interpolated.
+        if self.mic_step == 2:
+            out = pcm_mv
+            n = 2 * FRAME_SAMPLES
+        else:
+            out = self.narrow
+            n = FRAME_SAMPLES
+        if self.mic_width == 4:
+            pcm.i2s32_to_16(self.rx_buf, out, n, self.mic_shift)
+        else:
+            g711.copy(out, 0, self.rx_buf, 0, 2 * n)
+        if self.mic_gain:
+            pcm.apply_gain(out, n, self.mic_gain)
+        self.peak = pcm.peak16(out, n)
+        if out is not pcm_mv:
+            self.mic_up.process(out, pcm_mv, FRAME_SAMPLES)
+        self.rx_full = False
+        self.rx.readinto(self.rx_buf)
+        return True
+
     def write_frame(self, pcm_mv):
-        """Queue one 20 ms frame for the speaker; False if muted or dropped."""
+        """Queue one 20 ms frame for the speaker (640 bytes: 16 kHz, see
+        set_wideband); False if muted or dropped."""
         if self.tx is None:
             return False
         if len(pcm_mv) < FRAME_BYTES:
@@ -169,8 +219,10 @@ class I2sAudio:
             idx = self.tx_pending
         else:
             idx = 1 - self.tx_busy
-        buf = self.tx_bufs[idx]
-        if self.interpolator is None:
+        buf = self.txb[idx]
+        if len(pcm_mv) >= 2 * FRAME_BYTES:
+            g711.copy(buf, 0, pcm_mv, 0, 2 * FRAME_BYTES)               # wideband: 16 kHz as is
+        elif self.interpolator is None:
             buf[:] = pcm_mv
         else:
             self.interpolator.process(pcm_mv, buf, FRAME_SAMPLES)   # 8 -> 16 kHz, half-band
@@ -189,17 +241,20 @@ class I2sAudio:
         if self.tx_pending >= 0:
             self.tx_busy = self.tx_pending
             self.tx_pending = -1
-            self.tx.write(self.tx_bufs[self.tx_busy])
+            self.tx.write(self.txb[self.tx_busy])
         else:
             self.tx_busy = -1
 
     # --- peripherals -----------------------------------------------------------------------
     def _open(self, spec, mode, fmt):
         I2S, Pin = self.I2S, self.Pin
-        bytes_per_frame = len(self.rx_buf) if mode == I2S.RX else len(self.tx_bufs[0])
+        bytes_per_frame = len(self.rx_buf) if mode == I2S.RX else len(self.txb[0])
         ibuf = spec.get("ibuf", max(4096, bytes_per_frame * 4))
+        rate = spec["rate"]
+        if mode == I2S.TX and self.wideband:
+            rate = 16000         # a G.722 call: the speaker plays its 16 kHz as is
         dev = I2S(spec["i2s_id"], sck=Pin(spec["sck"]), ws=Pin(spec["ws"]), sd=Pin(spec["sd"]),
-                  mode=mode, bits=spec["bits"], format=fmt, rate=spec["rate"], ibuf=ibuf)
+                  mode=mode, bits=spec["bits"], format=fmt, rate=rate, ibuf=ibuf)
         return dev
 
     def _open_rx(self):
@@ -216,6 +271,7 @@ class I2sAudio:
     def _open_tx(self):
         if self.speaker is None or self.tx is not None:
             return
+        self.txb = self.tx_wide if self.wideband and self.tx_wide is not None else self.tx_bufs
         self.tx = self._open(self.speaker, self.I2S.TX, self.I2S.MONO)
         self.tx_busy = self.tx_pending = -1
         if self.interpolator is not None:

@@ -1,4 +1,4 @@
-"""One call's audio stream: G.711 over RTP both ways, packetization and digits (RFC 3550 §5.1, RFC 3551, RFC 4733)."""
+"""One call's audio stream: G.711 or G.722 over RTP, packetization and digits (RFC 3550 §5.1, RFC 3551, RFC 4733)."""
 
 from intercom.media import g711
 from intercom.media.rtp import RtpSender, RtpReceiver, TelephoneEvent
@@ -8,6 +8,10 @@ from intercom.media.rtcp import RtcpReporter
 from intercom.media.source import SourceRule, COUNTER_MASK
 
 FRAME_SAMPLES = 160          # 20 ms at 8 kHz: the audio frame (mic, speaker, frame clock)
+# G.722 (RFC 3551 §4.5.2) keeps every count here in 8 kHz units: 160
+# payload bytes and 160 timestamp units per 20 ms. Only its PCM is wider:
+# the mic and speaker frames are 2 * FRAME_SAMPLES samples at 16 kHz
+# (`wideband`), which AudioControl provides.
 SEND_PTIMES = (10, 20, 30, 40, 50, 60)   # packetizations we can send from 20 ms frames
 STEP = 80                    # 10 ms: every send size and pending count is a multiple
 SEND_BUFFER_MS = 70          # payload room: 50 ms pending plus the frame that completes a 60 ms packet
@@ -86,6 +90,8 @@ class MediaSession(SourceRule):
         self.send_enabled = False
         self.recv_enabled = False
         self.codec = None
+        self.wideband = False        # the codec takes and gives 16 kHz PCM (G.722)
+        self.g722 = None             # this session's G.722 codec, made by the first G.722 call
         self.ptime = 20              # our send packetization (ms): ours, or the peer's a=ptime
         self.send_samples = FRAME_SAMPLES
         self.fill = 0                # encoded samples in sender.payload (sent ones included)
@@ -115,9 +121,12 @@ class MediaSession(SourceRule):
         recv_pt/recv_dtmf_pt ours (we accept them; None: the same);
         codec_name names the codec when the numbers are dynamic; ptime the
         packetization we send (ms, one of SEND_PTIMES; any is received)."""
-        codec = codec_of(codec_name, payload_type)
+        codec = self._codec(codec_name, payload_type)
+        if codec is self.g722:
+            codec.reset()                # a new stream: both predictors from the reset state
         self.call_id = call_id
         self.codec = codec
+        self.wideband = codec is self.g722
         seed = self.random_bytes(8)
         ssrc = seed[:4]
         seq = (seed[4] << 8) | seed[5]
@@ -159,9 +168,12 @@ class MediaSession(SourceRule):
         starts the source rule over; the same one keeps the source."""
         if ptime not in SEND_PTIMES:
             raise ValueError("cannot send %r ms packets (one of %r)" % (ptime, SEND_PTIMES))
-        codec = codec_of(codec_name, payload_type)
+        codec = self._codec(codec_name, payload_type)
         if codec is not self.codec:
+            if codec is self.g722:
+                codec.reset()
             self.codec = codec
+            self.wideband = codec is self.g722
             self.jitter.reset(codec)
         self.sender.payload_type = payload_type & 0x7F
         self.recv_pt = payload_type if recv_pt is None else recv_pt
@@ -187,6 +199,16 @@ class MediaSession(SourceRule):
             self.sent = 0
         self.send_enabled = send and address != "0.0.0.0"
         self.recv_enabled = recv
+
+    def _codec(self, name, payload_type):
+        # G.722 is imported and built by the first call that negotiates it
+        # (a G.711-only device never loads it), then reused by every later one.
+        if name == "G722" or (name is None and payload_type == 9):
+            if self.g722 is None:
+                from intercom.media import g722
+                self.g722 = g722.Codec()
+            return self.g722
+        return codec_of(name, payload_type)
 
     def set_rtcp(self, port, address=None):
         """The peer's a=rtcp (RFC 3605 §2.1): its RTCP goes to this port (and
@@ -325,8 +347,10 @@ class MediaSession(SourceRule):
 
     def next_packet(self, mic_pcm):
         """The frame's first RTP datagram (a memoryview), or None when
-        nothing is due: the 20 ms frame is encoded after the samples still
-        pending, and a packet of send_samples goes out once they suffice
+        nothing is due. mic_pcm holds one 20 ms frame: 160 samples at 8 kHz,
+        or 320 at 16 kHz when `wideband` (G.722); either way the frame is
+        160 payload bytes and 160 timestamp units. It is encoded after the
+        samples still pending, and a packet of send_samples goes out once they suffice
         (40 ms: every second frame; 30 ms: 240 of 320 samples, then 240 of
         240). With 10 ms packets a frame makes two: the driver sends this
         one, then asks more() for the next (one buffer serves both)."""
@@ -377,7 +401,8 @@ class MediaSession(SourceRule):
                 g711.copy(self.sender.payload, 0, self.sender.payload, sent, self.fill)
 
     def play(self, speaker_pcm):
-        """Decode the next frame into speaker_pcm (16-bit); the jitter status."""
+        """Decode the next frame into speaker_pcm (16-bit; 320 samples at
+        16 kHz when `wideband`); the jitter status."""
         if not self.active:
             return -1
         status = self.jitter.get(self.codes_mv)

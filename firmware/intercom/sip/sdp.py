@@ -3,8 +3,11 @@
 from intercom.sip.uri import is_digits, is_unicast_ipv4
 
 # Static payload types we can carry (RFC 3551 §6) and the DTMF event type.
-STATIC = {"PCMU": 0, "PCMA": 8}
-STATIC_NAMES = {0: "PCMU", 8: "PCMA"}
+# G.722 is 9 with "G722/8000" in a=rtpmap although it samples at 16 kHz: its
+# RTP clock runs at 8000 (RFC 3551 §4.5.2), so every rate check below is
+# 8000 for it too, and telephone-event/8000 goes with it.
+STATIC = {"PCMU": 0, "PCMA": 8, "G722": 9}
+STATIC_NAMES = {0: "PCMU", 8: "PCMA", 9: "G722"}
 DTMF_PT = 101                 # what we offer for telephone-event until a peer's offer names another
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
@@ -263,11 +266,15 @@ def offer_formats(codecs, numbers=None):
 
 
 def choose_codec(offer, codecs):
-    """First codec of the offer that we support (the offerer's preference
-    wins, RFC 3264 §6.1), as (its pt, name); None means 488 Not Acceptable Here."""
-    for pt, name, rate in offer.formats:
-        if name in codecs and rate == 8000:
-            return pt, name
+    """The first of our `codecs` (media.codecs, in its order) that the
+    offer carries, as (its pt, name); None means 488 Not Acceptable Here.
+    Our list order decides (RFC 3264 §6.1 lets the answerer pick any
+    offered format): a door station that lists G.722 first gets wideband
+    from a peer that merely offers it after G.711."""
+    for want in codecs:
+        for pt, name, rate in offer.formats:
+            if name == want and rate == 8000:
+                return pt, name
     return None
 
 
