@@ -48,6 +48,8 @@ NOISE = ("figures are noisy on a shared machine (other processes take the CPU): 
 
 sys.path[:0] = [os.path.join(REPO, "firmware"), os.path.join(REPO, "tools")]
 import bench_upy  # noqa: E402  (needs the firmware dir on sys.path)
+import bench_g722  # noqa: E402
+import bench_srtp  # noqa: E402
 
 
 class PeerMissing(Exception):
@@ -327,6 +329,10 @@ def report(extra, quick=False):
                      "invite_rx", True)
     media_ms = line("media, one 20 ms frame per phone, unpaced (encode, RTP out, RTP in, jitter, decode; PCMU)",
                     "media", True)
+    print("")
+    srtp_ms = bench_srtp.report(factor)
+    print("")
+    g722_ms = bench_g722.report(factor, quick=quick)
     print("CPU factor: the unix port runs %.0f pystones/s here; an ESP32 runs %.0f (%s): x%.0f. "
           "An ESTIMATE: viper kernels, caches and flash waits scale differently"
           % (upy["pystone"], ESP32_PYSTONES, ESP32_SOURCE, factor))
@@ -351,6 +357,13 @@ def report(extra, quick=False):
         invite_ms <= GOAL_INVITE_MS, "%.1f ms, %.2fx the goal" % (invite_ms, invite_ms / GOAL_INVITE_MS))))
     print("  media path <= %.0f ms per frame (ESP32 estimate): %s" % (GOAL_MEDIA_MS, verdict(
         media_ms <= GOAL_MEDIA_MS, "%.2f ms, %.2fx the goal" % (media_ms, media_ms / GOAL_MEDIA_MS))))
+    print("  media frame + SRTP both ways <= 20 ms per frame (ESP32 estimate): %s" % verdict(
+        media_ms + srtp_ms <= 20.0, "%.2f + %.2f ms (worst suite) = %.2f ms" % (media_ms, srtp_ms, media_ms + srtp_ms)))
+    if g722_ms is None:
+        raise PeerMissing("the G.722 viper kernels did not run under MicroPython")
+    print("  G.722 encode + decode <= %.0f ms per frame (viper, ESP32 estimate): %s" % (
+        bench_g722.GOAL_MS, verdict(g722_ms <= bench_g722.GOAL_MS, "%.2f ms, %.2fx the goal" % (
+            g722_ms, g722_ms / bench_g722.GOAL_MS))))
     if missing is not None:
         raise missing
     return 0
