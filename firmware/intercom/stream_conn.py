@@ -13,7 +13,7 @@ import sys
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import sockaddr
-from intercom.sip.stream import StreamFramer, StreamError, PONG
+from intercom.sip.stream import StreamFramer, StreamError, PING, PONG
 from intercom.sip.transport import transport_failed, set_transport
 
 CPYTHON = sys.implementation.name == "cpython"
@@ -23,6 +23,7 @@ BACKOFF_MAX_MS = 60000
 MAX_OUT = 16384          # bytes queued per connection (a few messages); beyond: refused
 READS = 4                # reads per wake-up: a flooding peer cannot stall the loop
 READ_SIZE = 1024
+PONG_MS = 10000          # RFC 5626 §4.4.1: no pong 10 s after a ping means the flow failed
 MAX_CONNECTIONS = 4      # as many as the core's stream peers (ua.MAX_STREAM_PEERS)
 
 # connection states
@@ -110,6 +111,8 @@ class StreamConn:
         self.delivered = 0           # messages received on this connection
         self.last_error = None
         self.polled = None           # the object registered with poll (MicroPython)
+        self.pong_due = None         # a ping is unanswered until then (ticks)
+        self.pongs = 0               # framer.pongs when that ping was sent
 
     # --- life cycle -------------------------------------------------------------
     def open(self, now):
@@ -160,6 +163,7 @@ class StreamConn:
         self.polled = None
         self.state = CLOSED
         self.deadline = None
+        self.pong_due = None
 
     def fail(self, message, now):
         """Close, arm the doubling backoff and tell the SIP core (no fallback)."""
@@ -194,6 +198,9 @@ class StreamConn:
             return False
         self.out.append(data)
         self.queued += len(data)
+        if data == PING and self.pong_due is None:
+            self.pong_due = ticks_add(now, PONG_MS)
+            self.pongs = self.framer.pongs
         if self.state == CLOSED:
             self.open(now)
         elif self.state == OPEN:
@@ -335,6 +342,8 @@ class StreamConn:
                 while framer.pings:
                     framer.pings -= 1
                     self.send(PONG, now)
+                if framer.pongs != self.pongs:
+                    self.pong_due = None        # the flow is alive
             except StreamError as err:
                 return self.fail("bad framing: %s" % err, now)
             if self.state != OPEN:
@@ -344,6 +353,11 @@ class StreamConn:
         if self.deadline is not None and ticks_diff(now, self.deadline) >= 0:
             what = "TLS handshake" if self.state == HANDSHAKE else "connect"
             self.fail("%s timed out after %d ms" % (what, CONNECT_MS), now)
+        elif self.pong_due is not None and ticks_diff(now, self.pong_due) >= 0:
+            self.fail("no CRLF pong within %d ms of a keep-alive ping (RFC 5626 §4.4.1)" % PONG_MS, now)
+
+    def next_due(self, now):
+        return earliest(self.deadline, self.pong_due, now)
 
 
 def _would_block(err):
@@ -447,7 +461,7 @@ class StreamTransport:
         for addr in self.conns:
             conn = self.conns[addr]
             conn.tick(now)
-            best = earliest(best, conn.deadline, now)
+            best = earliest(best, conn.next_due(now), now)
         return best
 
     def close(self):
