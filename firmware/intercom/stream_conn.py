@@ -13,8 +13,9 @@ import sys
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.netcompat import sockaddr
-from intercom.sip.stream import StreamFramer, StreamError, PONG
+from intercom.sip.stream import StreamFramer, StreamError, PING, PONG
 from intercom.sip.transport import transport_failed, set_transport
+from intercom.tls_context import TlsSetupError, make_context
 
 CPYTHON = sys.implementation.name == "cpython"
 CONNECT_MS = 8000        # TCP connect plus TLS handshake must finish within this
@@ -23,6 +24,7 @@ BACKOFF_MAX_MS = 60000
 MAX_OUT = 16384          # bytes queued per connection (a few messages); beyond: refused
 READS = 4                # reads per wake-up: a flooding peer cannot stall the loop
 READ_SIZE = 1024
+PONG_MS = 10000          # RFC 5626 §4.4.1: no pong 10 s after a ping means the flow failed
 MAX_CONNECTIONS = 4      # as many as the core's stream peers (ua.MAX_STREAM_PEERS)
 
 # connection states
@@ -33,55 +35,6 @@ CLOSED = "closed"           # failed or closed; `retry_at` gates the next connec
 
 _IN_PROGRESS = (errno.EINPROGRESS, getattr(errno, "EWOULDBLOCK", 11), errno.EAGAIN,
                 getattr(errno, "EALREADY", 114))
-
-
-class TlsSetupError(Exception):
-    """sip.tls_ca cannot be used (missing, unreadable, not a certificate)."""
-
-
-def der_certificates(data):
-    """The DER certificates in a PEM bundle (or [data] for a DER file).
-
-    MicroPython's mbedTLS build parses DER only, so PEM is decoded here."""
-    if not data.lstrip().startswith(b"-----"):
-        return [data]
-    import binascii
-    out = []
-    for block in data.split(b"-----BEGIN CERTIFICATE-----")[1:]:
-        body = block.split(b"-----END CERTIFICATE-----")[0]
-        out.append(binascii.a2b_base64(body.replace(b"\r", b"").replace(b"\n", b"")))
-    if not out:
-        raise TlsSetupError("no CERTIFICATE block in the PEM file")
-    return out
-
-
-def make_context(sip):
-    """A TLS client context as configured: the server certificate verified
-    against sip.tls_ca (PEM or DER) unless sip.tls_verify is false, the
-    same on MicroPython (mbedTLS) and CPython (OpenSSL)."""
-    import ssl
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if not sip.get("tls_verify", True):
-        if CPYTHON:
-            ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    path = sip.get("tls_ca") or ""
-    if not path:
-        raise TlsSetupError("sip.tls_ca is empty: set the CA certificate that signed the registrar's"
-                            " certificate (or sip.tls_verify false, which is insecure)")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as err:
-        raise TlsSetupError("cannot read sip.tls_ca %r: %s" % (path, err))
-    try:
-        for der in der_certificates(data):
-            ctx.load_verify_locations(cadata=der)
-    except (ValueError, OSError) as err:      # mbedTLS: ValueError; OpenSSL: SSLError
-        raise TlsSetupError("sip.tls_ca %r is not a CA certificate: %s" % (path, _text(err)))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 def _text(err):
@@ -110,6 +63,8 @@ class StreamConn:
         self.delivered = 0           # messages received on this connection
         self.last_error = None
         self.polled = None           # the object registered with poll (MicroPython)
+        self.pong_due = None         # a ping is unanswered until then (ticks)
+        self.pongs = 0               # framer.pongs when that ping was sent
 
     # --- life cycle -------------------------------------------------------------
     def open(self, now):
@@ -160,6 +115,7 @@ class StreamConn:
         self.polled = None
         self.state = CLOSED
         self.deadline = None
+        self.pong_due = None
 
     def fail(self, message, now):
         """Close, arm the doubling backoff and tell the SIP core (no fallback)."""
@@ -194,6 +150,9 @@ class StreamConn:
             return False
         self.out.append(data)
         self.queued += len(data)
+        if data == PING and self.pong_due is None:
+            self.pong_due = ticks_add(now, PONG_MS)
+            self.pongs = self.framer.pongs
         if self.state == CLOSED:
             self.open(now)
         elif self.state == OPEN:
@@ -335,6 +294,8 @@ class StreamConn:
                 while framer.pings:
                     framer.pings -= 1
                     self.send(PONG, now)
+                if framer.pongs != self.pongs:
+                    self.pong_due = None        # the flow is alive
             except StreamError as err:
                 return self.fail("bad framing: %s" % err, now)
             if self.state != OPEN:
@@ -344,6 +305,11 @@ class StreamConn:
         if self.deadline is not None and ticks_diff(now, self.deadline) >= 0:
             what = "TLS handshake" if self.state == HANDSHAKE else "connect"
             self.fail("%s timed out after %d ms" % (what, CONNECT_MS), now)
+        elif self.pong_due is not None and ticks_diff(now, self.pong_due) >= 0:
+            self.fail("no CRLF pong within %d ms of a keep-alive ping (RFC 5626 §4.4.1)" % PONG_MS, now)
+
+    def next_due(self, now):
+        return earliest(self.deadline, self.pong_due, now)
 
 
 def _would_block(err):
@@ -447,7 +413,7 @@ class StreamTransport:
         for addr in self.conns:
             conn = self.conns[addr]
             conn.tick(now)
-            best = earliest(best, conn.deadline, now)
+            best = earliest(best, conn.next_due(now), now)
         return best
 
     def close(self):

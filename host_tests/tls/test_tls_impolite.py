@@ -137,3 +137,35 @@ def test_rfc3261_18_3_impolite_tls_registrar(certs, tmp_path, runtime, mode, wor
             responsive(sim)
             assert sim.quit(15) == 0
             sim.check_stdout()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_rfc5626_4_4_1_no_pong_within_10_s_fails_the_flow_and_reconnects(certs, tmp_path, runtime):
+    """The registrar answers REGISTER but never a double-CRLF ping: 10 s after the
+    first unanswered ping the flow has failed (registration_failed, reason tls),
+    and the door registers again on a new connection."""
+    with BadServer("no_pong", certs) as bad:
+        cfg = config(bad.port, certs["ca"])
+        cfg["sip"]["keepalive"] = 1
+        with Sim(cfg, runtime=runtime, workdir=str(tmp_path / "sim")) as sim:
+            assert sim.wait_event("registered", 15)["transport"] == "tls"
+            ev = sim.wait_event("registration_failed", 20)
+            assert ev["reason"] == "tls" and "pong" in ev["message"], ev
+            assert bad.pings >= 1
+            sim.wait_event("registered", 20)
+            assert bad.accepted >= 2
+            assert sim.quit(10) == 0
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_rfc5626_3_5_1_kamailio_pongs_keep_the_flow(certs, tmp_path, runtime):
+    """Kamailio answers each ping with a CRLF pong: no failure over 12 s of 1 s pings."""
+    with KamailioTls(certs, users={"door": "secret"}, workdir=str(tmp_path / "k")) as kam:
+        cfg = config(kam.tls_port, certs["ca"])
+        cfg["sip"]["keepalive"] = 1
+        with Sim(cfg, runtime=runtime, workdir=str(tmp_path / "sim")) as sim:
+            sim.wait_event("registered", 20)
+            time.sleep(12)
+            responsive(sim)
+            assert not [e for e in sim.events if e["event"] == "registration_failed"], sim.describe()
+            assert sim.quit(10) == 0

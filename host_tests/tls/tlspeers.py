@@ -123,7 +123,9 @@ class BadServer:
     (random bytes after a good handshake), "stall" (accepts TCP, never
     answers the ClientHello), "close_mid" (half a SIP response, then closes),
     "huge" (a response announcing and sending a 100 KB body), "no_cl" (a response
-    without Content-Length). Counts accepted connections in `accepted`."""
+    without Content-Length), "no_pong" (answers every REGISTER 200 but never a
+    CRLF keep-alive ping). Counts accepted connections in `accepted`; `pings`
+    counts the double-CRLF pings a no_pong server ignored."""
 
     def __init__(self, mode, certs=None, tls=True):
         self.mode = mode
@@ -139,6 +141,7 @@ class BadServer:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self.pings = 0
         self.received = []
         self.stopped = False
         self.held = []
@@ -177,6 +180,8 @@ class BadServer:
         conn.settimeout(5)
         if self.tls:
             conn = self.ctx.wrap_socket(conn, server_side=True)
+        if self.mode == "no_pong":
+            return self._registrar_without_pongs(conn)
         data = conn.recv(4096)
         self.received.append(data)
         if self.mode in ("garbage", "garbage_tls"):
@@ -196,6 +201,35 @@ class BadServer:
                 pass
             time.sleep(0.2)
         conn.close()
+
+
+    def _registrar_without_pongs(self, conn):
+        conn.settimeout(0.2)
+        buf = b""
+        while not self.stopped:
+            try:
+                data = conn.recv(4096)
+            except (socket.timeout, ssl.SSLWantReadError):
+                continue
+            if not data:
+                return
+            buf += data
+            while True:
+                if buf.startswith(b"\r\n\r\n"):
+                    self.pings += 1            # ignored: no pong
+                    buf = buf[4:]
+                    continue
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                head = buf[:end].decode("utf-8", "replace")
+                m = re.search(r"(?im)^(content-length|l)\s*:\s*(\d+)", head)
+                total = end + 4 + (int(m.group(2)) if m else 0)
+                if len(buf) < total:
+                    break
+                buf = buf[total:]
+                if head.startswith("REGISTER"):
+                    conn.sendall(_ok_for(head))
 
 
 class BaresipTls:
@@ -223,3 +257,15 @@ class BaresipTls:
                     'outbound="sip:%s:%d;transport=%s"\n'
                     % (user, HOST, port, transport, password, answermode, HOST, port, transport))
         return b
+
+
+def _ok_for(request_head):
+    """A 200 OK to a REGISTER (header section as text), granting 60 s."""
+    keep = []
+    for line in request_head.split("\r\n")[1:]:
+        name = line.split(":", 1)[0].strip().lower()
+        if name in ("via", "from", "call-id", "cseq", "contact"):
+            keep.append(line)
+        elif name == "to":
+            keep.append(line + ";tag=np1")
+    return ("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n").encode()
