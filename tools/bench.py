@@ -202,7 +202,7 @@ def parse_membench(text):
     return rows
 
 
-def run_membench(extra, required=("mpy", "romfs", "frozen")):
+def run_membench(extra, required=("mpy", "romfs", "frozen"), script="membench.py"):
     """Run tools/membench.py over every deployment (streaming its progress);
     its rows. PeerMissing when a deployment or Kamailio is missing."""
     python = os.path.join(REPO, ".venv", "bin", "python")
@@ -213,7 +213,7 @@ def run_membench(extra, required=("mpy", "romfs", "frozen")):
     if lacking:
         raise PeerMissing("tools/membench.py cannot measure the %s deployment(s) (its modes: %s)"
                           % (", ".join(lacking), ", ".join(modes)))
-    proc = subprocess.Popen([python, os.path.join(REPO, "tools", "membench.py"), "--modes"] + list(required) + extra,
+    proc = subprocess.Popen([python, os.path.join(REPO, "tools", script), "--modes"] + list(required) + extra,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out = []
     for line in proc.stdout:
@@ -227,6 +227,25 @@ def run_membench(extra, required=("mpy", "romfs", "frozen")):
     if proc.returncode != 0 or len(rows) != len(required):
         raise PeerMissing("tools/membench.py exit %d with %d of %d deployments measured"
                           % (proc.returncode, len(rows), len(required)))
+    return rows
+
+
+# The same whole call with a feature on (.mpy deployment, the one every
+# feature's import shows in): what turning it on costs beside the rows above.
+FEATURE_CALLS = (
+    ("G.722 call (media.codecs G722, PCMU)", "membench.py", ["--set", 'media.codecs=["G722","PCMU"]']),
+    ("SRTP call over UDP (media.srtp mandatory)", "membench.py",
+     ["--set", "media.srtp=mandatory", "--set", "media.srtp_over_udp=true"]),
+    ("TLS + SRTP call (sip.transport tls, media.srtp mandatory)", "bench_tls.py", ["--set", "media.srtp=mandatory"]),
+)
+
+
+def feature_rows(extra):
+    """[(feature call, smallest heap, peak live heap)] for FEATURE_CALLS, .mpy."""
+    rows = []
+    for label, script, args in FEATURE_CALLS:
+        found = run_membench(extra + args, required=("mpy",), script=script)
+        rows.append([label] + found[0][1:])
     return rows
 
 
@@ -346,6 +365,16 @@ def report(extra, quick=False):
         print("  NOT MEASURED: %s" % err)
     for text in table(["deployment", "smallest heap", "peak live heap"], mem) if mem else []:
         print(text)
+    if mem:
+        print("")
+        print("the same call with a feature on (.mpy files):")
+        try:
+            features = feature_rows(extra)
+        except PeerMissing as err:
+            missing, features = err, []
+            print("  NOT MEASURED: %s" % err)
+        for text in table(["call", "smallest heap", "peak live heap"], features) if features else []:
+            print(text)
     print("")
     print("GOALS (speed figures are ESTIMATES where marked, and noisy: see the first line)")
     if worst is None:

@@ -39,7 +39,7 @@ def use_transport(transport, ca):
 
 
 def smallest_heap(transport="tls", lo=16, hi=512, audio_s=1.5, workdir=None, log=print, overrides=()):
-    """(smallest wK or None, runs) for the whole call over `transport`; the
+    """(smallest wK or None, runs, top scenario) for the whole call over `transport`; the
     function tools/bench.py calls."""
     workdir = workdir or tempfile.mkdtemp(prefix="bench-tls-")
     certs = make_certs(os.makedirs(os.path.join(workdir, "certs"), exist_ok=True) or os.path.join(workdir, "certs"))
@@ -47,7 +47,7 @@ def smallest_heap(transport="tls", lo=16, hi=512, audio_s=1.5, workdir=None, log
     with KamailioTls(certs, users=membench.USERS, workdir=os.path.join(workdir, "kamailio")) as kam:
         best, runs, _top = membench.bisect(kam, lo, hi, os.path.join(workdir, "mpy"), audio_s, log,
                                            overrides=overrides)
-    return best, runs
+    return best, runs, _top
 
 
 def main():
@@ -58,6 +58,8 @@ def main():
     parser.add_argument("--heap", type=int, help="one run at this heap (wK), step by step")
     parser.add_argument("--set", dest="overrides", action="append", default=[], type=membench.parse_override,
                         metavar="SECTION.KEY=JSON", help="more config for both phones, e.g. --set media.srtp=mandatory")
+    parser.add_argument("--modes", nargs="+", choices=["mpy"], default=["mpy"],
+                        help="the deployment bisected (.mpy only: what TLS and SRTP add shows there)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "bench_tls"))
     args = parser.parse_args()
     if args.heap:
@@ -74,13 +76,16 @@ def main():
             return 0 if ok else 1
     print("bench_tls: bisecting phone A's heap over %d..%d wK, .mpy, whole call over %s"
           % (args.min, args.max, args.transport), flush=True)
-    best, runs = smallest_heap(args.transport, args.min, args.max, workdir=args.workdir,
+    best, runs, top = smallest_heap(args.transport, args.min, args.max, workdir=args.workdir,
                                log=lambda t: print(t, flush=True), overrides=args.overrides)
     if best is None:
         print("smallest heap over %s: > %d wK" % (args.transport, args.max))
         return 1
-    print("smallest heap, whole call over %s (.mpy): %d wK = %d KiB on a 32-bit device (%d runs)"
+    # the lines tools/bench.py reads, in membench's format
+    print("smallest heap, whole call over %s (.mpy)  %d wK = %d KiB on a 32-bit device (%d runs)"
           % (args.transport, best, best, len(runs)))
+    for name, value in membench.memory_rows(top, False):
+        print("  %s  %s" % (name, value))
     return 0
 
 
