@@ -44,6 +44,13 @@ class Driver:
         self.resyncs = 0
         self.rtp_peer = None        # the address the RTP socket is connected to
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
+        self.max_step_ms = 0        # longest pass after its wait (the `memory` event's max_step_ms)
+        # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
+        # its client's socket is polled with ours (see watch_integration)
+        self.integration = None
+        self.watched = None         # the integration socket registered with the poll ...
+        self.watched_key = None     # ... the key it was registered under, and its mask
+        self.watched_mask = 0
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
@@ -58,6 +65,11 @@ class Driver:
         while not self.app.finished:
             self.step()
         self.flush(ticks_ms())
+        if self.integration is not None:
+            try:
+                self.integration.close()
+            except Exception as err:
+                self.failed("integration close", err)
 
     def failed(self, where, err):
         """An exception escaped one part of the loop: count it, log it with its
@@ -85,12 +97,16 @@ class Driver:
         Never raises (but for SystemExit/KeyboardInterrupt): each part is
         guarded on its own, see failed(). A try block costs no allocation."""
         now = ticks_ms()
+        started = now
+        waited = 0
         board = self.board
         wait = FRAME_MS             # if the deadlines cannot be had, audio still runs
         device_paced = False
         try:
             deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
             deadline = earliest(deadline, board.next_deadline(), now)
+            if self.integration is not None:
+                deadline = earliest(deadline, self.integration.client.next_deadline(now), now)
             if self.pumping():
                 # I2S boards pace frames by the device (frame_ready() True/False);
                 # None, or the host's WAV files, means: pace by the clock
@@ -109,7 +125,10 @@ class Driver:
         except Exception as err:
             self.failed("deadlines", err)
         try:
-            for obj, _flags in self.wait(wait):
+            before = ticks_ms()
+            ready = self.wait(wait)
+            waited = ticks_diff(ticks_ms(), before)
+            for obj, _flags in ready:
                 now = ticks_ms()
                 try:
                     if self._is(obj, self.rtp_sock):
@@ -120,6 +139,8 @@ class Driver:
                         self.read_rtcp(now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
+                    elif self.watched is not None and (obj is self.watched or obj == self.watched_key):
+                        self.integration.client.on_ready(now)
                 except Exception as err:
                     self.failed("input", err)
         except Exception as err:
@@ -161,11 +182,39 @@ class Driver:
             self.app.tick(now)
         except Exception as err:
             self.failed("app timers", err)
+        if self.integration is not None:
+            try:
+                self.integration.service(now)
+            except Exception as err:
+                self.failed("integration", err)
+            self.watch_integration()
         self.flush(now)
         try:
             self.board.feed_watchdog()
         except Exception as err:
             self.failed("watchdog", err)
+        spent = ticks_diff(ticks_ms(), started) - waited
+        if spent > self.max_step_ms:
+            self.max_step_ms = spent
+            board.max_step_ms = spent
+
+    def watch_integration(self):
+        """Keep the poll in step with the integration client's socket, which
+        comes and goes with its connection (and its mask with its queue)."""
+        client = self.integration.client
+        sock = client.sock
+        try:
+            if self.watched is not None and (sock is not self.watched or client.poll_mask != self.watched_mask):
+                self.poll.unregister(self.watched_key)
+                self.watched = None
+            if sock is not None and self.watched is None and client.poll_mask:
+                # CPython: by descriptor, since a closed socket has none left to unregister by
+                key = sock if sys.implementation.name == "micropython" else sock.fileno()
+                self.poll.register(key, client.poll_mask)
+                self.watched, self.watched_key, self.watched_mask = sock, key, client.poll_mask
+        except Exception as err:
+            self.watched = None
+            self.failed("integration poll", err)
 
     @staticmethod
     def _is(obj, sock):
