@@ -46,11 +46,8 @@ class Driver:
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
         self.max_step_ms = 0        # longest pass after its wait (the `memory` event's max_step_ms)
         # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
-        # its client's socket is polled with ours (see watch_integration)
+        # its client's socket is polled with ours (MqttClient.watch)
         self.integration = None
-        self.watched = None         # the integration socket registered with the poll ...
-        self.watched_key = None     # ... the key it was registered under, and its mask
-        self.watched_mask = 0
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
@@ -139,7 +136,7 @@ class Driver:
                         self.read_rtcp(now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
-                    elif self.watched is not None and (obj is self.watched or obj == self.watched_key):
+                    elif self.integration is not None and self.integration.client.owns(obj):
                         self.integration.client.on_ready(now)
                 except Exception as err:
                     self.failed("input", err)
@@ -187,7 +184,10 @@ class Driver:
                 self.integration.service(now)
             except Exception as err:
                 self.failed("integration", err)
-            self.watch_integration()
+            try:
+                self.integration.client.watch(self.poll)
+            except Exception as err:
+                self.failed("integration poll", err)
         self.flush(now)
         try:
             self.board.feed_watchdog()
@@ -197,24 +197,6 @@ class Driver:
         if spent > self.max_step_ms:
             self.max_step_ms = spent
             board.max_step_ms = spent
-
-    def watch_integration(self):
-        """Keep the poll in step with the integration client's socket, which
-        comes and goes with its connection (and its mask with its queue)."""
-        client = self.integration.client
-        sock = client.sock
-        try:
-            if self.watched is not None and (sock is not self.watched or client.poll_mask != self.watched_mask):
-                self.poll.unregister(self.watched_key)
-                self.watched = None
-            if sock is not None and self.watched is None and client.poll_mask:
-                # CPython: by descriptor, since a closed socket has none left to unregister by
-                key = sock if sys.implementation.name == "micropython" else sock.fileno()
-                self.poll.register(key, client.poll_mask)
-                self.watched, self.watched_key, self.watched_mask = sock, key, client.poll_mask
-        except Exception as err:
-            self.watched = None
-            self.failed("integration poll", err)
 
     @staticmethod
     def _is(obj, sock):

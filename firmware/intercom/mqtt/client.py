@@ -18,6 +18,7 @@ at most OUT_MAX bytes (more is dropped with a log line). QoS 0 only.
 
 import socket
 import select
+import sys
 
 from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.mqtt import packet
@@ -37,6 +38,7 @@ CONNACK = "connack"          # CONNECT sent, waiting for CONNACK
 CONNECTED = "connected"      # session up: publish, subscribe, ping
 
 _IN_PROGRESS = (115, 119, 11)   # EINPROGRESS (Linux, lwIP), EAGAIN
+_MICROPYTHON = sys.implementation.name == "micropython"
 
 
 class MqttClient:
@@ -78,6 +80,9 @@ class MqttClient:
         self.out_pos = 0             # bytes of out[0] already sent
         self.packet_id = 0
         self.closed = False
+        self.polled = None           # the socket registered with the driver's poll ...
+        self.polled_key = None       # ... under this key (CPython: its descriptor) ...
+        self.polled_mask = 0         # ... for these events
 
     # --- the owner's side ------------------------------------------------------
     def connected(self):
@@ -112,6 +117,23 @@ class MqttClient:
         if self.state == CONNECTED and self.reader.buf:
             return now                      # packets left over from the last wake-up
         return earliest(self.deadline, self.ping_at, now)
+
+    def owns(self, obj):
+        """True if obj, from the driver's poll, is this client's socket."""
+        return self.polled is not None and (obj is self.polled or obj == self.polled_key)
+
+    def watch(self, poll):
+        """Keep the driver's poll in step with the socket, which comes and goes with
+        the connection, and with its mask (POLLOUT while connecting or queueing)."""
+        sock = self.sock
+        if self.polled is not None and (sock is not self.polled or self.poll_mask != self.polled_mask):
+            self.polled = None           # first: an unregister that raises is not retried for ever
+            poll.unregister(self.polled_key)
+        if sock is not None and self.polled is None and self.poll_mask:
+            # CPython: by descriptor, since a closed socket has none left to unregister by
+            key = sock if _MICROPYTHON else sock.fileno()
+            poll.register(key, self.poll_mask)
+            self.polled, self.polled_key, self.polled_mask = sock, key, self.poll_mask
 
     def on_ready(self, now):
         """The socket polled ready: finish the connect, or read and handle packets."""
