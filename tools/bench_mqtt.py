@@ -67,8 +67,9 @@ def measure(mode, kamailio, lo, hi, workdir, log):
     return best, (max(steps) if steps else None), (max(live) if live else None)
 
 
-def rows(log=print, lo=100, hi=256, modes=MODES, workdir=None):
-    """[(name, value)] for the bench report: smallest heap and the longest loop pass per mode."""
+def rows(log=print, lo=100, hi=256, modes=MODES, workdir=None, factor=None):
+    """[(name, value)] for the bench report: smallest heap and the longest loop pass per mode;
+    factor: tools/bench.py's esp32_factor() (ESP32 time / unix-port time), for an ESP32 estimate."""
     workdir = workdir or os.path.join(REPO, "build", "bench_mqtt")
     out = []
     if membench.find_binary("kamailio") is None or membench.find_binary("mosquitto") is None:
@@ -79,8 +80,11 @@ def rows(log=print, lo=100, hi=256, modes=MODES, workdir=None):
             t = time.monotonic()
             best, step, live = measure(mode, kamailio, lo, hi, workdir, log)
             heap = ("%d wK" % best) if best is not None else "> %d wK" % hi
+            esp32 = ""
+            if factor and step is not None:
+                esp32 = ", ESP32 estimate %.0f ms" % (step * factor)
             out.append(("whole call, MQTT %s" % mode, "smallest heap %s; peak live heap %s bytes; longest loop "
-                        "pass %s ms (unix port; %.0f s)" % (heap, live, step, time.monotonic() - t)))
+                        "pass %s ms (unix port%s; %.0f s)" % (heap, live, step, esp32, time.monotonic() - t)))
     return out
 
 

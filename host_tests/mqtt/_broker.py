@@ -286,7 +286,10 @@ class Rig:
         if mqtt is not None:
             cfg["mqtt"] = mqtt
         workdir = os.path.join(self.tmp, "sim%d-%s" % (len(self.sims), name))
-        sim = Sim(cfg, runtime=runtime, extra_args=list(extra_args), workdir=workdir)
+        args = list(extra_args)
+        if runtime == "mpy":                      # the precompiled build/mpy, as on a device
+            runtime, args = "micropython", ["--mpy"] + args
+        sim = Sim(cfg, runtime=runtime, extra_args=args, workdir=workdir)
         sim.sip_port, sim.rtp_port, sim.user = sip_port, rtp_port, name
         self.sims.append(sim)
         sim.start()

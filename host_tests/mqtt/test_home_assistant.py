@@ -97,7 +97,7 @@ def call_rig(rig, runtime, allow_door=True):
     return kam, broker, obs, door, alice
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", RUNTIMES + ["mpy"])
 def test_ha_ring_call_through_kamailio_and_every_command_round_trip(rig, runtime):
     kam, broker, obs, door, alice = call_rig(rig, runtime)
     try:

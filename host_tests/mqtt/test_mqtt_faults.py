@@ -25,7 +25,7 @@ def memory(sim):
     return sim.wait_event("memory", 10)
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", RUNTIMES + ["mpy"])
 def test_mqtt_broker_killed_mid_call_audio_goes_on_and_client_comes_back(rig, runtime):
     kam, broker, obs, door, alice = call_rig(rig, runtime)
     try:
