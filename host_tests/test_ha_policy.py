@@ -99,6 +99,8 @@ def test_ha_door_button_only_with_allow_door_else_empty_retained_config():
 def test_ha_connect_publishes_availability_discovery_then_state_all_retained():
     ha, client, board, _u = make()
     ha._connected(0)
+    for now in range(10):
+        ha.service(now)
     assert board.events == [{"event": "mqtt", "state": "connected", "broker": "127.0.0.1:1883"}]
     assert client.subscribed == ["intercom/door/cmd", "homeassistant/status"]
     topics = [t for t, _p, _r in client.published]
@@ -166,6 +168,8 @@ def test_ha_status_online_publishes_discovery_again_other_payloads_do_not():
     ha._message("homeassistant/status", b"offline", False, 0)
     assert client.published == []
     ha._message("homeassistant/status", b"online", False, 0)
+    for now in range(10):
+        ha.service(now)
     assert len(client.on("homeassistant/event/intercom_door/doorbell/config")) == 1
 
 

@@ -83,6 +83,7 @@ class HomeAssistant:
         self.call = {"state": "idle"}
         self.calls_answered = {}       # call id -> True once connected (what makes an ended call missed)
         self.door_open = False
+        self.announce = None           # discovery configs still to publish, one a loop pass
         self.locked_out = False
         self.client = client or MqttClient(
             mq["broker"], mq["port"], node_id(self.base), mq["keepalive"], board.log,
@@ -104,6 +105,14 @@ class HomeAssistant:
         if locked and not self.locked_out:
             self._event("door_locked_out")
         self.locked_out = locked
+        if self.announce:
+            # one config a pass: building six JSON documents at once would cost an
+            # ESP32 loop pass tens of ms; the state topics follow the last one
+            topic, conf = self.announce.pop(0)
+            self.client.publish(topic, json.dumps(conf) if conf is not None else b"", True)
+            if not self.announce:
+                self.client.publish(self.base + "/registration", self.registration, True)
+                self.client.publish(self.base + "/call", json.dumps(self.call), True)
         self.client.service(now)
 
     def close(self):
@@ -158,12 +167,9 @@ class HomeAssistant:
         self._publish_all()
 
     def _publish_all(self):
-        # discovery first, so the entities exist when their state arrives
+        # discovery first (service() sends one a pass), so the entities exist when their state arrives
         self.client.publish(self.base + "/availability", "online", True)
-        for topic, conf in discovery(self.cfg, self.cfg["board"]):
-            self.client.publish(topic, json.dumps(conf) if conf is not None else b"", True)
-        self.client.publish(self.base + "/registration", self.registration, True)
-        self.client.publish(self.base + "/call", json.dumps(self.call), True)
+        self.announce = discovery(self.cfg, self.cfg["board"])
 
     def _dropped(self, reason):
         self.board.emit({"event": "mqtt", "state": "disconnected", "reason": reason})
