@@ -141,7 +141,7 @@ class MqttClient:
             self._connect_done(now)
             return
         self._flush()
-        if self.state in (CONNACK, CONNECTED):
+        if self.state == CONNACK or self.state == CONNECTED:
             self._read(now)
 
     def service(self, now):
@@ -243,7 +243,7 @@ class MqttClient:
             except packet.MqttError as err:
                 self._fail(now, "bad packet from the broker: %s" % (err,))
                 return
-            if self.state not in (CONNACK, CONNECTED):
+            if self.state != CONNACK and self.state != CONNECTED:
                 return
 
     def _packet(self, kind, flags, body, now):
@@ -308,9 +308,7 @@ class MqttClient:
             self.out.pop(0)
             self.out_bytes -= len(chunk)
             self.out_pos = 0
-            if self.state == CONNECTED and self.ping_at is not None:
-                pass
-        if self.state in (CONNACK, CONNECTED):
+        if self.state == CONNACK or self.state == CONNECTED:     # (a tuple of globals would allocate)
             self.poll_mask = select.POLLIN | (select.POLLOUT if self.out else 0)
 
     def _fail(self, now, reason, refused=False):
