@@ -155,23 +155,20 @@ _accept_from = _rule('"registrar", "any" or a list of IPv4 addresses',
 _pin = _rule('a string of 0-16 digits ("" = disabled)',
              lambda v: isinstance(v, str) and len(v) <= 16 and (v == "" or _digits(v)))
 
-# MQTT (Home Assistant): "" turns it off; topics without the wildcards + and #,
-# without empty levels (no leading, trailing or double /)
-_broker = _rule('a host name or IPv4 address without port, or "" (off)', lambda v: v == "" or _is_host(v))
+# MQTT (Home Assistant): broker "" turns it off; topics without the wildcards
+# + and #, without empty levels (no leading, trailing or double /). Short
+# messages: every string here stays interned in the heap after boot.
+_broker = _rule('"" or a host', lambda v: v == "" or _is_host(v))
 
 
-def _is_topic(v, empty_ok):
-    if not isinstance(v, str):
-        return False
-    if v == "":
-        return empty_ok
-    return (len(v) <= 128 and not _has_ctl(v) and "+" not in v and "#" not in v
-            and "" not in v.split("/"))
+def _is_topic(v):
+    return (isinstance(v, str) and len(v) <= 128 and not _has_ctl(v) and "+" not in v
+            and "#" not in v and "" not in v.split("/"))
 
 
-_base_topic = _rule('"" (intercom/<sip.user>) or an MQTT topic without +, # or empty levels',
-                    lambda v: _is_topic(v, True))
-_prefix = _rule("an MQTT topic without +, # or empty levels", lambda v: _is_topic(v, False))
+_TOPIC = "a topic without +, # or empty levels"
+_base_topic = _rule('"" or ' + _TOPIC, lambda v: v == "" or _is_topic(v))
+_prefix = _rule(_TOPIC, _is_topic)
 
 # (path, default, check). This order is the order of show() and save().
 # Ranges: sip.port and sip.local_port 1-65535, rtp_port 1024-65534, expires 10-86400 s,

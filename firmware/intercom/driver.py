@@ -46,7 +46,7 @@ class Driver:
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
         self.max_step_ms = 0        # longest pass after its wait (the `memory` event's max_step_ms)
         # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
-        # its client's socket is polled with ours (MqttClient.watch)
+        # its client's socket is polled with ours (HomeAssistant.service)
         self.integration = None
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
@@ -66,7 +66,7 @@ class Driver:
             try:
                 self.integration.close()
             except Exception as err:
-                self.failed("integration close", err)
+                self.failed("integration", err)
 
     def failed(self, where, err):
         """An exception escaped one part of the loop: count it, log it with its
@@ -103,7 +103,7 @@ class Driver:
             deadline = earliest(self.ua.next_deadline(), self.app.next_deadline(), now)
             deadline = earliest(deadline, board.next_deadline(), now)
             if self.integration is not None:
-                deadline = earliest(deadline, self.integration.client.next_deadline(now), now)
+                deadline = earliest(deadline, self.integration.next_deadline(now), now)
             if self.pumping():
                 # I2S boards pace frames by the device (frame_ready() True/False);
                 # None, or the host's WAV files, means: pace by the clock
@@ -136,8 +136,8 @@ class Driver:
                         self.read_rtcp(now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
-                    elif self.integration is not None and self.integration.client.owns(obj):
-                        self.integration.client.on_ready(now)
+                    elif self.integration is not None and self.integration.owns(obj):
+                        self.integration.on_ready(now)
                 except Exception as err:
                     self.failed("input", err)
         except Exception as err:
@@ -181,13 +181,9 @@ class Driver:
             self.failed("app timers", err)
         if self.integration is not None:
             try:
-                self.integration.service(now)
+                self.integration.service(now, self.poll)
             except Exception as err:
                 self.failed("integration", err)
-            try:
-                self.integration.client.watch(self.poll)
-            except Exception as err:
-                self.failed("integration poll", err)
         self.flush(now)
         try:
             self.board.feed_watchdog()

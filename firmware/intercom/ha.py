@@ -94,8 +94,19 @@ class HomeAssistant:
         self.client.on_refused = self._refused
 
     # --- the loop's side (driver) ----------------------------------------------------
-    def service(self, now):
-        """Every loop pass: the door's edges, then the client's timers."""
+    def next_deadline(self, now):
+        return self.client.next_deadline(now)
+
+    def owns(self, obj):
+        """True if obj, ready in the driver's poll, is the MQTT socket."""
+        return self.client.owns(obj)
+
+    def on_ready(self, now):
+        self.client.on_ready(now)
+
+    def service(self, now, poll=None):
+        """Every loop pass: the door's edges, the next discovery config, the
+        client's timers, then the poll registration of its socket."""
         door = self.app.audio.door
         opened = door.relay_on()
         if opened and not self.door_open:
@@ -114,6 +125,8 @@ class HomeAssistant:
                 self.client.publish(self.base + "/registration", self.registration, True)
                 self.client.publish(self.base + "/call", json.dumps(self.call), True)
         self.client.service(now)
+        if poll is not None:
+            self.client.watch(poll)
 
     def close(self):
         """A clean quit: offline (retained) first, then DISCONNECT, which discards the will."""

@@ -181,7 +181,7 @@ class MqttClient:
         try:
             if self.addr is None:
                 # once: an IP literal costs nothing; a name blocks for the resolver's time
-                self.addr = socket.getaddrinfo(self.host, self.port, 0, socket.SOCK_STREAM)[0][-1]
+                self.addr = socket.getaddrinfo(self.host, self.port, socket.AF_INET, socket.SOCK_STREAM)[0][-1]
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.sock.setblocking(False)
             try:
