@@ -14,6 +14,7 @@ class Client:
         self.published = []
         self.subscribed = []
         self.host, self.port = "127.0.0.1", 1883
+        self.hold = False
 
     def publish(self, topic, payload, retain=False):
         self.published.append((topic, payload, retain))
@@ -46,9 +47,15 @@ class Board:
         self.relay.append(on)
 
 
+class Calls:
+    def __init__(self):
+        self.calls = []
+
+
 class UA:
     def __init__(self):
         self.done = []
+        self.calls = Calls()
 
     def tick(self, now):
         pass
@@ -189,3 +196,34 @@ def test_ha_config_keys_validated():
             assert str(err).startswith(path), err
         else:
             raise AssertionError("accepted %r" % raw)
+
+
+def test_ha_tls_connects_only_between_calls():
+    ha, client, _b, ua = make(tls=True, tls_ca="ca.pem")
+    ha.service(0)
+    assert client.hold is False
+    ua.calls.calls.append("a call")
+    ha.service(1)
+    assert client.hold is True              # no TLS handshake (long CPU work on an ESP32) during a call
+    ua.calls.calls.pop()
+    ha.service(2)
+    assert client.hold is False
+
+
+def test_ha_plain_tcp_connects_during_calls_too():
+    ha, client, _b, ua = make()
+    ua.calls.calls.append("a call")
+    ha.service(0)
+    assert client.hold is False
+
+
+def test_ha_tls_needs_a_ca_and_defaults_to_port_8883():
+    try:
+        config.validate({"mqtt": {"broker": "127.0.0.1", "tls": True}})
+    except config.ConfigError as err:
+        assert str(err).startswith("mqtt.tls_ca"), err
+    else:
+        raise AssertionError("tls without a CA accepted")
+    assert config.validate({"mqtt": {"broker": "h", "tls": True, "tls_ca": "ca.pem"}})["mqtt"]["port"] == 8883
+    assert config.validate({"mqtt": {"broker": "h", "tls": True, "tls_ca": "c", "port": 1884}})["mqtt"]["port"] == 1884
+    assert config.validate({"mqtt": {"broker": "h"}})["mqtt"]["port"] == 1883

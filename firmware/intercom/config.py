@@ -220,6 +220,8 @@ _SPEC = (
     ("mqtt.discovery_prefix", "homeassistant", _prefix),
     ("mqtt.allow_door", False, _bool),
     ("mqtt.keepalive", 60, _int(10, 3600)),
+    ("mqtt.tls", False, _bool),
+    ("mqtt.tls_ca", "", _text(0, 128)),
 )
 
 
@@ -290,6 +292,13 @@ def validate(raw):
     if sip["t2_ms"] < sip["t1_ms"]:
         t1, t2 = sip["t1_ms"], sip["t2_ms"]
         raise ConfigError(f"sip.t2_ms: expected at least sip.t1_ms ({t1}), got {t2}")
+    mq = cfg["mqtt"]
+    if mq["tls"]:
+        # the broker's certificate is always verified: no CA, no TLS
+        if not mq["tls_ca"]:
+            raise ConfigError('mqtt.tls_ca: expected a CA file when mqtt.tls is true, got ""')
+        if not _lookup(raw, "mqtt.port")[0]:
+            mq["port"] = 8883
     return cfg
 
 

@@ -67,6 +67,29 @@ def discovery(cfg, board_name):
     return out
 
 
+def tls_wrapper(host, ca_path, board):
+    """wrap(sock) for MqttClient: TLS verifying the broker against the CA in ca_path
+    (PEM or DER; the first certificate), or None with an error event."""
+    import ssl
+    try:
+        with open(ca_path, "rb") as f:
+            ca = f.read()
+        if ca[:10] == b"-----BEGIN":
+            import binascii
+            lines = ca.split(b"-----")[2].split()     # the base64 body of the first PEM block
+            ca = binascii.a2b_base64(b"".join(lines))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=ca)
+    except (OSError, ValueError, IndexError) as err:
+        board.emit({"event": "error", "message": "mqtt: mqtt.tls_ca %r unusable (%s); MQTT stays off" % (ca_path, err)})
+        return None
+
+    def wrap(sock):
+        return ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    return wrap
+
+
 class HomeAssistant:
     """Publishes the intercom's state to Home Assistant and obeys its commands."""
 
@@ -85,9 +108,16 @@ class HomeAssistant:
         self.door_open = False
         self.announce = None           # discovery configs still to publish, one a loop pass
         self.locked_out = False
+        self.tls = mq["tls"]
+        wrap = None
+        if self.tls and client is None:
+            wrap = tls_wrapper(mq["broker"], mq["tls_ca"], board)
         self.client = client or MqttClient(
             mq["broker"], mq["port"], node_id(self.base), mq["keepalive"], board.log,
-            mq["user"] or None, mq["password"] or None, (self.base + "/availability", b"offline", True), now)
+            mq["user"] or None, mq["password"] or None, (self.base + "/availability", b"offline", True), now,
+            wrap)
+        if self.tls and wrap is None and client is None:
+            self.client.closed = True                  # no readable CA: no connection at all
         self.client.on_connect = self._connected
         self.client.on_message = self._message
         self.client.on_drop = self._dropped
@@ -107,6 +137,8 @@ class HomeAssistant:
     def service(self, now, poll=None):
         """Every loop pass: the door's edges, the next discovery config, the
         client's timers, then the poll registration of its socket."""
+        # a TLS handshake is long CPU work inside one pass on an ESP32: none during a call
+        self.client.hold = self.tls and bool(self.ua.calls.calls)
         door = self.app.audio.door
         opened = door.relay_on()
         if opened and not self.door_open:

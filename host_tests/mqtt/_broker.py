@@ -31,7 +31,7 @@ DOOR_USER, DOOR_PASSWORD = "door", "doorpass"
 class Mosquitto:
     """Debian's mosquitto on 127.0.0.1:port with a password file (no anonymous access)."""
 
-    def __init__(self, workdir, users, port=None):
+    def __init__(self, workdir, users, port=None, tls=None):
         self.binary = require_binary("mosquitto")
         self.passwd_tool = require_binary("mosquitto_passwd", "mosquitto")
         self.workdir = workdir
@@ -50,6 +50,11 @@ class Mosquitto:
             f.write("listener %d %s\nallow_anonymous false\npassword_file %s\npersistence false\n"
                     "log_dest stderr\nlog_type all\nuser %s\n"
                     % (self.port, HOST, self.passwd, pwd.getpwuid(os.getuid()).pw_name))
+            self.tls_port = None
+            if tls is not None:
+                # a second listener, TLS (tls = (ca, cert, key) files); the same users
+                self.tls_port = free_tcp_port()
+                f.write("listener %d %s\ncafile %s\ncertfile %s\nkeyfile %s\n" % ((self.tls_port, HOST) + tuple(tls)))
         self.proc = None
         self._logf = None
 
@@ -248,9 +253,9 @@ class Rig:
                 self.taken |= span
                 return p
 
-    def mosquitto(self, port=None):
+    def mosquitto(self, port=None, tls=None):
         m = Mosquitto(os.path.join(self.tmp, "mosquitto%d" % len(self.brokers)),
-                      {HA_USER: HA_PASSWORD, DOOR_USER: DOOR_PASSWORD}, port)
+                      {HA_USER: HA_PASSWORD, DOOR_USER: DOOR_PASSWORD}, port, tls)
         self.brokers.append(m)
         return m.start()
 

@@ -14,6 +14,10 @@ it retry faster: at most 5 attempts in any 30 s). Bounded: a packet from
 the broker larger than packet.MAX_PACKET drops the connection, at most
 PACKETS_PER_WAKE packets are handled per wake-up, and the send queue holds
 at most OUT_MAX bytes (more is dropped with a log line). QoS 0 only.
+TLS: wrap() (intercom/ha.py: ssl.SSLContext(PROTOCOL_TLS_CLIENT), the
+broker verified against mqtt.tls_ca) turns the connected socket into a TLS
+one whose handshake advances each time the CONNECT is offered, never
+waiting; `hold` keeps a new connection from starting (the owner's call).
 """
 
 import socket
@@ -30,10 +34,12 @@ BACKOFF_MAX_MS = 300000      # ... up to 5 minutes
 STABLE_MS = 30000            # a connection that lasted this long resets the backoff
 PACKETS_PER_WAKE = 4         # broker packets handled per loop wake-up; the rest wait a pass
 RECV_CHUNK = 512
+HANDSHAKE_POLL_MS = 50       # a TLS handshake is offered the CONNECT at least this often
 OUT_MAX = 8192               # bytes queued for the broker at most
 
 IDLE = "idle"                # not connected; retry_at says when to try again
 CONNECTING = "connecting"    # TCP connect in progress (waiting for POLLOUT)
+HANDSHAKE = "handshake"      # TLS handshake running (it advances as the CONNECT is offered)
 CONNACK = "connack"          # CONNECT sent, waiting for CONNACK
 CONNECTED = "connected"      # session up: publish, subscribe, ping
 
@@ -50,7 +56,7 @@ class MqttClient:
     on_drop(reason) callbacks; publish() queues a QoS 0 message."""
 
     def __init__(self, host, port, client_id, keepalive_s, log, user=None, password=None,
-                 will=None, now=0):
+                 will=None, now=0, wrap=None):
         self.host = host
         self.port = port
         self.client_id = client_id
@@ -60,6 +66,9 @@ class MqttClient:
         self.user = user
         self.password = password
         self.will = will             # (topic, payload, retain) or None
+        self.wrap = wrap             # TLS: wrap(tcp socket) -> TLS socket that handshakes as it sends
+        self.hold = False            # True: start no connection now (the owner's call is on)
+        self.pending = None          # the CONNECT, while the TLS handshake runs
         self.on_connect = None
         self.on_message = None
         self.on_drop = None
@@ -113,7 +122,9 @@ class MqttClient:
         if self.closed:
             return None
         if self.state == IDLE:
-            return self.retry_at
+            return None if self.hold else self.retry_at
+        if self.state == HANDSHAKE:
+            return earliest(self.deadline, ticks_add(now, HANDSHAKE_POLL_MS), now)
         if self.state == CONNECTED and self.reader.buf:
             return now                      # packets left over from the last wake-up
         return earliest(self.deadline, self.ping_at, now)
@@ -140,6 +151,9 @@ class MqttClient:
         if self.state == CONNECTING:
             self._connect_done(now)
             return
+        if self.state == HANDSHAKE:
+            self._send_connect(now)
+            return
         self._flush()
         if self.state == CONNACK or self.state == CONNECTED:
             self._read(now)
@@ -149,11 +163,15 @@ class MqttClient:
         if self.closed:
             return
         if self.state == IDLE:
-            if self.retry_at is not None and ticks_diff(now, self.retry_at) >= 0:
+            if not self.hold and self.retry_at is not None and ticks_diff(now, self.retry_at) >= 0:
                 self._start(now)
             return
+        if self.state == HANDSHAKE and (self.deadline is None or ticks_diff(now, self.deadline) < 0):
+            self._send_connect(now)
+            return
         if self.deadline is not None and ticks_diff(now, self.deadline) >= 0:
-            what = {CONNECTING: "TCP connect", CONNACK: "CONNACK"}.get(self.state, "PINGRESP")
+            what = {CONNECTING: "TCP connect", HANDSHAKE: "TLS handshake", CONNACK: "CONNACK"}.get(
+                self.state, "PINGRESP")
             self._fail(now, "no %s in %d ms" % (what, self._timeout_ms()))
             return
         if self.state == CONNECTED:
@@ -170,7 +188,7 @@ class MqttClient:
 
     # --- internals ---------------------------------------------------------------
     def _timeout_ms(self):
-        if self.state == CONNECTING:
+        if self.state == CONNECTING or self.state == HANDSHAKE:
             return CONNECT_TIMEOUT_MS
         if self.state == CONNACK:
             return CONNACK_TIMEOUT_MS
@@ -200,16 +218,38 @@ class MqttClient:
         # POLLOUT (or POLLERR/POLLHUP): the connect finished one way or the other;
         # sending the CONNECT tells which (a refused connect raises here)
         will = self.will or (None, b"", False)
-        data = packet.connect(self.client_id, self.keepalive_s, self.user, self.password,
-                              will[0], will[1], will[2])
+        self.pending = packet.connect(self.client_id, self.keepalive_s, self.user, self.password,
+                                      will[0], will[1], will[2])
+        if self.wrap is not None:
+            try:
+                self.sock = self.wrap(self.sock)
+            except (OSError, ValueError) as err:
+                self._fail(now, "TLS: %s" % (err,), True)
+                return
+            self.state = HANDSHAKE
+            self.poll_mask = select.POLLIN
+            self.deadline = ticks_add(now, CONNECT_TIMEOUT_MS)
+        self._send_connect(now)
+
+    def _send_connect(self, now):
+        # Plain TCP: the connect's outcome. TLS: each offer runs the handshake a
+        # step further (MicroPython's send returns None, CPython raises
+        # SSLWantRead/WriteError until it is done); a bad certificate raises here.
+        data = self.pending
         try:
             sent = self.sock.send(data)
         except OSError as err:
-            self._fail(now, "cannot connect: %s" % (err,))
-            return
+            if not _would_block(err):
+                tls = self.wrap is not None and self.state == HANDSHAKE
+                self._fail(now, ("TLS handshake failed: %s" if tls else "cannot connect: %s") % (err,), tls)
+                return
+            sent = None
+        if sent is None and self.state == HANDSHAKE:
+            return                                  # the handshake goes on
         if sent != len(data):
             self._fail(now, "CONNECT not sent whole")
             return
+        self.pending = None
         self.state = CONNACK
         self.poll_mask = select.POLLIN
         self.reader.clear()
@@ -221,7 +261,7 @@ class MqttClient:
             try:
                 data = self.sock.recv(min(space, RECV_CHUNK))
             except OSError as err:
-                if _errno(err) in _IN_PROGRESS:
+                if _would_block(err):
                     data = None
                 else:
                     self._fail(now, "receive failed: %s" % (err,))
@@ -293,7 +333,7 @@ class MqttClient:
             try:
                 n = self.sock.send(memoryview(chunk)[self.out_pos:] if self.out_pos else chunk)
             except OSError as err:
-                if _errno(err) in _IN_PROGRESS:
+                if _would_block(err):
                     n = 0
                 else:
                     self.out = []
@@ -338,6 +378,7 @@ class MqttClient:
         self.sock = None
         self.poll_mask = 0
         self.state = IDLE
+        self.pending = None
         self.deadline = None
         self.ping_at = None
         self.connected_at = None
@@ -349,3 +390,8 @@ class MqttClient:
 
 def _errno(err):
     return err.args[0] if err.args else None
+
+
+def _would_block(err):
+    # EAGAIN/EINPROGRESS, or CPython's TLS wanting the socket again
+    return _errno(err) in _IN_PROGRESS or type(err).__name__ in ("SSLWantReadError", "SSLWantWriteError")
