@@ -101,7 +101,9 @@ class MqttClient:
         """Queue a QoS 0 PUBLISH; False (and a log line) if not connected or the queue is full."""
         if self.state != CONNECTED:
             return False
-        return self._queue(packet.publish(topic, payload, retain), topic)
+        queued = self._queue(packet.publish(topic, payload, retain), topic)
+        self._flush()          # now, not at the next pass (which may be a second away)
+        return queued
 
     def subscribe(self, topics):
         if self.state != CONNECTED:
