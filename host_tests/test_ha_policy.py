@@ -26,6 +26,9 @@ class Client:
     def service(self, now):
         pass
 
+    def retry_now(self, now):
+        self.published.append(("retry", now, False))
+
     def close(self):
         self.published.append(("closed", b"", False))
 
@@ -227,3 +230,18 @@ def test_ha_tls_needs_a_ca_and_defaults_to_port_8883():
     assert config.validate({"mqtt": {"broker": "h", "tls": True, "tls_ca": "ca.pem"}})["mqtt"]["port"] == 8883
     assert config.validate({"mqtt": {"broker": "h", "tls": True, "tls_ca": "c", "port": 1884}})["mqtt"]["port"] == 1884
     assert config.validate({"mqtt": {"broker": "h"}})["mqtt"]["port"] == 1883
+
+
+def test_ha_wifi_back_retries_the_broker_at_once():
+    ha, client, _b, _u = make()
+    ha.on_event({"event": "wifi", "connected": False}, 5)
+    ha.on_event({"event": "wifi", "connected": True}, 7)
+    assert client.published == [("retry", 7, False)]
+
+
+def test_mqtt_client_retry_now_resets_the_backoff():
+    from intercom.mqtt.client import MqttClient
+    client = MqttClient("127.0.0.1", 1, "x", 60, lambda level, text: None, now=0)
+    client.failures, client.retry_at = 5, 32000
+    client.retry_now(100)
+    assert (client.failures, client.retry_at) == (0, 100)

@@ -139,6 +139,8 @@ class App:
         """Board news (Wi-Fi up/down): report it; re-register at once when Wi-Fi returns."""
         self.now = now
         self.board.emit(event)
+        if self.integration is not None:
+            self.integration.on_event(event, now)
         if event.get("event") != "wifi" or not event.get("connected"):
             return
         if self.resolve_registrar is not None and self.cfg["sip"]["registrar"]:

@@ -179,6 +179,8 @@ class HomeAssistant:
             self._registration("failed")
         elif name == "call":
             self._call_event(event)
+        elif name == "wifi" and event.get("connected"):
+            self.client.retry_now(now)      # a new network: try the broker at once
 
     def _registration(self, state):
         self.registration = state

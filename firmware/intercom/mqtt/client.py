@@ -111,6 +111,12 @@ class MqttClient:
         self.packet_id = self.packet_id % 65535 + 1
         return self._queue(packet.subscribe(self.packet_id, topics), "SUBSCRIBE")
 
+    def retry_now(self, now):
+        """The network came back: if not connected, the next attempt is now, the backoff reset."""
+        if self.state == IDLE and not self.closed:
+            self.failures = 0
+            self.retry_at = now
+
     def close(self):
         """A clean DISCONNECT (the broker then discards the last will), best effort, never waiting."""
         if self.state == CONNECTED:
