@@ -96,6 +96,15 @@ def door(pin=_UNSET, pulse_ms=_UNSET, max_attempts=_UNSET, lockout_s=_UNSET):
                    "door.max_attempts": max_attempts, "door.lockout_s": lockout_s})
 
 
+def mqtt(broker=_UNSET, port=_UNSET, user=_UNSET, password=_UNSET, base_topic=_UNSET,
+         discovery_prefix=_UNSET, allow_door=_UNSET, keepalive=_UNSET, tls=_UNSET, tls_ca=_UNSET):
+    """Home Assistant over MQTT (broker "" turns it off); allow_door=True lets it open the door."""
+    return _apply({"mqtt.broker": broker, "mqtt.port": port, "mqtt.user": user, "mqtt.password": password,
+                   "mqtt.base_topic": base_topic, "mqtt.discovery_prefix": discovery_prefix,
+                   "mqtt.allow_door": allow_door, "mqtt.keepalive": keepalive, "mqtt.tls": tls,
+                   "mqtt.tls_ca": tls_ca})
+
+
 def board(name):
     """Which boards/<name>.json describes this hardware."""
     from intercom.board import load_board, BoardError
@@ -160,6 +169,8 @@ setup.sip(registrar=, user=, password=, port=, auth_user=, display_name=, expire
 setup.calls(targets=, ring_timeout=, auto_answer=, accept_from=, call_waiting=,
             max_duration=, reject_code=, no_answer_code=, media_timeout=)
 setup.door(pin=, pulse_ms=, max_attempts=, lockout_s=)
+setup.mqtt(broker=, port=, user=, password=, base_topic=, discovery_prefix=, allow_door=,
+           keepalive=, tls=, tls_ca=)  Home Assistant (broker "" = off)
 setup.board(name)                 boards/<name>.json
 setup.trace(on=True)              print SIP messages (credentials masked); False: stop
 setup.show()                      the configuration, secrets masked

@@ -43,6 +43,9 @@ class App:
         self.resolve_registrar = resolve_registrar
         self.dns_retry_at = None     # ticks of the next lookup after a failed one
         self.dns_failures = 0        # failed lookups in a row (the backoff step)
+        # Home Assistant (intercom/ha.py) when mqtt.broker is set: sees every
+        # reported event and the talk button's rings; None costs nothing
+        self.integration = None
 
     def start(self, now):
         self.board.set_led(LED_BOOTING)
@@ -126,6 +129,8 @@ class App:
                 self.ua.resume()
             elif not calls.calls:
                 self.ua.dial()
+                if self.integration is not None:
+                    self.integration.on_ring(now)
         elif role == "hangup":
             if calls.calls:
                 self.ua.hangup()
@@ -134,6 +139,8 @@ class App:
         """Board news (Wi-Fi up/down): report it; re-register at once when Wi-Fi returns."""
         self.now = now
         self.board.emit(event)
+        if self.integration is not None:
+            self.integration.on_event(event, now)
         if event.get("event") != "wifi" or not event.get("connected"):
             return
         if self.resolve_registrar is not None and self.cfg["sip"]["registrar"]:
@@ -229,6 +236,8 @@ class App:
             if self.quit_deadline is not None:
                 self.finished = True
         self.board.emit(event)
+        if self.integration is not None:
+            self.integration.on_event(event, self.now)
 
     def next_deadline(self):
         deadline = earliest(self.quit_deadline, self.audio.next_deadline(self.now), self.now)

@@ -172,7 +172,12 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
     if announce:
         board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
     collect_early()
-    Driver(ua, app, board, sockets[0], sockets[1], sockets[2], trace).run()
+    driver = Driver(ua, app, board, sockets[0], sockets[1], sockets[2], trace)
+    if cfg["mqtt"]["broker"]:
+        # Home Assistant: imported only when configured (heap)
+        from intercom.ha import HomeAssistant
+        app.integration = driver.integration = HomeAssistant(cfg, ua, app, board, ticks_ms())
+    driver.run()
     for sock in sockets:
         sock.close()
 

@@ -4,8 +4,8 @@ import json
 import os
 
 _MASK = "********"
-_SECRETS = ("wifi.password", "sip.password", "door.pin")
-_SECTIONS = ("wifi", "sip", "media", "calls", "door")
+_SECRETS = ("wifi.password", "sip.password", "door.pin", "mqtt.password")
+_SECTIONS = ("wifi", "sip", "media", "calls", "door", "mqtt")
 
 
 class ConfigError(Exception):
@@ -155,13 +155,27 @@ _accept_from = _rule('"registrar", "any" or a list of IPv4 addresses',
 _pin = _rule('a string of 0-16 digits ("" = disabled)',
              lambda v: isinstance(v, str) and len(v) <= 16 and (v == "" or _digits(v)))
 
+# MQTT (Home Assistant): broker "" turns it off; topics without the wildcards
+# + and #, without empty levels (no leading, trailing or double /). Short
+# messages: every string here stays interned in the heap after boot.
+_broker = _rule('"" or a host', lambda v: v == "" or _is_host(v))
+
+
+def _is_topic(v):
+    return (isinstance(v, str) and len(v) <= 128 and not _has_ctl(v) and "+" not in v
+            and "#" not in v and "" not in v.split("/"))
+
+
+_TOPIC = "a topic without +, # or empty levels"
+_base_topic = _rule('"" or ' + _TOPIC, lambda v: v == "" or _is_topic(v))
+_prefix = _rule(_TOPIC, _is_topic)
 
 # (path, default, check). This order is the order of show() and save().
 # Ranges: sip.port and sip.local_port 1-65535, rtp_port 1024-65534, expires 10-86400 s,
 # t1 50-10000 ms, t2 t1-60000 ms, t4 0-60000 ms, keepalive 0-3600 s (0 = off),
 # ring_timeout 0-600 s (0 = ring until cancelled), max_duration 0-86400 s
 # (0 = unlimited), media_timeout 0-3600 s (0 = off), pulse_ms 50-60000,
-# max_attempts 1-100, lockout_s 0-86400. No default password and no default
+# max_attempts 1-100, lockout_s 0-86400, mqtt.keepalive 10-3600 s. No default password and no default
 # PIN: door.pin "" keeps DTMF door opening off until the owner sets one.
 _SPEC = (
     ("board", "host", _board),
@@ -204,6 +218,16 @@ _SPEC = (
     ("door.lockout_s", 60, _int(0, 86400)),
     # null: true whenever media.srtp is not "off" (see require_secure())
     ("door.require_secure", None, _rule("null, true or false", lambda v: v is None or isinstance(v, bool))),
+    ("mqtt.broker", "", _broker),
+    ("mqtt.port", 1883, _int(1, 65535)),
+    ("mqtt.user", "", _text(0, 64)),
+    ("mqtt.password", "", _text(0, 128)),
+    ("mqtt.base_topic", "", _base_topic),
+    ("mqtt.discovery_prefix", "homeassistant", _prefix),
+    ("mqtt.allow_door", False, _bool),
+    ("mqtt.keepalive", 60, _int(10, 3600)),
+    ("mqtt.tls", False, _bool),
+    ("mqtt.tls_ca", "", _text(0, 128)),
 )
 
 
@@ -276,6 +300,13 @@ def validate(raw):
     if sip["t2_ms"] < sip["t1_ms"]:
         t1, t2 = sip["t1_ms"], sip["t2_ms"]
         raise ConfigError(f"sip.t2_ms: expected at least sip.t1_ms ({t1}), got {t2}")
+    mq = cfg["mqtt"]
+    if mq["tls"]:
+        # the broker's certificate is always verified: no CA, no TLS
+        if not mq["tls_ca"]:
+            raise ConfigError('mqtt.tls_ca: expected a CA file when mqtt.tls is true, got ""')
+        if not _lookup(raw, "mqtt.port")[0]:
+            mq["port"] = 8883
     return cfg
 
 

@@ -206,6 +206,11 @@ class DoorLock:
         """True while the relay pulse is running (until tick() returned CLOSE)."""
         return self._relay_until is not None
 
+    def pulse(self, now):
+        """Open the relay for pulse_ms from now without a PIN (an owner's command,
+        e.g. Home Assistant with mqtt.allow_door); tick() closes it."""
+        self._relay_until = ticks_add(now, self.pulse_ms)
+
     def tick(self, now):
         """Return CLOSE once when the relay pulse has ended, else None.
         (The first call after a restore also starts the restored lockout.)"""

@@ -45,6 +45,10 @@ class Driver:
         self.rtp_peer = None        # the address the RTP socket is connected to
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
         self.streams = None         # TCP/TLS connections (stream_conn), made on first use
+        self.max_step_ms = 0        # longest pass after its wait (the `memory` event's max_step_ms)
+        # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
+        # its client's socket is polled with ours (HomeAssistant.service)
+        self.integration = None
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
@@ -59,6 +63,11 @@ class Driver:
         while not self.app.finished:
             self.step()
         self.flush(ticks_ms())
+        if self.integration is not None:
+            try:
+                self.integration.close()
+            except Exception as err:
+                self.failed("integration", err)
 
     def failed(self, where, err):
         """An exception escaped one part of the loop: count it, log it with its
@@ -86,6 +95,8 @@ class Driver:
         Never raises (but for SystemExit/KeyboardInterrupt): each part is
         guarded on its own, see failed(). A try block costs no allocation."""
         now = ticks_ms()
+        started = now
+        waited = 0
         board = self.board
         wait = FRAME_MS             # if the deadlines cannot be had, audio still runs
         device_paced = False
@@ -94,6 +105,8 @@ class Driver:
             deadline = earliest(deadline, board.next_deadline(), now)
             if self.streams is not None:   # connect/handshake timeouts fire, then their next one
                 deadline = earliest(deadline, self.streams.tick(now), now)
+            if self.integration is not None:
+                deadline = earliest(deadline, self.integration.next_deadline(now), now)
             if self.pumping():
                 # I2S boards pace frames by the device (frame_ready() True/False);
                 # None, or the host's WAV files, means: pace by the clock
@@ -112,7 +125,10 @@ class Driver:
         except Exception as err:
             self.failed("deadlines", err)
         try:
-            for obj, _flags in self.wait(wait):
+            before = ticks_ms()
+            ready = self.wait(wait)
+            waited = ticks_diff(ticks_ms(), before)
+            for obj, _flags in ready:
                 now = ticks_ms()
                 try:
                     if self._is(obj, self.rtp_sock):
@@ -123,6 +139,8 @@ class Driver:
                         self.read_rtcp(now)
                     elif self.board.owns(obj):
                         self.read_input(obj, now)
+                    elif self.integration is not None and self.integration.owns(obj):
+                        self.integration.on_ready(now)
                     elif self.streams is not None:
                         self.streams.on_ready(obj, _flags, now)
                 except Exception as err:
@@ -166,11 +184,20 @@ class Driver:
             self.app.tick(now)
         except Exception as err:
             self.failed("app timers", err)
+        if self.integration is not None:
+            try:
+                self.integration.service(now, self.poll)
+            except Exception as err:
+                self.failed("integration", err)
         self.flush(now)
         try:
             self.board.feed_watchdog()
         except Exception as err:
             self.failed("watchdog", err)
+        spent = ticks_diff(ticks_ms(), started) - waited
+        if spent > self.max_step_ms:
+            self.max_step_ms = spent
+            board.max_step_ms = spent
 
     @staticmethod
     def _is(obj, sock):

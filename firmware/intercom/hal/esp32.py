@@ -81,6 +81,7 @@ class Esp32Board:
         self.wdt = None
         self.events = []
         self.errors = 0              # loop exceptions, set by the driver (memory())
+        self.max_step_ms = 0        # longest loop pass after its wait, set by the driver (memory())
         self.rtc = machine.RTC()     # persist_load/persist_save
 
     def _input_pin(self, spec):
@@ -144,7 +145,8 @@ class Esp32Board:
         """{"event": "memory", ...}: heap after a collection and the loop's error count."""
         import gc
         gc.collect()
-        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors}
+        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors,
+                  "max_step_ms": self.max_step_ms}
         if hasattr(gc, "mem_alloc"):                 # not on CPython with the fake machine
             report["alloc"] = gc.mem_alloc()
             report["free"] = gc.mem_free()

@@ -24,6 +24,7 @@ class HostBoard:
         self.audio = None           # a HostAudio when the simulator has WAV files
         self.persisted = {}         # persist_save() records: key -> bytes
         self.errors = 0             # loop exceptions, set by the driver (memory())
+        self.max_step_ms = 0        # longest loop pass after its wait, set by the driver (memory())
 
     # --- driver interface ------------------------------------------------------
     def pollables(self):
@@ -99,7 +100,8 @@ class HostBoard:
         nulls on CPython; `errors`: exceptions the loop caught and went on."""
         import gc
         gc.collect()
-        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors}
+        report = {"event": "memory", "alloc": None, "free": None, "mem_peak": None, "errors": self.errors,
+                  "max_step_ms": self.max_step_ms}
         if hasattr(gc, "mem_alloc"):
             report["alloc"] = gc.mem_alloc()
             report["free"] = gc.mem_free()
