@@ -80,10 +80,10 @@ class CallMedia:
         return None if self.sdes.mode == "off" else self.sdes
 
     def signalling_secure(self):
-        """True if this call's SIP runs over TLS: the one predicate SDES and
-        door.require_secure ask (RFC 4568 §8.3). The transport side sets
-        `self.transport` ("udp", "tcp", "tls") on the call."""
-        return getattr(self, "transport", "udp") == "tls"
+        """True if this call's SIP runs over TLS: what SDES and
+        door.require_secure ask (RFC 4568 §8.3); Call.secure_signalling,
+        set by the role from the connection the INVITE went or came on."""
+        return self.secure_signalling
 
     def _key_bytes(self, n):
         # the UA's random source is os.urandom behind random_hex (boot.py)

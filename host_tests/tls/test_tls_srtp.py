@@ -1,0 +1,130 @@
+"""SIP over TLS with SRTP end to end (issue 12; RFC 3261 §26, RFC 3711, RFC 4568 §8.4): two sims
+through Kamailio-TLS register, call with audio, hold, resume, open the door with a DTMF PIN and hang up,
+while a capture of the loopback shows no SIP in clear and RTP that does not decode to the tone.
+
+The control case runs the same call over UDP without SRTP: its capture must show the SIP and hear the
+tone, the proof that both probes can fail.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+import wave
+
+import pytest
+
+from peers import Sim, free_udp_ports, stop_pid
+from tlspeers import KamailioTls, make_certs
+from test_tls_kamailio import sim_config, two_rtp_ports
+from test_audio_interop import TONE_HZ, MIN_SNR_DB, analyse, assert_clean, media_figures, write_tone
+from test_srtp_interop import captured_audio, udp_payloads
+
+PIN = "2468"
+AUDIO_SECONDS = 3.0
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(str(tmp_path_factory.mktemp("certs")))
+
+
+def secure_config(kam, transport, user, sip_port, rtp_port, ca, srtp, door=None, auto_answer=False):
+    cfg = sim_config(kam, transport, user, sip_port, rtp_port, ca)
+    cfg["media"]["srtp"] = srtp
+    cfg["calls"]["auto_answer"] = auto_answer
+    if door:
+        cfg["door"] = door
+    return cfg
+
+
+def before_hold(src, dst, seconds):
+    """The first `seconds` of a recording (the speaker WAV starts with the call;
+    the hold that follows the audio is silence by design)."""
+    with wave.open(str(src), "rb") as r:
+        params, frames = r.getparams(), r.readframes(int(r.getframerate() * seconds))
+    with wave.open(str(dst), "wb") as w:
+        w.setparams(params)
+        w.writeframes(frames)
+    return str(dst)
+
+
+def dumpcap():
+    path = shutil.which("dumpcap")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("dumpcap (tshark) is not installed")
+        pytest.skip("dumpcap not installed")
+    return path
+
+
+@pytest.mark.parametrize("runtime,transport,srtp", [("micropython", "tls", "mandatory"),
+                                                    ("cpython", "tls", "mandatory"),
+                                                    ("micropython", "udp", "off")],
+                         ids=["tls-srtp-micropython", "tls-srtp-cpython", "clear-control"])
+def test_rfc3711_tls_srtp_call_pin_and_hold_leave_nothing_in_clear_on_the_wire(certs, tmp_path, runtime,
+                                                                              transport, srtp):
+    secure = srtp != "off"
+    sip_a, sip_b = free_udp_ports(2)
+    rtp_a, rtp_b = two_rtp_ports()
+    tone = write_tone(tmp_path / "tone.wav", 8000, seconds=AUDIO_SECONDS + 2)
+    heard = tmp_path / "flat-speaker.wav"
+    door_cfg = {"pin": PIN, "pulse_ms": 500, "max_attempts": 3, "lockout_s": 60}
+    with KamailioTls(certs, users={"door": "secret", "flat": "secret"}, workdir=str(tmp_path / "k")) as kam:
+        pcap = str(tmp_path / "wire.pcap")
+        ports = " or ".join("port %d" % p for p in (kam.port, kam.tls_port, kam.tcp_port, rtp_a, rtp_b))
+        cap = subprocess.Popen([dumpcap(), "-q", "-P", "-i", "lo", "-f", ports, "-a", "duration:60", "-w", pcap],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            time.sleep(1.0)                                   # dumpcap is listening
+            door = Sim(secure_config(kam, transport, "door", sip_a, rtp_a, certs["ca"], srtp, door=door_cfg),
+                       runtime=runtime, extra_args=["--mic", str(tone)], workdir=str(tmp_path / "door"))
+            flat = Sim(secure_config(kam, transport, "flat", sip_b, rtp_b, certs["ca"], srtp, auto_answer=True),
+                       runtime=runtime, extra_args=["--speaker", str(heard)], workdir=str(tmp_path / "flat"))
+            with door, flat:
+                assert door.wait_event("registered", 20)["transport"] == transport
+                flat.wait_event("registered", 20, transport=transport)
+                door.send("dial sip:flat@127.0.0.1")
+                media = door.wait_event("media", 15)
+                assert media["srtp"] is secure and "keys" not in media, media
+                door.wait_event("call", 15, state="connected")
+                flat.wait_event("call", 15, state="connected")
+                time.sleep(AUDIO_SECONDS)
+                door.send("hold")
+                door.wait_event("call", 10, state="on_hold")
+                flat.wait_event("call", 10, state="remote_hold")
+                door.send("resume")
+                door.wait_event("call", 10, state="connected")
+                flat.wait_event("call", 10, state="connected")
+                flat.send("dtmf %s#" % PIN)
+                assert door.wait_event("relay", 10, on=True)
+                digits = [e for e in door.events if e["event"] == "dtmf"]
+                assert "".join(e["digit"] for e in digits) == PIN + "#", digits
+                flat.send("hangup")
+                door_end = door.wait_event("call", 10, state="ended")
+                flat_end = flat.wait_event("call", 10, state="ended")
+                assert door.quit(15) == 0 and flat.quit(15) == 0
+                door.check_stdout()
+                flat.check_stdout()
+        finally:
+            stop_pid(cap)
+    for who, ev in (("door", door_end), ("flat", flat_end)):
+        m, text = media_figures(who, ev)
+        if secure:
+            assert m.get("srtp") is True and m.get("srtp_auth_failed") == 0 and m.get("srtp_replayed") == 0, text
+    talk = before_hold(heard, tmp_path / "talk.wav", AUDIO_SECONDS - 0.2)
+    assert_clean("flat's speaker (decrypted), before the hold", analyse(talk, TONE_HZ, max_windows=2), TONE_HZ)
+    with open(pcap, "rb") as f:
+        wire = f.read()
+    clear_sip = [word for word in (b"SIP/2.0", b"REGISTER sip:", b"INVITE sip:", b"a=crypto") if word in wire]
+    payloads = udp_payloads(pcap, rtp_b)
+    assert len(payloads) >= 100, "captured %d datagrams to flat's RTP port" % len(payloads)
+    res = analyse(captured_audio(payloads, tmp_path / "captured.wav", 10 if secure else 0), TONE_HZ)
+    print("clear SIP on the wire: %r; captured RTP as PCMU: %s" % (clear_sip, res.get("min_snr_db", res.get("error"))))
+    if secure:
+        assert clear_sip == [], "SIP in clear on the wire: %r" % clear_sip
+        assert "error" in res or res["min_snr_db"] < 10.0, res
+    else:
+        assert b"SIP/2.0" in clear_sip and b"INVITE sip:" in clear_sip, clear_sip
+        assert_clean("captured clear RTP (the control)", res, TONE_HZ)
+        assert res["min_snr_db"] >= MIN_SNR_DB
