@@ -4,8 +4,7 @@ from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.media import g711
 from intercom.media.session import MediaSession, FRAME_SAMPLES
 from intercom.media.tones import ToneGenerator
-from intercom.door import DoorLock
-from intercom.config import require_secure
+from intercom.door import DoorLock, require_secure
 
 BUSY_TONE_MS = 3000
 LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
@@ -22,7 +21,13 @@ class AudioControl:
     def __init__(self, cfg, board, emit, random_bytes, cname):
         self.board = board
         self.emit = emit
-        self.session = MediaSession(random_bytes, cname)
+        # media.srtp on: the session class that also runs SRTP (loaded only then)
+        self.srtp = cfg["media"].get("srtp", "off") != "off"
+        if self.srtp:
+            from intercom.media.srtp_stream import SrtpSession
+            self.session = SrtpSession(random_bytes, cname)
+        else:
+            self.session = MediaSession(random_bytes, cname)
         self.speaker_tone = ToneGenerator(8000)
         self.line_tone = ToneGenerator(8000)       # heard by the far end (door confirm/reject)
         self.mic = bytearray(2 * FRAME_SAMPLES)
@@ -80,11 +85,9 @@ class AudioControl:
         return stats
 
     def on_media_event(self, event):
-        # the keys leave the event here, before App reports it anywhere
+        # the SRTP keys leave the event here, before App reports it anywhere
         keys = event.pop("keys", None)
-        if keys is None:
-            self.keys.pop(event["id"], None)
-        else:
+        if self.srtp:
             self.keys[event["id"]] = keys
         self.media[event["id"]] = event
         self._choose_stream()
@@ -133,7 +136,8 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
-        session.set_srtp(self.keys.get(best))                            # SDES keys (RFC 4568)
+        if self.srtp:
+            session.set_srtp(self.keys.get(best))                        # SDES keys (RFC 4568)
         excluded = []
         for cid, other in self.media.items():
             if cid != best:
@@ -172,7 +176,7 @@ class AudioControl:
         if self.require_secure and not secure:
             # door.require_secure: a PIN seen in clear may have been read (or
             # forged) on the LAN; it is reported but never tried on the door
-            self.board.log("warn", "DTMF %s arrived in clear: not tried on the door (door.require_secure)" % via)
+            self.board.log("warn", "clear DTMF %s: not for the door (door.require_secure)" % via)
             self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via, "secure": False})
             return
         self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})

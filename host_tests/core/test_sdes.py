@@ -7,6 +7,7 @@ from _sipfakes import make_ua, drain, events, RINGING_INVITE
 from _net import Net, states
 from intercom import config
 from intercom.audio import AudioControl
+from intercom.door import require_secure
 from intercom.media.rtp import RtpSender
 from intercom.media.srtp import SrtpContext
 from intercom.sip import sdes
@@ -227,11 +228,11 @@ def key_digits(audio, digits, peer_ctx=None):
 
 def test_door_require_secure_defaults_on_with_srtp_and_off_without():
     cfg = config.defaults()
-    assert config.require_secure(cfg) is False
+    assert require_secure(cfg) is False
     cfg["media"]["srtp"] = "optional"
-    assert config.require_secure(cfg) is True
+    assert require_secure(cfg) is True
     cfg["door"]["require_secure"] = False
-    assert config.require_secure(cfg) is False
+    assert require_secure(cfg) is False
 
 
 def test_door_require_secure_clear_rfc4733_pin_never_opens():

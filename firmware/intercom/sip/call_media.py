@@ -58,60 +58,27 @@ class CallMedia:
         this call's numbers; `formats` (pt, name) replaces the codec list."""
         if formats is None:
             formats = sdpmod.offer_formats(self.mgr.cfg["media"]["codecs"], self.local_pts)
-        srtp = self._srtp()
-        if srtp is not None:
-            self.sdp_proto = srtp.proto()
-            self.sdp_extra = srtp.offer() if srtp.mode != "refused" else ()
+        if self._srtp_on():
+            from intercom.sip import sdes
+            sdes.prepare_offer(self)
         return self._sdp_body(formats, self.local_dtmf_pt, direction)
 
-    # --- SRTP keys (RFC 4568; imported only when media.srtp is on) -------------------
-    def _srtp(self):
-        """This call's sdes.Sdes, or None when media.srtp is "off"."""
-        cfg = self.mgr.cfg["media"]
-        if cfg.get("srtp", "off") == "off":
-            return None
-        if self.sdes is None:
-            from intercom.sip import sdes
-            mode = sdes.mode_for(cfg, self.signalling_secure())
-            if mode == "refused":
-                self.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
-                            "signalling (use TLS or set media.srtp_over_udp): call refused" % self.id)
-            self.sdes = sdes.Sdes(mode, self._key_bytes)
-        return None if self.sdes.mode == "off" else self.sdes
-
+    # --- SRTP (RFC 4568): sip/sdes.py, imported only when media.srtp is on ---------
     def signalling_secure(self):
         """True if this call's SIP runs over TLS: the one predicate SDES and
         door.require_secure ask (RFC 4568 §8.3). The transport side sets
         `self.transport` ("udp", "tcp", "tls") on the call."""
         return getattr(self, "transport", "udp") == "tls"
 
-    def _key_bytes(self, n):
-        # the UA's random source is os.urandom behind random_hex (boot.py)
-        import binascii
-        return binascii.unhexlify(self.ua.random_hex(2 * n))
-
-    def _profiles(self):
-        if self.mgr.cfg["media"].get("srtp", "off") == "off":
-            return sdpmod.RTP_PROFILES
-        return sdpmod.RTP_PROFILES + ("RTP/SAVP", "RTP/SAVPF")
+    def _srtp_on(self):
+        return self.mgr.cfg["media"].get("srtp", "off") != "off"
 
     def _srtp_keys(self, desc, offer):
-        """(ok, Keys or None) for the peer's offer or answer; ok False
-        fails the call (488 for an offer) and says why in the log."""
-        srtp = self._srtp()
-        if srtp is None:
+        # (ok, sdes.Keys or None) for the peer's offer or answer
+        if not self._srtp_on():
             return True, None
-        if srtp.mode == "refused":
-            return False, None
-        try:
-            if offer:
-                keys, self.sdp_extra = srtp.answer(desc)
-            else:
-                keys = srtp.take_answer(desc)
-        except ValueError as err:
-            self.ua.log("warn", "call %d: SRTP: %s" % (self.id, err))
-            return False, None
-        return True, keys
+        from intercom.sip import sdes
+        return sdes.negotiate(self, desc, offer)
 
     def _sdp_body(self, formats, dtmf_pt, direction):
         cfg = self.mgr.cfg["media"]
@@ -135,7 +102,7 @@ class CallMedia:
         """Apply the peer's answer to our offer; False if unusable."""
         codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
+            desc = sdpmod.parse_sdp(body, codecs, sdpmod.SRTP_PROFILES if self._srtp_on() else sdpmod.RTP_PROFILES)
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
             return False
@@ -155,7 +122,7 @@ class CallMedia:
         offer's m= lines, one audio stream taken on the offer's numbers."""
         codecs = self.mgr.cfg["media"]["codecs"]
         try:
-            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
+            desc = sdpmod.parse_sdp(body, codecs, sdpmod.SRTP_PROFILES if self._srtp_on() else sdpmod.RTP_PROFILES)
         except sdpmod.SdpError as err:
             self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
             return None

@@ -190,3 +190,49 @@ class Sdes:
             return self.keys
         self.keys = keys
         return keys
+
+
+# --- the glue for sip/call_media.CallMedia (kept here: loaded only with SRTP on) ---
+
+def for_call(call):
+    """The call's Sdes (made on first use), or None when this call runs
+    without SRTP (media.srtp "optional" over plain signalling)."""
+    if call.sdes is None:
+        mode = mode_for(call.mgr.cfg["media"], call.signalling_secure())
+        if mode == "refused":
+            call.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
+                        "signalling (use TLS or set media.srtp_over_udp): call refused" % call.id)
+
+        def key_bytes(n):
+            # the UA's random source is os.urandom behind random_hex (boot.py)
+            return binascii.unhexlify(call.ua.random_hex(2 * n))
+        call.sdes = Sdes(mode, key_bytes)
+    return None if call.sdes.mode == "off" else call.sdes
+
+
+def prepare_offer(call):
+    """Set the call's m= transport and a=crypto lines for its next offer."""
+    srtp = for_call(call)
+    if srtp is not None:
+        call.sdp_proto = srtp.proto()
+        call.sdp_extra = srtp.offer() if srtp.mode != "refused" else ()
+
+
+def negotiate(call, desc, offer):
+    """(ok, Keys or None) for the peer's offer (offer True: our a=crypto
+    answer lines go to call.sdp_extra) or answer; ok False fails the call
+    (488 for an offer), with the reason in the log."""
+    srtp = for_call(call)
+    if srtp is None:
+        return True, None
+    if srtp.mode == "refused":
+        return False, None
+    try:
+        if offer:
+            keys, call.sdp_extra = srtp.answer(desc)
+        else:
+            keys = srtp.take_answer(desc)
+    except ValueError as err:
+        call.ua.log("warn", "call %d: SRTP: %s" % (call.id, err))
+        return False, None
+    return True, keys

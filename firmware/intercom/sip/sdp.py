@@ -8,6 +8,7 @@ STATIC_NAMES = {0: "PCMU", 8: "PCMA"}
 DTMF_PT = 101                 # what we offer for telephone-event until a peer's offer names another
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
+SRTP_PROFILES = RTP_PROFILES + ("RTP/SAVP", "RTP/SAVPF")    # with media.srtp on (RFC 3711 §12)
 # what we do given the peer's direction (RFC 3264 §6.1)
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly",
                     "recvonly": "sendonly", "inactive": "inactive"}
@@ -43,7 +44,7 @@ class AudioOffer:
         self.rtcp_port = None          # a=rtcp (RFC 3605): where the peer wants RTCP, or None
         self.rtcp_address = None       # ... and its address when not the c= one
         self.proto = "RTP/AVP"         # the stream's transport (RTP/SAVP with SRTP)
-        self.crypto = []               # its a=crypto values (RFC 4568), for sip/sdes.py
+        self.crypto = ()               # its a=crypto values (RFC 4568), for sip/sdes.py
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
@@ -62,7 +63,7 @@ class _Stream:
         self.ptime = None
         self.rtpmap = {}
         self.rtcp = None               # the a=rtcp value, read if this stream is taken
-        self.crypto = []               # a=crypto values (RFC 4568 §9.1)
+        self.crypto = None             # a=crypto values (RFC 4568 §9.1), a list once there is one
 
 
 def _sections(body):
@@ -116,8 +117,11 @@ def _sections(body):
                 cur.ptime = int(arg.strip())
             elif cur is not None and name == "rtcp":
                 cur.rtcp = arg
-            elif cur is not None and name == "crypto" and len(cur.crypto) < 16:
-                cur.crypto.append(arg)
+            elif cur is not None and name == "crypto":
+                if cur.crypto is None:
+                    cur.crypto = []
+                if len(cur.crypto) < 16:
+                    cur.crypto.append(arg)
     return session_addr, session_dir, session_id, version, streams
 
 
@@ -187,7 +191,7 @@ def parse_sdp(body, codecs=None, profiles=RTP_PROFILES):
     offer.index = chosen
     offer.port = stream.port
     offer.proto = stream.proto
-    offer.crypto = stream.crypto
+    offer.crypto = stream.crypto or ()
     offer.ptime = stream.ptime
     offer.formats, offer.dtmf_pt = _formats(stream)
     offer.address = stream.address or session_addr
