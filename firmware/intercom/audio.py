@@ -4,7 +4,7 @@ from intercom.ticks import ticks_add, ticks_diff, earliest
 from intercom.media import g711
 from intercom.media.session import MediaSession, FRAME_SAMPLES
 from intercom.media.tones import ToneGenerator
-from intercom.door import DoorLock, require_secure
+from intercom.door import DoorLock
 
 BUSY_TONE_MS = 3000
 LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
@@ -39,9 +39,10 @@ class AudioControl:
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
                              store=board)
         self.tone_until = None
-        # door.require_secure: DTMF that came in clear never reaches the DoorLock
-        self.require_secure = require_secure(cfg)
-        self.keys = {}           # call id -> its SRTP keys (sdes.Keys), never in an event
+        # door.require_secure (null: true with media.srtp on): DTMF that came
+        # in clear never reaches the DoorLock
+        secure = door.get("require_secure")
+        self.require_secure = self.srtp if secure is None else secure
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -68,7 +69,6 @@ class AudioControl:
         if state == "ended":
             self.call_states.pop(cid, None)
             self.media.pop(cid, None)
-            self.keys.pop(cid, None)
             self.sources.pop(cid, None)
             if self.session.active and self.session.call_id == cid:
                 stats = self.session.stop()
@@ -85,10 +85,6 @@ class AudioControl:
         return stats
 
     def on_media_event(self, event):
-        # the SRTP keys leave the event here, before App reports it anywhere
-        keys = event.pop("keys", None)
-        if self.srtp:
-            self.keys[event["id"]] = keys
         self.media[event["id"]] = event
         self._choose_stream()
         self._sync_device()
@@ -137,7 +133,7 @@ class AudioControl:
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
         if self.srtp:
-            session.set_srtp(self.keys.get(best))                        # SDES keys (RFC 4568)
+            session.set_srtp(m.get("keys"))       # SDES keys (RFC 4568): App reports the event without them
         excluded = []
         for cid, other in self.media.items():
             if cid != best:
@@ -163,7 +159,7 @@ class AudioControl:
         self.tone_until = ticks_add(now, duration_ms) if duration_ms else None
 
     # --- DTMF and the door --------------------------------------------------------
-    def on_digit(self, digit, call_id, now, via, secure=None):
+    def on_digit(self, digit, call_id, now, via, secure=False):
         """A digit from RFC 4733 (secure: the stream is SRTP) or SIP INFO
         (secure: the caller says whether the signalling was TLS)."""
         if self.call_states.get(call_id) not in ANSWERED:
@@ -171,15 +167,14 @@ class AudioControl:
             # dialog (early media cannot try PINs before anybody answered)
             self.board.log("info", "DTMF %s before the answer ignored" % via)
             return
-        if secure is None:
-            secure = via == "rfc4733" and self.session.srtp_on and self.session.call_id == call_id
-        if self.require_secure and not secure:
+        event = {"event": "dtmf", "digit": digit, "id": call_id, "via": via}
+        if self.require_secure and not (secure or via == "rfc4733" and self.session.srtp_on):
             # door.require_secure: a PIN seen in clear may have been read (or
             # forged) on the LAN; it is reported but never tried on the door
-            self.board.log("warn", "clear DTMF %s: not for the door (door.require_secure)" % via)
-            self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via, "secure": False})
+            event["secure"] = False
+            self.emit(event)
             return
-        self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
+        self.emit(event)
         result = self.door.on_digit(digit, now)
         if result == "open":
             # DoorLock times the pulse (tick() closes it); the board's own

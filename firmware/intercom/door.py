@@ -215,13 +215,3 @@ class DoorLock:
             self._relay_until = None
             return CLOSE
         return None
-
-
-def require_secure(cfg):
-    """door.require_secure in force: its value, or (null) true whenever
-    media.srtp is not "off": DTMF that came in clear never opens the door.
-    (Here, not in config.py: boot unloads the config module after use.)"""
-    value = cfg["door"].get("require_secure")
-    if value is None:
-        return cfg["media"].get("srtp", "off") != "off"
-    return value

@@ -58,9 +58,7 @@ class CallMedia:
         this call's numbers; `formats` (pt, name) replaces the codec list."""
         if formats is None:
             formats = sdpmod.offer_formats(self.mgr.cfg["media"]["codecs"], self.local_pts)
-        if self._srtp_on():
-            from intercom.sip import sdes
-            sdes.prepare_offer(self)
+        self._srtp(None, False)
         return self._sdp_body(formats, self.local_dtmf_pt, direction)
 
     # --- SRTP (RFC 4568): sip/sdes.py, imported only when media.srtp is on ---------
@@ -70,13 +68,11 @@ class CallMedia:
         `self.transport` ("udp", "tcp", "tls") on the call."""
         return getattr(self, "transport", "udp") == "tls"
 
-    def _srtp_on(self):
-        return self.mgr.cfg["media"].get("srtp", "off") != "off"
-
-    def _srtp_keys(self, desc, offer):
-        # (ok, sdes.Keys or None) for the peer's offer or answer
-        if not self._srtp_on():
-            return True, None
+    def _srtp(self, desc, offer):
+        # the sdes.Keys for the peer's offer or answer (desc None: set up our
+        # offer), None for clear RTP, False to refuse: the call fails (488)
+        if self.mgr.cfg["media"].get("srtp", "off") == "off":
+            return None
         from intercom.sip import sdes
         return sdes.negotiate(self, desc, offer)
 
@@ -98,19 +94,23 @@ class CallMedia:
                                 version, formats, dtmf_pt, ptime, direction, lines, index,
                                 self.sdp_proto, self.sdp_extra)
 
+    def _parse(self, body, what):
+        # (the AudioOffer, its codec choice), (None, None) if unusable
+        media = self.mgr.cfg["media"]
+        try:
+            desc = sdpmod.parse_sdp(body, media["codecs"], media.get("srtp", "off") != "off")
+        except sdpmod.SdpError as err:
+            self.ua.log("warn", "call %d: bad SDP %s: %s" % (self.id, what, err))
+            return None, None
+        return desc, sdpmod.choose_codec(desc, media["codecs"])
+
     def take_answer(self, body):
         """Apply the peer's answer to our offer; False if unusable."""
-        codecs = self.mgr.cfg["media"]["codecs"]
-        try:
-            desc = sdpmod.parse_sdp(body, codecs, sdpmod.SRTP_PROFILES if self._srtp_on() else sdpmod.RTP_PROFILES)
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
-            return False
-        choice = sdpmod.choose_codec(desc, codecs)
+        desc, choice = self._parse(body, "answer")
         if choice is None:
             return False
-        ok, keys = self._srtp_keys(desc, False)
-        if not ok:
+        keys = self._srtp(desc, False)
+        if keys is False:
             return False
         # we send on the answer's numbers and receive on those we offered
         recv_pt = (self.local_pts or sdpmod.STATIC).get(choice[1], sdpmod.STATIC.get(choice[1]))
@@ -120,17 +120,11 @@ class CallMedia:
     def answer_offer(self, body):
         """Our answer (bytes) to the peer's offer, or None for 488: the
         offer's m= lines, one audio stream taken on the offer's numbers."""
-        codecs = self.mgr.cfg["media"]["codecs"]
-        try:
-            desc = sdpmod.parse_sdp(body, codecs, sdpmod.SRTP_PROFILES if self._srtp_on() else sdpmod.RTP_PROFILES)
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
-            return None
-        choice = sdpmod.choose_codec(desc, codecs)
+        desc, choice = self._parse(body, "offer")
         if choice is None:
             return None
-        ok, keys = self._srtp_keys(desc, True)
-        if not ok:
+        keys = self._srtp(desc, True)
+        if keys is False:
             return None
         # RFC 3264 §6.1: the answer reuses the offer's numbers, so both
         # directions use them; our later offers keep them (§8.3.2)
@@ -171,9 +165,8 @@ class CallMedia:
                  "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
                  "direction": direction, "peer_ip": self.signal_ip,
                  "rtcp_port": desc.rtcp_port, "rtcp_address": desc.rtcp_address,
-                 # srtp: the stream is SRTP; keys (sdes.Keys, never printed) is
-                 # taken out of the event by App.on_event for the media session
                  "srtp": keys is not None}
         if keys is not None:
+            # sdes.Keys (printed as ***) for the media session: App reports the event without them
             event["keys"] = keys
         self.ua.emit(event)
