@@ -75,11 +75,15 @@ def write_tone(path, hz=1000, seconds=1.0, rate=8000, amplitude=8000):
         w.writeframes(bytes(frames))
 
 
+# --srtp: both phones run SRTP (media.srtp mandatory, SDES over this UDP test rig)
+EXTRA_MEDIA = {}
+
+
 def sim_config(kamailio, user, sip_port, rtp_port, auto_answer):
     return {"board": "host",
             "sip": {"registrar": HOST, "port": kamailio.port, "user": user, "password": USERS[user],
                     "expires": 60, "local_port": sip_port},
-            "media": {"rtp_port": rtp_port},
+            "media": dict({"rtp_port": rtp_port}, **EXTRA_MEDIA),
             "calls": {"targets": [], "auto_answer": auto_answer, "accept_from": "registrar"}}
 
 
@@ -456,7 +460,11 @@ def main():
     parser.add_argument("--modes", nargs="+", choices=sorted(MODES), default=["mpy", "romfs", "frozen"],
                         help="which deployments to bisect (default: all three)")
     parser.add_argument("--workdir", default=os.path.join(REPO, "build", "membench"))
+    parser.add_argument("--srtp", action="store_true",
+                        help="the call is SRTP (media.srtp mandatory, media.srtp_over_udp): its own figures")
     args = parser.parse_args()
+    if args.srtp:
+        EXTRA_MEDIA.update({"srtp": "mandatory", "srtp_over_udp": True})
 
     def log(text):
         print(text, flush=True)

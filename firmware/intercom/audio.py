@@ -22,8 +22,8 @@ class AudioControl:
         self.board = board
         self.emit = emit
         # media.srtp on: the session class that also runs SRTP (loaded only then)
-        self.srtp = cfg["media"].get("srtp", "off") != "off"
-        if self.srtp:
+        srtp = cfg["media"].get("srtp", "off") != "off"
+        if srtp:
             from intercom.media.srtp_stream import SrtpSession
             self.session = SrtpSession(random_bytes, cname)
         else:
@@ -41,8 +41,9 @@ class AudioControl:
         self.tone_until = None
         # door.require_secure (null: true with media.srtp on): DTMF that came
         # in clear never reaches the DoorLock
+        # (one attribute more, not two: a 23rd would regrow this object's table)
         secure = door.get("require_secure")
-        self.require_secure = self.srtp if secure is None else secure
+        self.require_secure = srtp if secure is None else secure
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -132,8 +133,7 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
-        if self.srtp:
-            session.set_srtp(m.get("keys"))       # SDES keys (RFC 4568): App reports the event without them
+        session.set_srtp(m.get("keys"))           # SDES keys (RFC 4568): App reports the event without them
         excluded = []
         for cid, other in self.media.items():
             if cid != best:

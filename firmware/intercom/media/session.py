@@ -370,6 +370,9 @@ class MediaSession(SourceRule):
 
     srtp_on = False         # media/srtp_stream.SrtpSession (media.srtp on) sets it per call
 
+    def set_srtp(self, keys):
+        """Clear RTP only: SrtpSession runs SRTP with sdes.Keys."""
+
     def _out(self, packet, rtcp=False):
         # each datagram we send passes here: SrtpSession protects it (RFC 3711)
         return packet
