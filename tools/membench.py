@@ -485,7 +485,11 @@ def main():
     parser.add_argument("--codecs", nargs="+", choices=("PCMU", "PCMA", "G722"),
                         help="both phones' media.codecs, --set's shorthand (default: a G.711 call);"
                              " with G722 first the call is wideband and the mics 16 kHz")
+    parser.add_argument("--srtp", action="store_true",
+                        help="the call is SRTP (media.srtp mandatory, media.srtp_over_udp): --set's shorthand")
     args = parser.parse_args()
+    if args.srtp:
+        args.overrides += [("media.srtp", "mandatory"), ("media.srtp_over_udp", True)]
     if args.codecs:
         args.overrides.append(("media.codecs", args.codecs))
 

@@ -235,6 +235,9 @@ class App:
             self.board.set_led(LED_UNREGISTERED)
             if self.quit_deadline is not None:
                 self.finished = True
+        if "keys" in event:
+            event = dict(event)       # SRTP keys (audio keeps them) are never reported
+            del event["keys"]
         self.board.emit(event)
         if self.integration is not None:
             self.integration.on_event(event, self.now)

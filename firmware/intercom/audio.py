@@ -5,7 +5,6 @@ from intercom.media import g711
 from intercom.media.session import MediaSession, FRAME_SAMPLES
 from intercom.media.tones import ToneGenerator
 from intercom.door import DoorLock
-from intercom.config import require_secure
 
 BUSY_TONE_MS = 3000
 LOOPING = ("ring", "ringback", "call_waiting")     # tones that last until the state changes
@@ -22,7 +21,13 @@ class AudioControl:
     def __init__(self, cfg, board, emit, random_bytes, cname):
         self.board = board
         self.emit = emit
-        self.session = MediaSession(random_bytes, cname)
+        # media.srtp on: the session class that also runs SRTP (loaded only then)
+        srtp = cfg["media"].get("srtp", "off") != "off"
+        if srtp:
+            from intercom.media.srtp_stream import SrtpSession
+            self.session = SrtpSession(random_bytes, cname)
+        else:
+            self.session = MediaSession(random_bytes, cname)
         self.speaker_tone = ToneGenerator(8000)
         self.line_tone = ToneGenerator(8000)       # heard by the far end (door confirm/reject)
         self.mic = bytearray(2 * FRAME_SAMPLES)
@@ -38,9 +43,11 @@ class AudioControl:
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
                              store=board)
         self.tone_until = None
-        # door.require_secure: DTMF that came in clear never reaches the DoorLock
-        self.require_secure = require_secure(cfg)
-        self.keys = {}           # call id -> its SRTP keys (sdes.Keys), never in an event
+        # door.require_secure (null: true with media.srtp on): DTMF that came
+        # in clear never reaches the DoorLock
+        # (one attribute more, not two: a 23rd would regrow this object's table)
+        secure = door.get("require_secure")
+        self.require_secure = srtp if secure is None else secure
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -67,7 +74,6 @@ class AudioControl:
         if state == "ended":
             self.call_states.pop(cid, None)
             self.media.pop(cid, None)
-            self.keys.pop(cid, None)
             self.sources.pop(cid, None)
             if self.session.active and self.session.call_id == cid:
                 stats = self.session.stop()
@@ -84,12 +90,6 @@ class AudioControl:
         return stats
 
     def on_media_event(self, event):
-        # the keys leave the event here, before App reports it anywhere
-        keys = event.pop("keys", None)
-        if keys is None:
-            self.keys.pop(event["id"], None)
-        else:
-            self.keys[event["id"]] = keys
         self.media[event["id"]] = event
         self._choose_stream()
         self._sync_device()
@@ -138,7 +138,7 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
-        session.set_srtp(self.keys.get(best))                            # SDES keys (RFC 4568)
+        session.set_srtp(m.get("keys"))           # SDES keys (RFC 4568): App reports the event without them
         self._sync_rate()
         excluded = []
         for cid, other in self.media.items():
@@ -171,7 +171,7 @@ class AudioControl:
         self.tone_until = ticks_add(now, duration_ms) if duration_ms else None
 
     # --- DTMF and the door --------------------------------------------------------
-    def on_digit(self, digit, call_id, now, via, secure=None):
+    def on_digit(self, digit, call_id, now, via, secure=False):
         """A digit from RFC 4733 (secure: the stream is SRTP) or SIP INFO
         (secure: the caller says whether the signalling was TLS)."""
         if self.call_states.get(call_id) not in ANSWERED:
@@ -179,15 +179,14 @@ class AudioControl:
             # dialog (early media cannot try PINs before anybody answered)
             self.board.log("info", "DTMF %s before the answer ignored" % via)
             return
-        if secure is None:
-            secure = via == "rfc4733" and self.session.srtp_on and self.session.call_id == call_id
-        if self.require_secure and not secure:
+        event = {"event": "dtmf", "digit": digit, "id": call_id, "via": via}
+        if self.require_secure and not (secure or via == "rfc4733" and self.session.srtp_on):
             # door.require_secure: a PIN seen in clear may have been read (or
             # forged) on the LAN; it is reported but never tried on the door
-            self.board.log("warn", "DTMF %s arrived in clear: not tried on the door (door.require_secure)" % via)
-            self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via, "secure": False})
+            event["secure"] = False
+            self.emit(event)
             return
-        self.emit({"event": "dtmf", "digit": digit, "id": call_id, "via": via})
+        self.emit(event)
         result = self.door.on_digit(digit, now)
         if result == "open":
             # DoorLock times the pulse (tick() closes it); the board's own

@@ -441,11 +441,3 @@ def redact(text, cfg):
         text = text.replace(s, _MASK)
     return text
 
-
-def require_secure(cfg):
-    """door.require_secure in force: its value, or (null) true whenever
-    media.srtp is not "off": DTMF that came in clear never opens the door."""
-    value = cfg["door"].get("require_secure")
-    if value is None:
-        return cfg["media"].get("srtp", "off") != "off"
-    return value

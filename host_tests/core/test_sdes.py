@@ -1,7 +1,6 @@
 """SDES keys in SDP and the door on secure calls (RFC 4568 §5-§9; media.srtp, door.require_secure)."""
 
 import binascii
-import json
 
 from _sipfakes import make_ua, drain, events, RINGING_INVITE
 from _net import Net, states
@@ -161,12 +160,13 @@ def test_rfc4568_8_1_keys_masked_in_the_sip_trace():
     assert B64 not in text and "a=crypto:1 " + S80 + " inline:***" in text
 
 
-def test_keys_leave_the_media_event_before_it_is_reported():
+def test_keys_reach_the_media_session_and_print_as_stars():
     _status, _text, media, _ua = answer(sdp(audio_line("RTP/SAVP", ["1 %s inline:%s" % (S80, B64)])))
     audio, _relay = door_audio()
     audio.on_media_event(media)
-    assert "keys" not in media and media["srtp"] is True
-    assert B64 not in json.dumps(media) and audio.keys[media["id"]].rx_key == KEY
+    audio.on_call_event({"event": "call", "id": media["id"], "state": "connected"}, 0)
+    assert audio.session.srtp_on and audio.session.srtp_keys.rx_key == KEY
+    assert B64 not in repr(media["keys"]) and "***" in repr(media["keys"])
 
 
 # --- the door on secure calls ---------------------------------------------------------------------------
@@ -226,12 +226,10 @@ def key_digits(audio, digits, peer_ctx=None):
 
 
 def test_door_require_secure_defaults_on_with_srtp_and_off_without():
-    cfg = config.defaults()
-    assert config.require_secure(cfg) is False
-    cfg["media"]["srtp"] = "optional"
-    assert config.require_secure(cfg) is True
-    cfg["door"]["require_secure"] = False
-    assert config.require_secure(cfg) is False
+    assert door_audio("off")[0].require_secure is False
+    assert door_audio("optional")[0].require_secure is True
+    assert door_audio("mandatory", False)[0].require_secure is False
+    assert door_audio("off", True)[0].require_secure is True
 
 
 def test_door_require_secure_clear_rfc4733_pin_never_opens():

@@ -108,9 +108,6 @@ class MediaSession(SourceRule):
         self.jitter = None
         self.call_id = None
         self.digit = None
-        self.srtp = None             # media/srtp_stream.SrtpStream, made by the first SRTP call
-        self.srtp_keys = None        # the sdes.Keys in force, None: clear RTP
-        self.srtp_on = False
 
     # --- control (once per call or re-INVITE) --------------------------------------
     def start(self, call_id, address, port, payload_type, dtmf_pt, send, recv, peer_ip=None,
@@ -243,9 +240,9 @@ class MediaSession(SourceRule):
         dest = self.rtcp_dest
         if (self.sender.packets or self.rtcp.reports) and dest is not None and dest[0] != "0.0.0.0":
             rx = self.receiver
-            self.bye = self._out_rtcp(self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter,
-                                                          self.now, self.sender, self.held_samples(),
-                                                          rx.latched))
+            self.bye = self._out(self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter,
+                                                     self.now, self.sender, self.held_samples(),
+                                                     rx.latched), True)
             self.bye_dest = dest
         stats = self.jitter.stats()
         rx = self.receiver
@@ -254,9 +251,6 @@ class MediaSession(SourceRule):
                       "foreign_source": self.foreign_source, "foreign_rtcp": self.foreign_rtcp,
                       "rtp_source": "none" if self.source is None else ("nat" if self.nat else "sdp"),
                       "remote": self.rtcp.remote})
-        if self.srtp_on:
-            stats["srtp"] = True
-            stats.update(self.srtp.stats())
         return stats
 
     def rtcp_report(self, now):
@@ -271,8 +265,8 @@ class MediaSession(SourceRule):
         if not self.active or dest is None or dest[0] == "0.0.0.0" or not self.rtcp.due(now):
             return None
         rx = self.receiver
-        return self._out_rtcp(self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
-                                              self.sender, self.held_samples(), rx.latched))
+        return self._out(self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
+                                         self.sender, self.held_samples(), rx.latched), True)
 
     def held_samples(self):
         """How far our RTP timestamp is behind the sampling clock: an RFC
@@ -280,18 +274,14 @@ class MediaSession(SourceRule):
         (30 and 40 ms packets wait for a second or third frame)."""
         return self.dtmf_tx.held_samples() + self.fill - self.sent
 
-    def receive_rtcp(self, data, now):
+    def receive_rtcp(self, data, now, n=-1):
         """The peer's RTCP; it counts (statistics, and alive for the media
         timeout) only when its first packet's sender SSRC (RFC 3550 §6.1:
         an SR or RR leads every compound) is the accepted RTP stream's."""
         if not self.active:
             return False
-        n = len(data)
-        if self.srtp_on:
-            n = self.srtp.unprotect_rtcp(data)
-            if n < 0:
-                return False
-            data = self.srtp.rx_buf
+        if n < 0:
+            n = len(data)           # n: SRTCP decrypted in a longer buffer
         rx = self.receiver
         if (not rx.latched or n < 8 or ((data[4] << 8) | data[5]) != rx.ssrc_hi
                 or ((data[6] << 8) | data[7]) != rx.ssrc_lo):
@@ -303,20 +293,14 @@ class MediaSession(SourceRule):
         return True
 
     # --- the 20 ms path (allocation free) -----------------------------------------
-    def receive(self, data, addr, now):
+    def receive(self, data, addr, now, n=-1):
         """One datagram from the RTP socket. A DTMF digit that starts here is
         left in self.digit (a one-character constant), else None."""
         self.digit = None
         if not self.active:
             return False
-        n = len(data)
-        if self.srtp_on:
-            # authenticated and decrypted first (RFC 3711 §3.3): a forged or
-            # replayed packet steers neither the source rule nor the stream
-            n = self.srtp.unprotect(data)
-            if n < 0:
-                return False
-            data = self.srtp.rx_buf
+        if n < 0:
+            n = len(data)           # n: SRTP decrypted in a longer buffer
         if not self.accepts_source(data, addr, now):
             return False
         rx = self.receiver
@@ -409,30 +393,13 @@ class MediaSession(SourceRule):
         self.codec.decode(self.codes_mv, speaker_pcm, FRAME_SAMPLES)
         return status
 
-    # --- SRTP (RFC 3711, keys by SDES; imported only for an SRTP call) ----------------
+    srtp_on = False         # media/srtp_stream.SrtpSession (media.srtp on) sets it per call
+
     def set_srtp(self, keys):
-        """SRTP from now on with sdes.Keys, or clear RTP (None). The same
-        Keys object keeps the contexts (ROC, replay window); new keys start
-        new ones in the same buffers."""
-        if keys is self.srtp_keys and (keys is None or self.srtp_on):
-            return
-        self.srtp_keys = keys
-        self.srtp_on = keys is not None
-        if keys is None:
-            return
-        if self.srtp is None:
-            from intercom.media.srtp_stream import SrtpStream
-            self.srtp = SrtpStream(len(self.sender.buf), len(self.rtcp.bye_buf))
-        self.srtp.rekey(keys)
+        """Clear RTP only: SrtpSession runs SRTP with sdes.Keys."""
 
-    def _out(self, packet):
-        if self.srtp_on and packet is not None:
-            return self.srtp.protect(packet)
-        return packet
-
-    def _out_rtcp(self, packet):
-        if self.srtp_on and packet is not None:
-            return self.srtp.protect_rtcp(packet)
+    def _out(self, packet, rtcp=False):
+        # each datagram we send passes here: SrtpSession protects it (RFC 3711)
         return packet
 
     def send_digits(self, digits):

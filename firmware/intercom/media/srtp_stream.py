@@ -1,12 +1,13 @@
-"""The SRTP side of one media session: buffers made once, both directions' contexts, drop counters (RFC 3711 §3.3)."""
+"""The SRTP media session: buffers made once, both directions' contexts, drop counters (RFC 3711 §3.3, §3.4)."""
 
-# Imported by media/session.py only for a call whose SDP negotiated SDES
-# keys (media.srtp on). Every method on the 20 ms path allocates nothing:
+# Imported by audio.py only when media.srtp is on (then every call runs in
+# an SrtpSession, SRTP when its SDP negotiated SDES keys). Every method on the 20 ms path allocates nothing:
 # packets are protected into tx_buf / rtcp_buf and unprotected into rx_buf,
 # and the datagram views of those buffers are made once per length (the few
 # lengths a call sends: audio, RFC 4733 events, RTCP reports and BYE).
 
 from intercom.media.srtp import SrtpContext, AUTH_FAILED, REPLAYED, COUNTER_MASK
+from intercom.media.session import MediaSession
 
 TRAILER = 4 + 4 + 10        # room past a packet: ROC or SRTCP index, MKI (we send none), tag
 RX_SIZE = 1500 + 4          # a received datagram (driver.RTP_RECV_SIZE) and the ROC appended
@@ -67,8 +68,61 @@ class SrtpStream:
 
     def stats(self):
         """The drop counters for the call's statistics."""
-        return {"srtp_auth_failed": self.auth_failed, "srtp_replayed": self.replayed,
+        return {"srtp": True, "srtp_auth_failed": self.auth_failed, "srtp_replayed": self.replayed,
                 "srtp_malformed": self.malformed}
+
+
+class SrtpSession(MediaSession):
+    """The MediaSession of a phone with media.srtp on (audio.AudioControl
+    picks it): SRTP/SRTCP for calls that negotiated SDES keys, clear RTP for
+    the others. Received packets are authenticated and decrypted first
+    (RFC 3711 §3.3): a forged or replayed one steers neither the source
+    rule nor the stream, and is counted in the call's statistics."""
+
+    srtp = None               # the SrtpStream, made by the first SRTP call
+    srtp_keys = None          # the sdes.Keys in force, None: clear RTP
+
+    def set_srtp(self, keys):
+        """SRTP from now on with sdes.Keys, or clear RTP (None). The same
+        Keys object keeps the contexts (ROC, replay window); new keys start
+        new ones in the same buffers."""
+        if keys is self.srtp_keys and (keys is None or self.srtp_on):
+            return
+        self.srtp_keys = keys
+        self.srtp_on = keys is not None
+        if keys is None:
+            return
+        if self.srtp is None:
+            self.srtp = SrtpStream(len(self.sender.buf), len(self.rtcp.bye_buf))
+        self.srtp.rekey(keys)
+
+    def receive(self, data, addr, now, n=-1):
+        if self.srtp_on and self.active:
+            n = self.srtp.unprotect(data)
+            if n < 0:
+                self.digit = None
+                return False
+            data = self.srtp.rx_buf
+        return MediaSession.receive(self, data, addr, now, n)
+
+    def receive_rtcp(self, data, now, n=-1):
+        if self.srtp_on and self.active:
+            n = self.srtp.unprotect_rtcp(data)
+            if n < 0:
+                return False
+            data = self.srtp.rx_buf
+        return MediaSession.receive_rtcp(self, data, now, n)
+
+    def _out(self, packet, rtcp=False):
+        if self.srtp_on and packet is not None:
+            return self.srtp.protect_rtcp(packet) if rtcp else self.srtp.protect(packet)
+        return packet
+
+    def stop(self):
+        stats = MediaSession.stop(self)
+        if stats is not None and self.srtp_on:
+            stats.update(self.srtp.stats())
+        return stats
 
 
 def _view(views, buf, n):

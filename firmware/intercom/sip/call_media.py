@@ -58,60 +58,23 @@ class CallMedia:
         this call's numbers; `formats` (pt, name) replaces the codec list."""
         if formats is None:
             formats = sdpmod.offer_formats(self.mgr.cfg["media"]["codecs"], self.local_pts)
-        srtp = self._srtp()
-        if srtp is not None:
-            self.sdp_proto = srtp.proto()
-            self.sdp_extra = srtp.offer() if srtp.mode != "refused" else ()
+        self._srtp(None, False)
         return self._sdp_body(formats, self.local_dtmf_pt, direction)
 
-    # --- SRTP keys (RFC 4568; imported only when media.srtp is on) -------------------
-    def _srtp(self):
-        """This call's sdes.Sdes, or None when media.srtp is "off"."""
-        cfg = self.mgr.cfg["media"]
-        if cfg.get("srtp", "off") == "off":
-            return None
-        if self.sdes is None:
-            from intercom.sip import sdes
-            mode = sdes.mode_for(cfg, self.signalling_secure())
-            if mode == "refused":
-                self.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
-                            "signalling (use TLS or set media.srtp_over_udp): call refused" % self.id)
-            self.sdes = sdes.Sdes(mode, self._key_bytes)
-        return None if self.sdes.mode == "off" else self.sdes
-
+    # --- SRTP (RFC 4568): sip/sdes.py, imported only when media.srtp is on ---------
     def signalling_secure(self):
         """True if this call's SIP runs over TLS: what SDES and
         door.require_secure ask (RFC 4568 §8.3); Call.secure_signalling,
         set by the role from the connection the INVITE went or came on."""
         return self.secure_signalling
 
-    def _key_bytes(self, n):
-        # the UA's random source is os.urandom behind random_hex (boot.py)
-        import binascii
-        return binascii.unhexlify(self.ua.random_hex(2 * n))
-
-    def _profiles(self):
+    def _srtp(self, desc, offer):
+        # the sdes.Keys for the peer's offer or answer (desc None: set up our
+        # offer), None for clear RTP, False to refuse: the call fails (488)
         if self.mgr.cfg["media"].get("srtp", "off") == "off":
-            return sdpmod.RTP_PROFILES
-        return sdpmod.RTP_PROFILES + ("RTP/SAVP", "RTP/SAVPF")
-
-    def _srtp_keys(self, desc, offer):
-        """(ok, Keys or None) for the peer's offer or answer; ok False
-        fails the call (488 for an offer) and says why in the log."""
-        srtp = self._srtp()
-        if srtp is None:
-            return True, None
-        if srtp.mode == "refused":
-            return False, None
-        try:
-            if offer:
-                keys, self.sdp_extra = srtp.answer(desc)
-            else:
-                keys = srtp.take_answer(desc)
-        except ValueError as err:
-            self.ua.log("warn", "call %d: SRTP: %s" % (self.id, err))
-            return False, None
-        return True, keys
+            return None
+        from intercom.sip import sdes
+        return sdes.negotiate(self, desc, offer)
 
     def _sdp_body(self, formats, dtmf_pt, direction):
         cfg = self.mgr.cfg["media"]
@@ -131,19 +94,23 @@ class CallMedia:
                                 version, formats, dtmf_pt, ptime, direction, lines, index,
                                 self.sdp_proto, self.sdp_extra)
 
+    def _parse(self, body, what):
+        # (the AudioOffer, its codec choice), (None, None) if unusable
+        media = self.mgr.cfg["media"]
+        try:
+            desc = sdpmod.parse_sdp(body, media["codecs"], media.get("srtp", "off") != "off")
+        except sdpmod.SdpError as err:
+            self.ua.log("warn", "call %d: bad SDP %s: %s" % (self.id, what, err))
+            return None, None
+        return desc, sdpmod.choose_codec(desc, media["codecs"])
+
     def take_answer(self, body):
         """Apply the peer's answer to our offer; False if unusable."""
-        codecs = self.mgr.cfg["media"]["codecs"]
-        try:
-            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP answer: %s" % (self.id, err))
-            return False
-        choice = sdpmod.choose_codec(desc, codecs)
+        desc, choice = self._parse(body, "answer")
         if choice is None:
             return False
-        ok, keys = self._srtp_keys(desc, False)
-        if not ok:
+        keys = self._srtp(desc, False)
+        if keys is False:
             return False
         # we send on the answer's numbers and receive on those we offered
         recv_pt = (self.local_pts or sdpmod.STATIC).get(choice[1], sdpmod.STATIC.get(choice[1]))
@@ -153,17 +120,11 @@ class CallMedia:
     def answer_offer(self, body):
         """Our answer (bytes) to the peer's offer, or None for 488: the
         offer's m= lines, one audio stream taken on the offer's numbers."""
-        codecs = self.mgr.cfg["media"]["codecs"]
-        try:
-            desc = sdpmod.parse_sdp(body, codecs, self._profiles())
-        except sdpmod.SdpError as err:
-            self.ua.log("warn", "call %d: bad SDP offer: %s" % (self.id, err))
-            return None
-        choice = sdpmod.choose_codec(desc, codecs)
+        desc, choice = self._parse(body, "offer")
         if choice is None:
             return None
-        ok, keys = self._srtp_keys(desc, True)
-        if not ok:
+        keys = self._srtp(desc, True)
+        if keys is False:
             return None
         # RFC 3264 §6.1: the answer reuses the offer's numbers, so both
         # directions use them; our later offers keep them (§8.3.2)
@@ -204,9 +165,8 @@ class CallMedia:
                  "recv_pt": recv_pt, "recv_dtmf_pt": recv_dtmf_pt,
                  "direction": direction, "peer_ip": self.signal_ip,
                  "rtcp_port": desc.rtcp_port, "rtcp_address": desc.rtcp_address,
-                 # srtp: the stream is SRTP; keys (sdes.Keys, never printed) is
-                 # taken out of the event by App.on_event for the media session
                  "srtp": keys is not None}
         if keys is not None:
+            # sdes.Keys (printed as ***) for the media session: App reports the event without them
             event["keys"] = keys
         self.ua.emit(event)

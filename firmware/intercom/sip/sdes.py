@@ -10,7 +10,6 @@ from intercom.sip.uri import is_digits
 
 SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")   # what we offer, in this order
 KEY_SALT_LEN = 30               # 128-bit master key + 112-bit master salt (RFC 4568 §6.2.1)
-SAVP = ("RTP/SAVP", "RTP/SAVPF")
 # session parameters that weaken SRTP below what we run (RFC 4568 §6.3): refused
 _REFUSED_PARAMS = ("UNENCRYPTED_SRTP", "UNENCRYPTED_SRTCP", "UNAUTHENTICATED_SRTP", "FEC_ORDER", "FEC_KEY")
 
@@ -155,7 +154,7 @@ class Sdes:
             for ours in self.offered or ():
                 if theirs is not None and theirs.tag == ours.tag and theirs.suite == ours.suite:
                     return self._keep(Keys(ours.suite, ours.key, theirs.suite, theirs.key, theirs.mki))
-        if self.mode == "mandatory" or desc.proto in SAVP:
+        if self.mode == "mandatory" or desc.proto.startswith("RTP/SAVP"):
             raise ValueError("the answer has no usable a=crypto")
         self.keys = None
         return None
@@ -180,7 +179,7 @@ class Sdes:
             self.answered = (theirs, ours)
             keys = self._keep(Keys(ours.suite, ours.key, theirs.suite, theirs.key, theirs.mki))
             return keys, [ours.attribute()]
-        if self.mode == "mandatory" or desc.proto in SAVP:
+        if self.mode == "mandatory" or desc.proto.startswith("RTP/SAVP"):
             raise ValueError("the offer has no usable a=crypto")
         self.keys = None
         return None, []
@@ -190,3 +189,47 @@ class Sdes:
             return self.keys
         self.keys = keys
         return keys
+
+
+# --- the glue for sip/call_media.CallMedia (kept here: loaded only with SRTP on) ---
+
+def for_call(call):
+    """The call's Sdes (made on first use), or None when this call runs
+    without SRTP (media.srtp "optional" over plain signalling)."""
+    if call.sdes is None:
+        mode = mode_for(call.mgr.cfg["media"], call.signalling_secure())
+        if mode == "refused":
+            call.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
+                        "signalling (use TLS or set media.srtp_over_udp): call refused" % call.id)
+
+        def key_bytes(n):
+            # the UA's random source is os.urandom behind random_hex (boot.py)
+            return binascii.unhexlify(call.ua.random_hex(2 * n))
+        call.sdes = Sdes(mode, key_bytes)
+    return None if call.sdes.mode == "off" else call.sdes
+
+
+def negotiate(call, desc, offer):
+    """CallMedia._srtp: with desc None, set the call's m= transport and
+    a=crypto lines for its next offer; else the Keys for the peer's offer
+    (offer True: our answer's a=crypto lines go to call.sdp_extra) or
+    answer, None for clear RTP, False to fail the call (488 for an offer),
+    with the reason in the log."""
+    srtp = for_call(call)
+    if desc is None:
+        if srtp is not None:
+            call.sdp_proto = srtp.proto()
+            call.sdp_extra = srtp.offer() if srtp.mode != "refused" else ()
+        return None
+    if srtp is None:
+        return None
+    if srtp.mode == "refused":
+        return False
+    try:
+        if offer:
+            keys, call.sdp_extra = srtp.answer(desc)
+            return keys
+        return srtp.take_answer(desc)
+    except ValueError as err:
+        call.ua.log("warn", "call %d: SRTP: %s" % (call.id, err))
+        return False

@@ -11,6 +11,7 @@ STATIC_NAMES = {0: "PCMU", 8: "PCMA", 9: "G722"}
 DTMF_PT = 101                 # what we offer for telephone-event until a peer's offer names another
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 RTP_PROFILES = ("RTP/AVP", "RTP/AVPF")
+SAVP_PROFILES = ("RTP/SAVP", "RTP/SAVPF")     # also taken with media.srtp on (RFC 3711 §12)
 # what we do given the peer's direction (RFC 3264 §6.1)
 ANSWER_DIRECTION = {"sendrecv": "sendrecv", "sendonly": "recvonly",
                     "recvonly": "sendonly", "inactive": "inactive"}
@@ -46,7 +47,7 @@ class AudioOffer:
         self.rtcp_port = None          # a=rtcp (RFC 3605): where the peer wants RTCP, or None
         self.rtcp_address = None       # ... and its address when not the c= one
         self.proto = "RTP/AVP"         # the stream's transport (RTP/SAVP with SRTP)
-        self.crypto = []               # its a=crypto values (RFC 4568), for sip/sdes.py
+        self.crypto = None             # its a=crypto values (RFC 4568), for sip/sdes.py
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
@@ -119,7 +120,7 @@ def _sections(body):
                 cur.ptime = int(arg.strip())
             elif cur is not None and name == "rtcp":
                 cur.rtcp = arg
-            elif cur is not None and name == "crypto" and len(cur.crypto) < 16:
+            elif cur is not None and name == "crypto":
                 cur.crypto.append(arg)
     return session_addr, session_dir, session_id, version, streams
 
@@ -143,14 +144,14 @@ def _formats(stream):
     return formats, dtmf_pt
 
 
-def _usable(stream, codecs, profiles=RTP_PROFILES):
+def _usable(stream, codecs, savp=False):
     """Why this m= line cannot be our audio stream, or None if it can."""
     if stream.media != "audio":
         return "no audio stream"
     if stream.port == 0:
         # RFC 3264 §6, §8.2: port 0 refuses (or removes) the stream: never taken, never sent to
         return "audio stream refused (port 0)"
-    if stream.proto not in profiles:
+    if stream.proto not in RTP_PROFILES and not (savp and stream.proto in SAVP_PROFILES):
         return "unsupported transport " + stream.proto[:20]
     if codecs is not None:
         formats, _dtmf = _formats(stream)
@@ -161,11 +162,11 @@ def _usable(stream, codecs, profiles=RTP_PROFILES):
     return None
 
 
-def parse_sdp(body, codecs=None, profiles=RTP_PROFILES):
+def parse_sdp(body, codecs=None, savp=False):
     """Parse an SDP body (bytes or str) into an AudioOffer for its first
-    usable audio stream (live audio on one of `profiles`, RTP/AVP(F) unless
-    SRTP is configured, with one of `codecs` when given); SdpError if there
-    is none or it is malformed."""
+    usable audio stream (live RTP/AVP(F) audio, or RTP/SAVP(F) when `savp`
+    (media.srtp on), with one of `codecs` when given); SdpError if there is
+    none or it is malformed."""
     if isinstance(body, (bytes, bytearray)):
         try:
             body = bytes(body).decode()
@@ -175,7 +176,7 @@ def parse_sdp(body, codecs=None, profiles=RTP_PROFILES):
     chosen = None
     why = None
     for i, stream in enumerate(streams):
-        reason = _usable(stream, codecs, profiles)
+        reason = _usable(stream, codecs, savp)
         if reason is None:
             chosen = i
             break
