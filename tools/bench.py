@@ -49,6 +49,7 @@ NOISE = ("figures are noisy on a shared machine (other processes take the CPU): 
 sys.path[:0] = [os.path.join(REPO, "firmware"), os.path.join(REPO, "tools")]
 import bench_upy  # noqa: E402  (needs the firmware dir on sys.path)
 import bench_g722  # noqa: E402
+import bench_mqtt  # noqa: E402
 import bench_srtp  # noqa: E402
 
 
@@ -375,6 +376,12 @@ def report(extra, quick=False):
             print("  NOT MEASURED: %s" % err)
         for text in table(["call", "smallest heap", "peak live heap"], features) if features else []:
             print(text)
+        print("")
+        print("Home Assistant over MQTT (tools/bench_mqtt.py; the loop pass is the unix port's, on this VM):")
+        for name, value in bench_mqtt.rows(lambda text: print("  | " + text, flush=True)):
+            print("  %s: %s" % (name, value))
+            if value.startswith("n/a"):
+                missing = PeerMissing("bench_mqtt: " + value)
     print("")
     print("GOALS (speed figures are ESTIMATES where marked, and noisy: see the first line)")
     if worst is None:
