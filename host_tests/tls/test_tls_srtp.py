@@ -15,7 +15,7 @@ import wave
 import pytest
 
 from peers import Sim, free_udp_ports, stop_pid
-from tlspeers import KamailioTls, make_certs
+from tlspeers import BaresipTls, KamailioTls, make_certs
 from test_tls_kamailio import sim_config, two_rtp_ports
 from test_audio_interop import TONE_HZ, MIN_SNR_DB, analyse, assert_clean, media_figures, write_tone
 from test_srtp_interop import captured_audio, udp_payloads
@@ -128,3 +128,68 @@ def test_rfc3711_tls_srtp_call_pin_and_hold_leave_nothing_in_clear_on_the_wire(c
         assert b"SIP/2.0" in clear_sip and b"INVITE sip:" in clear_sip, clear_sip
         assert_clean("captured clear RTP (the control)", res, TONE_HZ)
         assert res["min_snr_db"] >= MIN_SNR_DB
+
+
+def srtp_baresip(kam, certs, workdir):
+    """baresip over TLS (tlspeers.BaresipTls) with its srtp module and `mediaenc=srtp-mand`."""
+    b = BaresipTls("bob", "secret", kam, certs, transport="tls", workdir=workdir)
+    cfg = os.path.join(b.workdir, "config")
+    with open(cfg) as f:
+        text = f.read()
+    with open(cfg, "w") as f:
+        # srtp, and a 1 kHz sine as baresip's microphone (48 kHz stereo, see test_audio_interop)
+        text = text.replace("audio_source\t\tnone,none", "audio_source\t\tausine,%d\nausrc_srate\t\t48000\n"
+                            "ausrc_channels\t\t2" % TONE_HZ)
+        f.write(text.replace("module\t\t\tg711.so\n", "module\t\t\tg711.so\nmodule\t\t\tsrtp.so\n"
+                             "module\t\t\tausine.so\n"))
+    accounts = os.path.join(b.workdir, "accounts")
+    with open(accounts) as f:
+        line = f.read().strip()
+    with open(accounts, "w") as f:
+        f.write(line + ";mediaenc=srtp-mand\n")
+    return b
+
+
+@pytest.mark.parametrize("runtime", ["micropython", "cpython"])
+def test_rfc4568_sim_and_baresip_srtp_mand_over_tls_both_ways(certs, tmp_path, runtime):
+    """SDES keys over TLS need no media.srtp_over_udp: the sim calls baresip and baresip calls the
+    sim, each call SRTP (baresip's srtp-mand refuses anything else), packets authenticated both ways
+    and baresip's 1 kHz sine decrypted on the sim's speaker."""
+    (sip_port,) = free_udp_ports(1)
+    tone = write_tone(tmp_path / "tone.wav", 8000)
+    heard = tmp_path / "sim-speaker.wav"
+    with KamailioTls(certs, users={"door": "secret", "bob": "secret"}, workdir=str(tmp_path / "k")) as kam:
+        bob = srtp_baresip(kam, certs, str(tmp_path / "bob"))
+        cfg = secure_config(kam, "tls", "door", sip_port, two_rtp_ports()[0], certs["ca"], "mandatory",
+                            auto_answer=True)
+        with bob, Sim(cfg, runtime=runtime, extra_args=["--mic", str(tone), "--speaker", str(heard)],
+                               workdir=str(tmp_path / "sim")) as sim:
+            bob.wait_registered(10)
+            sim.wait_event("registered", 20, transport="tls")
+            ends = []
+            for caller in ("sim", "bob"):
+                mark = len(sim.events)
+                if caller == "sim":
+                    sim.send("dial sip:bob@127.0.0.1")
+                else:
+                    bob.command("dial", "sip:door@127.0.0.1")
+                call = sim.wait_event("call", 15, state="connected")
+                media = [e for e in sim.events[mark:] if e["event"] == "media"]
+                assert media and media[-1]["srtp"] is True and "keys" not in media[-1], media
+                bob.wait_event("CALL_ESTABLISHED", 5)
+                time.sleep(1.5)
+                if caller == "sim":
+                    sim.send("hangup")
+                else:
+                    bob.command("hangup")
+                ends.append(sim.wait_event("call", 10, id=call["id"], state="ended"))
+                bob.wait_event("CALL_CLOSED", 10)
+            assert sim.quit(15) == 0
+            sim.check_stdout()
+    for end in ends:
+        m, text = media_figures("sim", end)
+        assert m.get("srtp") is True and m.get("srtp_auth_failed") == 0 and m.get("srtp_replayed") == 0, text
+        assert m.get("received", 0) >= 40 and m.get("packets_sent", 0) >= 40, text
+    res = analyse(str(heard), TONE_HZ, max_windows=1)
+    print("sim's speaker:", res)
+    assert "error" not in res and res["worst_peak_error_hz"] <= 5 and res["min_snr_db"] >= 20, res
