@@ -90,10 +90,21 @@ def calls(targets=_UNSET, ring_timeout=_UNSET, auto_answer=_UNSET, accept_from=_
                    "calls.media_timeout": media_timeout})
 
 
-def door(pin=_UNSET, pulse_ms=_UNSET, max_attempts=_UNSET, lockout_s=_UNSET):
-    """DTMF PIN that opens the door ("" disables it) and the relay pulse length."""
+def door(pin=_UNSET, pulse_ms=_UNSET, max_attempts=_UNSET, lockout_s=_UNSET, require_secure=_UNSET):
+    """DTMF PIN that opens the door ("" disables it) and the relay pulse length;
+    require_secure: only digits from SRTP / SIP over TLS open (None: when media.srtp is on)."""
     return _apply({"door.pin": pin, "door.pulse_ms": pulse_ms,
-                   "door.max_attempts": max_attempts, "door.lockout_s": lockout_s})
+                   "door.max_attempts": max_attempts, "door.lockout_s": lockout_s,
+                   "door.require_secure": require_secure})
+
+
+def media(codecs=_UNSET, ptime=_UNSET, rtp_port=_UNSET, srtp=_UNSET, srtp_over_udp=_UNSET):
+    """Audio: setup.media(codecs=["G722", "PCMU", "PCMA"]) for HD voice first;
+    srtp="off", "optional" or "mandatory" (SDES keys: with sip transport "tls")."""
+    if isinstance(codecs, str):
+        codecs = [codecs]
+    return _apply({"media.codecs": codecs, "media.ptime": ptime, "media.rtp_port": rtp_port,
+                   "media.srtp": srtp, "media.srtp_over_udp": srtp_over_udp})
 
 
 def mqtt(broker=_UNSET, port=_UNSET, user=_UNSET, password=_UNSET, base_topic=_UNSET,
@@ -168,7 +179,8 @@ setup.sip(registrar=, user=, password=, port=, auth_user=, display_name=, expire
           local_port=, outbound_proxy=, keepalive=, transport=, tls_ca=, tls_verify=)
 setup.calls(targets=, ring_timeout=, auto_answer=, accept_from=, call_waiting=,
             max_duration=, reject_code=, no_answer_code=, media_timeout=)
-setup.door(pin=, pulse_ms=, max_attempts=, lockout_s=)
+setup.door(pin=, pulse_ms=, max_attempts=, lockout_s=, require_secure=)
+setup.media(codecs=, ptime=, rtp_port=, srtp=, srtp_over_udp=)
 setup.mqtt(broker=, port=, user=, password=, base_topic=, discovery_prefix=, allow_door=,
            keepalive=, tls=, tls_ca=)  Home Assistant (broker "" = off)
 setup.board(name)                 boards/<name>.json

@@ -128,3 +128,18 @@ def test_repl_sets_the_keepalive_and_media_timeout_and_refuses_bad_values():
     assert setup.calls(media_timeout=-1) is False
     cfg = config.load(path)
     assert cfg["sip"]["keepalive"] == 15 and cfg["calls"]["media_timeout"] == 0
+
+
+def test_media_sets_codecs_and_srtp_and_refuses_unknown_values():
+    path = _use("setup-media.json")
+    assert setup.media(codecs="G722") is True                  # one codec given as a string
+    assert setup.media(srtp="mandatory") is True
+    assert setup.door(require_secure=True) is True
+    cfg = config.load(path)
+    assert cfg["media"]["codecs"] == ["G722"] and cfg["media"]["srtp"] == "mandatory"
+    assert cfg["door"]["require_secure"] is True
+    before = _read(path)
+    assert setup.media(codecs=["G729"]) is False
+    assert setup.media(srtp="sometimes") is False
+    assert "refused" in _printed[-1] and "media.srtp" in _printed[-1]
+    assert _read(path) == before
