@@ -1,6 +1,7 @@
 """SIP over TLS with SRTP end to end (issue 12; RFC 3261 §26, RFC 3711, RFC 4568 §8.4): two sims
 through Kamailio-TLS register, call with audio, hold, resume, open the door with a DTMF PIN and hang up,
-while a capture of the loopback shows no SIP in clear and RTP that does not decode to the tone.
+while a capture of the loopback shows no SIP in clear and RTP that does not decode to the tone, and
+replayed and forged SRTP packets (sent from the door's own address) are dropped and counted.
 
 The control case runs the same call over UDP without SRTP: its capture must show the SIP and hear the
 tone, the proof that both probes can fail.
@@ -8,6 +9,8 @@ tone, the proof that both probes can fail.
 
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import time
 import wave
@@ -47,6 +50,50 @@ def before_hold(src, dst, seconds):
         w.setparams(params)
         w.writeframes(frames)
     return str(dst)
+
+
+def sniff_rtp(src_port, dst_port, timeout=5.0):
+    """The payload of one UDP datagram src_port -> dst_port seen on lo (AF_PACKET, root)."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(0x0003))
+    try:
+        s.bind(("lo", 0))
+        s.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ip = s.recv(65535)[14:]                      # lo frames carry an Ethernet header
+            if len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+                continue
+            udp = ip[(ip[0] & 0x0F) * 4:]
+            if struct.unpack(">HH", udp[:4]) == (src_port, dst_port):
+                return bytes(udp[8:])
+    finally:
+        s.close()
+    raise AssertionError("no datagram %d -> %d on lo" % (src_port, dst_port))
+
+
+def inject(src_port, dst_port, payload):
+    """Send payload as a UDP datagram from 127.0.0.1:src_port (a port another process holds:
+    an attacker's forged source) to 127.0.0.1:dst_port, through a raw IP socket."""
+    udp = struct.pack(">HHHH", src_port, dst_port, 8 + len(payload), 0) + payload   # checksum 0: none
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
+                     socket.inet_aton("127.0.0.1"), socket.inet_aton("127.0.0.1"))
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    try:
+        r.sendto(ip + udp, ("127.0.0.1", 0))
+    finally:
+        r.close()
+
+
+def replay_and_forge(src_port, dst_port):
+    """RFC 3711 §3.3.2 and §3.3 step 5 on the wire: a packet the door sent is sent again twice
+    (replays), and once with a later sequence number and a damaged tag (a forgery)."""
+    packet = sniff_rtp(src_port, dst_port)
+    inject(src_port, dst_port, packet)
+    inject(src_port, dst_port, packet)
+    forged = bytearray(packet)
+    forged[2:4] = struct.pack(">H", (struct.unpack(">H", packet[2:4])[0] + 3000) & 0xFFFF)
+    forged[-1] ^= 0x55
+    inject(src_port, dst_port, bytes(forged))
 
 
 def dumpcap():
@@ -89,7 +136,12 @@ def test_rfc3711_tls_srtp_call_pin_and_hold_leave_nothing_in_clear_on_the_wire(c
                 assert media["srtp"] is secure and "keys" not in media, media
                 door.wait_event("call", 15, state="connected")
                 flat.wait_event("call", 15, state="connected")
-                time.sleep(AUDIO_SECONDS)
+                if secure:
+                    time.sleep(1.0)
+                    replay_and_forge(rtp_a, rtp_b)       # the call must go on undisturbed
+                    time.sleep(AUDIO_SECONDS - 1.0)
+                else:
+                    time.sleep(AUDIO_SECONDS)
                 door.send("hold")
                 door.wait_event("call", 10, state="on_hold")
                 flat.wait_event("call", 10, state="remote_hold")
@@ -110,8 +162,13 @@ def test_rfc3711_tls_srtp_call_pin_and_hold_leave_nothing_in_clear_on_the_wire(c
             stop_pid(cap)
     for who, ev in (("door", door_end), ("flat", flat_end)):
         m, text = media_figures(who, ev)
+        text += "; srtp_auth_failed=%s srtp_replayed=%s" % (m.get("srtp_auth_failed"), m.get("srtp_replayed"))
+        print(text)
         if secure:
-            assert m.get("srtp") is True and m.get("srtp_auth_failed") == 0 and m.get("srtp_replayed") == 0, text
+            # flat got two replays and one forgery of the door's packets; dropped and counted
+            forged, replayed = (1, 2) if who == "flat" else (0, 0)
+            assert m.get("srtp") is True and m.get("srtp_auth_failed") == forged, text
+            assert m.get("srtp_replayed") == replayed, text
     talk = before_hold(heard, tmp_path / "talk.wav", AUDIO_SECONDS - 0.2)
     assert_clean("flat's speaker (decrypted), before the hold", analyse(talk, TONE_HZ, max_windows=2), TONE_HZ)
     with open(pcap, "rb") as f:
