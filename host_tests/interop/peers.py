@@ -33,23 +33,25 @@ _EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin")
 
 
 def free_udp_port():
-    """A UDP port on 127.0.0.1 that was free a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A UDP port on 127.0.0.1 that was free a moment ago (and not handed out before)."""
+    return free_udp_ports(1)[0]
 
 
 def free_tcp_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A TCP port on 127.0.0.1 that was free a moment ago (and not handed out before)."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
+
+
+_GIVEN = set()        # every port free_udp_ports handed out in this process
 
 
 def free_udp_ports(n, spacing=1, even=False):
@@ -64,7 +66,9 @@ def free_udp_ports(n, spacing=1, even=False):
             s.bind((HOST, 0))
             base = s.getsockname()[1]
             group = [s]
-            ok = not (even and base % 2)
+            # never hand out a port (or the neighbours it needs) twice in one test run:
+            # a port returned here is free again until its user binds it
+            ok = not (even and base % 2) and not _GIVEN.intersection(range(base, base + max(spacing, 1)))
             for k in range(1, spacing):
                 t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 try:
@@ -77,6 +81,7 @@ def free_udp_ports(n, spacing=1, even=False):
             held.extend(group)
             if ok:
                 ports.append(base)
+                _GIVEN.update(range(base, base + max(spacing, 1)))
         return ports
     finally:
         # Sockets are held until all ports are chosen, so they are distinct.
