@@ -49,7 +49,6 @@ NOISE = ("figures are noisy on a shared machine (other processes take the CPU): 
 sys.path[:0] = [os.path.join(REPO, "firmware"), os.path.join(REPO, "tools")]
 import bench_upy  # noqa: E402  (needs the firmware dir on sys.path)
 import bench_g722  # noqa: E402
-import bench_mqtt  # noqa: E402
 import bench_srtp  # noqa: E402
 
 
@@ -250,6 +249,22 @@ def feature_rows(extra):
     return rows
 
 
+def mqtt_rows():
+    """[(name, value)] of tools/bench_mqtt.py (run in .venv: it drives Kamailio and Mosquitto)."""
+    python = os.path.join(REPO, ".venv", "bin", "python")
+    proc = subprocess.Popen([python, os.path.join(REPO, "tools", "bench_mqtt.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    rows = []
+    for line in proc.stdout:
+        print("  | " + line, end="", flush=True)
+        m = re.match(r"(whole call, MQTT \S+)\s{2,}(.*)$", line.rstrip())
+        if m:
+            rows.append((m.group(1), m.group(2)))
+    if proc.wait() != 0 or not rows:
+        raise PeerMissing("tools/bench_mqtt.py exit %d, %d rows" % (proc.returncode, len(rows)))
+    return rows
+
+
 # --- report --------------------------------------------------------------------------------
 
 
@@ -378,7 +393,7 @@ def report(extra, quick=False):
             print(text)
         print("")
         print("Home Assistant over MQTT (tools/bench_mqtt.py; the loop pass is the unix port's, on this VM):")
-        for name, value in bench_mqtt.rows(lambda text: print("  | " + text, flush=True)):
+        for name, value in mqtt_rows():
             print("  %s: %s" % (name, value))
             if value.startswith("n/a"):
                 missing = PeerMissing("bench_mqtt: " + value)
