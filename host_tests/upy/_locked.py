@@ -185,15 +185,42 @@ def hang_up(drv_a, drv_b, step=step_both, serve=None):
             serve()
 
 
-def tcp_listener(port):
-    """A non-blocking TCP listener on 127.0.0.1:port: a peer (proxy, broker) in this process."""
-    import socket
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
-    srv.listen(1)
-    srv.setblocking(False)
-    return srv
+class TcpPeer:
+    """A peer in this process (a proxy, a broker) on 127.0.0.1:port, served unlocked between
+    steps: accepts one connection and keeps what it receives in .got; answer() may reply."""
+
+    def __init__(self, port):
+        import socket
+        self.srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+        self.srv.listen(1)
+        self.srv.setblocking(False)
+        self.conn = None
+        self.got = b""
+
+    def serve(self):
+        if self.conn is None:
+            try:
+                self.conn = self.srv.accept()[0]
+                self.conn.setblocking(False)
+            except OSError:
+                return
+        try:
+            data = self.conn.recv(4096)
+        except OSError:
+            return
+        if data:
+            self.got += data
+        self.answer()
+
+    def answer(self):
+        pass
+
+    def close(self):
+        for s in (self.conn, self.srv):
+            if s is not None:
+                s.close()
 
 
 def close_phones(*drvs):

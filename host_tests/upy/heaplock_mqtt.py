@@ -12,43 +12,22 @@ import sys
 import time
 
 from _locked import (host_phone, phone_config, write_tone, start_phones, settle, lock_frames,
-                     allocation_failure, hang_up, close_phones, tcp_listener)
+                     allocation_failure, hang_up, close_phones, TcpPeer)
 from intercom.ha import HomeAssistant
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47300
 
 
-class Broker:
+class Broker(TcpPeer):
     """Accepts one client, answers its CONNECT with CONNACK 0, reads and drops the rest."""
 
-    def __init__(self, port):
-        self.srv = tcp_listener(port)
-        self.conn = None
-        self.got = b""
-        self.acked = False
+    acked = False
 
-    def serve(self):
-        if self.conn is None:
-            try:
-                self.conn = self.srv.accept()[0]
-                self.conn.setblocking(False)
-            except OSError:
-                return
-        try:
-            data = self.conn.recv(4096)
-        except OSError:
-            return
-        if data:
-            self.got += data
+    def answer(self):
         if not self.acked and self.got[:1] == b"\x10":
             self.conn.send(b"\x20\x02\x00\x00")
             self.acked = True
-
-    def close(self):
-        for s in (self.conn, self.srv):
-            if s is not None:
-                s.close()
 
 
 def main():

@@ -12,7 +12,7 @@ import sys
 import time
 
 from _locked import (host_phone, phone_config, write_tone, start_phones, settle, lock_frames,
-                     allocation_failure, hang_up, tcp_listener)
+                     allocation_failure, hang_up, TcpPeer)
 from intercom.sip.transport import set_transport
 from intercom.stream_conn import StreamTransport
 
@@ -24,37 +24,9 @@ OPTIONS = (b"OPTIONS sip:proxy@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5
            b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
 
 
-class Proxy:
-    """The TCP listener standing for the proxy: accepts the door's connection and keeps what it sends."""
-
-    def __init__(self, port):
-        self.listener = tcp_listener(port)
-        self.peer = None
-        self.got = b""
-
-    def serve(self):
-        if self.peer is None:
-            try:
-                self.peer = self.listener.accept()[0]
-                self.peer.setblocking(False)
-            except OSError:
-                pass
-        else:
-            try:
-                data = self.peer.recv(2048)
-                if data:
-                    self.got += data
-            except OSError:
-                pass
-
-    def close(self):
-        self.peer.close()
-        self.listener.close()
-
-
 def main():
     write_tone("/tmp/heaplock_tone.wav")
-    listener = Proxy(BASE + 30)
+    listener = TcpPeer(BASE + 30)        # the proxy
     ua_a, app_a, board_a, drv_a = host_phone(phone_config("door", BASE, BASE + 10), "/tmp/heaplock_tone.wav")
     ua_b, app_b, board_b, drv_b = host_phone(phone_config("flat", BASE + 2, BASE + 20), "/tmp/heaplock_tone.wav")
     start_phones(drv_a, drv_b)
