@@ -84,6 +84,34 @@ def free_udp_ports(n, spacing=1, even=False):
             s.close()
 
 
+class FreshPorts:
+    """Free UDP ports on 127.0.0.1 for one test's rig: never one handed out before by this object."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def pick(self, spacing=1, even=False):
+        """A free port with port + 1 .. port + spacing - 1 free too (even=True: an RTP port)."""
+        while True:
+            p = free_udp_ports(1, spacing=spacing, even=even)[0]
+            span = set(range(p, p + spacing))
+            if not span & self.taken:
+                self.taken |= span
+                return p
+
+
+def rig_fixture(make, doc="A per-test rig, closed (its processes stopped by PID) whatever happens."):
+    """A pytest fixture whose value is make(tmp_path), closed after the test whatever happens."""
+    def rig(tmp_path):
+        r = make(tmp_path)
+        try:
+            yield r
+        finally:
+            r.close()
+    rig.__doc__ = doc
+    return pytest.fixture(rig)
+
+
 def free_rtp_port():
     """An even free UDP port with the next (RTCP) port free too."""
     return free_udp_ports(1, spacing=2, even=True)[0]
