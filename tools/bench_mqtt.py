@@ -33,8 +33,8 @@ def _with_mqtt(port):
     """membench.sim_config, with an mqtt section for phone A (the door) when port is set."""
     plain = membench.sim_config
 
-    def sim_config(kamailio, user, sip_port, rtp_port, auto_answer):
-        cfg = plain(kamailio, user, sip_port, rtp_port, auto_answer)
+    def sim_config(kamailio, user, sip_port, rtp_port, auto_answer, overrides=()):
+        cfg = plain(kamailio, user, sip_port, rtp_port, auto_answer, overrides)
         if port is not None and user == "door":
             cfg["mqtt"] = {"broker": "127.0.0.1", "port": port, "user": DOOR_USER, "password": DOOR_PASSWORD}
         return cfg
