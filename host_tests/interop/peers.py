@@ -366,6 +366,13 @@ class Kamailio:
             f.write(text)
         return self.cfg
 
+    # no TCP, no SCTP (the cfg listens on udp:127.0.0.1:PORT only); shared and private memory in MB
+    LISTEN_FLAGS = ("-T", "-S", "-m", "32", "-M", "8")
+
+    def ready(self):
+        """True once Kamailio serves: it answers OPTIONS on its UDP port."""
+        return sip_options_probe(self.port)
+
     def start(self):
         self.render()
         os.makedirs(self.rundir, exist_ok=True)
@@ -374,8 +381,7 @@ class Kamailio:
             "-DD",            # no daemon: stays our child, killed by PID
             "-E",             # log to stderr (-> kamailio.log)
             "-n", "1",        # one UDP worker
-            "-T", "-S",       # no TCP, no SCTP (the cfg listens on udp:127.0.0.1:PORT only)
-            "-m", "32", "-M", "8",
+        ] + list(self.LISTEN_FLAGS) + [
             "-Y", self.rundir,  # runtime dir (no /run/kamailio)
             "-w", self.workdir,
         ]
@@ -392,12 +398,12 @@ class Kamailio:
             if self.proc.poll() is not None:
                 raise RuntimeError("kamailio exited with %s during start:\n%s\ncmd: %s"
                                    % (self.proc.returncode, _tail(self.log), " ".join(self.cmd)))
-            if sip_options_probe(self.port):
+            if self.ready():
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("kamailio did not answer OPTIONS on %s:%d within %.0f s:\n%s"
-                           % (HOST, self.port, self.start_timeout, _tail(self.log)))
+        raise RuntimeError("kamailio was not ready (%s) on %s:%d within %.0f s:\n%s"
+                           % (self.ready.__doc__, HOST, self.port, self.start_timeout, _tail(self.log)))
 
     def stop(self):
         rc = stop_pid(self.proc)
