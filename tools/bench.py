@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -48,6 +47,8 @@ NOISE = ("figures are noisy on a shared machine (other processes take the CPU): 
 
 sys.path[:0] = [os.path.join(REPO, "firmware"), os.path.join(REPO, "tools")]
 import bench_upy  # noqa: E402  (needs the firmware dir on sys.path)
+import bench_common  # noqa: E402
+from bench_common import find_micropython  # noqa: E402  (tests patch bench.find_micropython)
 import bench_g722  # noqa: E402
 import bench_srtp  # noqa: E402
 
@@ -136,31 +137,16 @@ def measure(fn, data, quick=False):
 # --- MicroPython ---------------------------------------------------------------------------
 
 
-def find_micropython():
-    local = os.path.join(REPO, ".venv", "bin", "micropython")
-    return local if os.access(local, os.X_OK) else shutil.which("micropython")
-
-
 def run_micropython(quick=False, exe=None):
     """{figure: value} from tools/bench_upy.py under the unix port; PeerMissing when it cannot run."""
     exe = exe or find_micropython()
     if not exe:
         raise PeerMissing("micropython not found (.venv/bin/micropython or PATH): run `make venv`")
-    env = dict(os.environ, MICROPYPATH=os.path.join(REPO, "firmware") + ":.frozen")
-    cmd = [exe, "-X", "heapsize=16M", os.path.join(REPO, "tools", "bench_upy.py")] + (["quick"] if quick else [])
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        results, proc = bench_common.run_upy("bench_upy.py", ["quick"] if quick else [], exe=exe,
+                                             micropypath=os.path.join(REPO, "firmware") + ":.frozen")
     except (OSError, subprocess.TimeoutExpired) as err:
         raise PeerMissing("micropython could not run bench_upy.py: %s" % err)
-    results = {}
-    for line in proc.stdout.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind == "RESULT":
-            name, value = rest.split()
-            results[name] = float(value)
-        elif kind == "ERROR":
-            name, _, msg = rest.partition(" ")
-            results[name] = "failed: " + msg[:60]
     if proc.returncode != 0 or "pystone" not in results:
         raise PeerMissing("micropython bench_upy.py exit %d: %s" % (proc.returncode, proc.stderr.strip()[-300:]))
     if not isinstance(results["pystone"], float) or results["pystone"] <= 0:

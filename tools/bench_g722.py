@@ -13,7 +13,6 @@ measurement on a device.
     MICROPYPATH=firmware .venv/bin/micropython tools/bench_g722.py   # the raw RESULT lines
 """
 
-import gc
 import sys
 
 GOAL_MS = 3.0           # encode + decode per 20 ms frame on the ESP32 estimate
@@ -38,17 +37,8 @@ def _frame():
 
 def frame_us(kernels, loops, repeats=5):
     """Best microseconds for encode + decode of one 20 ms frame with a kernel module."""
-    try:
-        from time import ticks_diff, ticks_us
-    except ImportError:
-        from time import perf_counter
-
-        def ticks_us():
-            return perf_counter() * 1e6
-
-        def ticks_diff(a, b):
-            return a - b
     from array import array
+    from bench_common import best_us
     from intercom.media import _g722_py
     enc = array("h", bytes(2 * _g722_py.STATE_LEN))
     dec = array("h", bytes(2 * _g722_py.STATE_LEN))
@@ -59,16 +49,11 @@ def frame_us(kernels, loops, repeats=5):
     out = bytearray(4 * FRAME)
     encode = kernels.encode
     decode = kernels.decode
-    best = None
-    for _ in range(repeats):
-        gc.collect()
-        t0 = ticks_us()
-        for _ in range(loops):
-            encode(enc, pcm, codes, FRAME)
-            decode(dec, codes, out, FRAME)
-        per = ticks_diff(ticks_us(), t0) / loops
-        best = per if best is None or per < best else best
-    return best
+
+    def both():
+        encode(enc, pcm, codes, FRAME)
+        decode(dec, codes, out, FRAME)
+    return best_us(both, repeats, loops)
 
 
 def upy_main(args):
@@ -89,26 +74,11 @@ def upy_main(args):
 def measure(exe=None, quick=False):
     """{name: us} from this file under the unix port, plus the pure kernels on this CPython."""
     import os
-    import subprocess
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if exe is None:
-        local = os.path.join(repo, ".venv", "bin", "micropython")
-        exe = local if os.access(local, os.X_OK) else "micropython"
-    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "firmware"))
-    proc = subprocess.run([exe, "-X", "heapsize=16M", os.path.abspath(__file__)] + (["quick"] if quick else []),
-                          env=env, capture_output=True, text=True, timeout=600)
-    out = {}
-    for line in proc.stdout.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind == "RESULT":
-            name, value = rest.split()
-            out[name] = float(value)
-        elif kind == "ERROR":
-            name, _, msg = rest.partition(" ")
-            out[name] = "failed: " + msg[:80]
+    from bench_common import run_upy, repo_dir
+    out, proc = run_upy("bench_g722.py", ["quick"] if quick else [], exe=exe)
     if proc.returncode != 0 or "g722_pure" not in out:
         raise RuntimeError("bench_g722 under micropython: exit %d %s" % (proc.returncode, proc.stderr[-300:]))
-    sys.path.insert(0, os.path.join(repo, "firmware"))
+    sys.path.insert(0, os.path.join(repo_dir(), "firmware"))
     from intercom.media import _g722_py
     out["g722_cpython_pure"] = frame_us(_g722_py, 2 if quick else 20, 2 if quick else 3)
     return out

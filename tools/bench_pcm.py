@@ -7,35 +7,10 @@ that media/pcm.py binds to a viper twin (each includes one lambda call).
 Host numbers show the ratio only; this does not measure an ESP32.
 """
 
-import gc
-
+from bench_common import best_us
 from intercom.media import pcm
 
-try:
-    from time import ticks_diff, ticks_us
-except ImportError:   # CPython: no viper; the pure column only
-    from time import perf_counter
-
-    def ticks_us():
-        return int(perf_counter() * 1e6)
-
-    def ticks_diff(a, b):
-        return a - b
-
 FRAME = 160     # 8 kHz samples per 20 ms
-
-
-def best_us(fn, repeats=7, loops=20):
-    fn()
-    best = None
-    for _ in range(repeats):
-        gc.collect()
-        t0 = ticks_us()
-        for _ in range(loops):
-            fn()
-        per = ticks_diff(ticks_us(), t0) / loops
-        best = per if best is None or per < best else best
-    return best
 
 
 def cases():

@@ -11,20 +11,9 @@ ESP32 estimate (factor: tools/bench.py's esp32_factor); `make bench` calls it.
 
 import sys
 
+from bench_common import best_us
+
 SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
-
-
-def best_us(fn, repeats=7, loops=50):
-    from time import ticks_us, ticks_diff
-    fn()
-    best = None
-    for _ in range(repeats):
-        t0 = ticks_us()
-        for _ in range(loops):
-            fn()
-        dt = ticks_diff(ticks_us(), t0) / loops
-        best = dt if best is None or dt < best else best
-    return best
 
 
 def measure(srtp, suite):
@@ -52,8 +41,8 @@ def measure(srtp, suite):
         rx.window.lo = -1
         state[0] = rx.unprotect(mv, back)
 
-    print("RESULT srtp_protect_%s %.1f" % (suite[-2:], best_us(protect)))
-    print("RESULT srtp_frame_%s %.1f" % (suite[-2:], best_us(both)))
+    print("RESULT srtp_protect_%s %.1f" % (suite[-2:], best_us(protect, loops=50, collect=False)))
+    print("RESULT srtp_frame_%s %.1f" % (suite[-2:], best_us(both, loops=50, collect=False)))
     if state[0] != 172:
         print("ERROR srtp_frame_%s unprotect returned %d" % (suite[-2:], state[0]))
 
@@ -67,21 +56,11 @@ def upy_main():
 
 def run_upy(exe=None):
     """{figure: microseconds} from this file under the unix port."""
-    import os
-    import subprocess
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    exe = exe or os.path.join(repo, ".venv", "bin", "micropython")
-    env = dict(os.environ, MICROPYPATH=os.path.join(repo, "firmware"))
-    proc = subprocess.run([exe, "-X", "heapsize=4M", os.path.abspath(__file__)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    out = {}
-    for line in proc.stdout.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind == "RESULT":
-            name, value = rest.split()
-            out[name] = float(value)
-        elif kind == "ERROR":
-            raise RuntimeError(rest)
+    import bench_common
+    out, proc = bench_common.run_upy("bench_srtp.py", exe=exe, heapsize="4M", timeout=300)
+    failed = [name + " " + value for name, value in out.items() if not isinstance(value, float)]
+    if failed:
+        raise RuntimeError("; ".join(failed))
     if proc.returncode != 0 or not out:
         raise RuntimeError("bench_srtp under micropython failed: %s" % proc.stderr[-300:])
     return out

@@ -16,7 +16,7 @@ INTEROP = os.path.join(os.path.dirname(HERE), "interop")
 if INTEROP not in sys.path:
     sys.path.insert(0, INTEROP)
 
-from peers import (HOST, PEERS_DIR, Kamailio, Sim, Sipp, free_udp_ports,  # noqa: E402
+from peers import (HOST, PEERS_DIR, FreshPorts, Kamailio, Sim, Sipp, rig_fixture,  # noqa: E402,F401
                    raw_register, require_binary, stop_pid)
 
 __all__ = ["HERE", "HOST", "PEERS_DIR", "SCENARIOS", "RUNTIMES", "Kamailio", "Rig", "Sipp",
@@ -32,7 +32,7 @@ class Rig:
 
     def __init__(self, tmp_path):
         self.tmp = tmp_path
-        self.taken = set()
+        self.ports = FreshPorts()
         self.sims = []
         self.sipps = []
         self.kamailios = []
@@ -42,12 +42,7 @@ class Rig:
     def port(self, spacing=1, even=False):
         """A free UDP port on 127.0.0.1 (with port+1..port+spacing-1 free too),
         never handed out before in this test."""
-        while True:
-            p = free_udp_ports(1, spacing=spacing, even=even)[0]
-            span = set(range(p, p + spacing))
-            if not span & self.taken:
-                self.taken |= span
-                return p
+        return self.ports.pick(spacing, even)
 
     # -- peers ------------------------------------------------------------
     def sim(self, runtime, name="door", registrar=None, calls=None, sip=None, media=None,

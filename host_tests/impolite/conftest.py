@@ -1,15 +1,5 @@
 """Fixtures of the impolite-peers suite."""
 
-import pytest
+from ._rig import Rig, rig_fixture
 
-from ._rig import Rig
-
-
-@pytest.fixture
-def rig(tmp_path):
-    """A per-test rig (ports, processes, pcap reader), closed whatever happens."""
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
+rig = rig_fixture(Rig, "A per-test rig (ports, processes, pcap reader), closed whatever happens.")

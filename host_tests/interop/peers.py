@@ -89,6 +89,34 @@ def free_udp_ports(n, spacing=1, even=False):
             s.close()
 
 
+class FreshPorts:
+    """Free UDP ports on 127.0.0.1 for one test's rig: never one handed out before by this object."""
+
+    def __init__(self):
+        self.taken = set()
+
+    def pick(self, spacing=1, even=False):
+        """A free port with port + 1 .. port + spacing - 1 free too (even=True: an RTP port)."""
+        while True:
+            p = free_udp_ports(1, spacing=spacing, even=even)[0]
+            span = set(range(p, p + spacing))
+            if not span & self.taken:
+                self.taken |= span
+                return p
+
+
+def rig_fixture(make, doc="A per-test rig, closed (its processes stopped by PID) whatever happens."):
+    """A pytest fixture whose value is make(tmp_path), closed after the test whatever happens."""
+    def rig(tmp_path):
+        r = make(tmp_path)
+        try:
+            yield r
+        finally:
+            r.close()
+    rig.__doc__ = doc
+    return pytest.fixture(rig)
+
+
 def free_rtp_port():
     """An even free UDP port with the next (RTCP) port free too."""
     return free_udp_ports(1, spacing=2, even=True)[0]
@@ -343,6 +371,13 @@ class Kamailio:
             f.write(text)
         return self.cfg
 
+    # no TCP, no SCTP (the cfg listens on udp:127.0.0.1:PORT only); shared and private memory in MB
+    LISTEN_FLAGS = ("-T", "-S", "-m", "32", "-M", "8")
+
+    def ready(self):
+        """True once Kamailio serves: it answers OPTIONS on its UDP port."""
+        return sip_options_probe(self.port)
+
     def start(self):
         self.render()
         os.makedirs(self.rundir, exist_ok=True)
@@ -351,8 +386,7 @@ class Kamailio:
             "-DD",            # no daemon: stays our child, killed by PID
             "-E",             # log to stderr (-> kamailio.log)
             "-n", "1",        # one UDP worker
-            "-T", "-S",       # no TCP, no SCTP (the cfg listens on udp:127.0.0.1:PORT only)
-            "-m", "32", "-M", "8",
+        ] + list(self.LISTEN_FLAGS) + [
             "-Y", self.rundir,  # runtime dir (no /run/kamailio)
             "-w", self.workdir,
         ]
@@ -369,12 +403,12 @@ class Kamailio:
             if self.proc.poll() is not None:
                 raise RuntimeError("kamailio exited with %s during start:\n%s\ncmd: %s"
                                    % (self.proc.returncode, _tail(self.log), " ".join(self.cmd)))
-            if sip_options_probe(self.port):
+            if self.ready():
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("kamailio did not answer OPTIONS on %s:%d within %.0f s:\n%s"
-                           % (HOST, self.port, self.start_timeout, _tail(self.log)))
+        raise RuntimeError("kamailio was not ready (%s) on %s:%d within %.0f s:\n%s"
+                           % (self.ready.__doc__, HOST, self.port, self.start_timeout, _tail(self.log)))
 
     def stop(self):
         rc = stop_pid(self.proc)

@@ -23,7 +23,7 @@ import wave
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import HOST, Baresip, Sim, free_udp_ports  # noqa: E402
+from peers import HOST, Baresip, FreshPorts, Sim, rig_fixture  # noqa: E402
 
 TONE_HZ = 1000
 TONE_AMPLITUDE = 12000      # about -8.7 dBFS: well inside G.711's range
@@ -211,32 +211,21 @@ def media_figures(label, ev):
 # -- the simulators -------------------------------------------------------------------
 
 
-class Net:
+class Net(FreshPorts):
     """Free ports on 127.0.0.1: SIP ports for sims, even RTP ports two apart
     (RTCP on rtp_port + 1), baresip's SIP port with port + 1 free."""
 
-    def __init__(self):
-        self.taken = set()
-
-    def _pick(self, spacing, even):
-        while True:
-            p = free_udp_ports(1, spacing=spacing, even=even)[0]
-            span = set(range(p, p + spacing))
-            if not span & self.taken:
-                self.taken |= span
-                return p
-
     def sip(self):
-        return self._pick(1, False)
+        return self.pick(1, False)
 
     def rtp(self):
-        return self._pick(2, True)
+        return self.pick(2, True)
 
     def baresip_sip(self):
-        return self._pick(2, False)
+        return self.pick(2, False)
 
     def baresip_rtp(self):
-        return self._pick(4, True)
+        return self.pick(4, True)
 
 
 def sim_config(user, sip_port, rtp_port, auto_answer=False, door=None):
@@ -262,7 +251,8 @@ class Rig:
         self.baresips = []
 
     def sim(self, user, runtime="micropython", auto_answer=False, door=None, mic=None,
-            speaker=None):
+            speaker=None, media=None):
+        """A sim on fresh ports (media: more media.* keys), started and ready."""
         sip_port, rtp_port = self.net.sip(), self.net.rtp()
         workdir = self.tmp / ("sim-" + user)
         pcap = str(workdir / "sip.pcap")
@@ -271,8 +261,9 @@ class Rig:
             args += ["--mic", str(mic)]
         if speaker:
             args += ["--speaker", str(speaker)]
-        sim = Sim(sim_config(user, sip_port, rtp_port, auto_answer, door), runtime=runtime,
-                  extra_args=args, workdir=str(workdir))
+        cfg = sim_config(user, sip_port, rtp_port, auto_answer, door)
+        cfg["media"].update(media or {})
+        sim = Sim(cfg, runtime=runtime, extra_args=args, workdir=str(workdir))
         sim.user, sim.sip_port, sim.rtp_port, sim.pcap = user, sip_port, rtp_port, pcap
         self.sims.append(sim)
         sim.start()
@@ -295,13 +286,7 @@ class Rig:
             s.stop()
 
 
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
+rig = rig_fixture(Rig)
 
 
 def ended(sim, timeout=5):
@@ -434,8 +419,7 @@ ausrc_srate\t\t48000
 ausrc_channels\t\t2
 rtp_ports\t\t{rtp_lo}-{rtp_hi}
 module_path\t\t/usr/lib/baresip/modules
-module\t\t\tg711.so
-module\t\t\tausine.so
+{modules}module\t\t\tausine.so
 module\t\t\taubridge.so
 module\t\t\tsndfile.so
 snd_path\t\t{workdir}
@@ -446,20 +430,26 @@ ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
 """
 
 
+def write_baresip_config(b, rtp, freq, modules=("g711",)):
+    """baresip b's config (in b.workdir) from _BARESIP_AUDIO_CONFIG: its SIP and control ports,
+    RTP ports rtp .. rtp + 3, ausine at freq Hz, and these modules (codecs first) before ausine."""
+    with open(os.path.join(b.workdir, "config"), "w") as f:
+        f.write(_BARESIP_AUDIO_CONFIG.format(
+            sip_port=b.sip_port, ctrl_port=b.ctrl_port, rtp_lo=rtp, rtp_hi=rtp + 3, freq=freq,
+            workdir=b.workdir, modules="".join("module\t\t\t%s.so\n" % m for m in modules)))
+
+
 class AudioBaresip(Baresip):
     """peers.Baresip, peer-to-peer (no registration), auto-answering, with a
-    sine source and a recording of the decoded audio."""
+    sine source and a recording of the decoded audio; `modules` as in write_baresip_config,
+    `mediaenc` (e.g. srtp-mand) on its account if given."""
 
-    def __init__(self, net, workdir, freq=AUSINE_HZ):
+    def __init__(self, net, workdir, freq=AUSINE_HZ, modules=("g711",), mediaenc=None):
         super().__init__("bob", "unused", 0, sip_port=net.baresip_sip(), workdir=workdir)
-        rtp = net.baresip_rtp()
-        with open(os.path.join(self.workdir, "config"), "w") as f:
-            f.write(_BARESIP_AUDIO_CONFIG.format(
-                sip_port=self.sip_port, ctrl_port=self.ctrl_port, rtp_lo=rtp, rtp_hi=rtp + 3,
-                freq=freq, workdir=self.workdir))
+        write_baresip_config(self, net.baresip_rtp(), freq, modules)
         with open(os.path.join(self.workdir, "accounts"), "w") as f:
             f.write("<sip:bob@%s:%d;transport=udp>;regint=0;answermode=auto;"
-                    "audio_codecs=PCMU,PCMA\n" % (HOST, self.sip_port))
+                    "audio_codecs=PCMU,PCMA%s\n" % (HOST, self.sip_port, ";mediaenc=" + mediaenc if mediaenc else ""))
 
     def recording(self):
         files = sorted(glob.glob(os.path.join(self.workdir, "dump-*-dec.wav")))

@@ -9,7 +9,6 @@ baresip without G.722 falls back to G.711 in the same call setup. Two sims
 printed (pytest -s).
 """
 
-import glob
 import os
 import sys
 import time
@@ -17,8 +16,9 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import HOST, Baresip, Kamailio, Sim  # noqa: E402
-from test_audio_interop import Net, analyse, figures, media_figures, write_tone  # noqa: E402
+from peers import HOST, Baresip, Kamailio, Sim, rig_fixture  # noqa: E402
+from test_audio_interop import (  # noqa: E402
+    AudioBaresip, Net, analyse, figures, media_figures, write_baresip_config, write_tone)
 
 WIDE_HZ = 6000              # above G.711's 3.4 kHz: only a wideband path carries it
 WIDE_AMPLITUDE = 10000      # about -10 dBFS
@@ -26,57 +26,24 @@ MIN_SNR_DB = 20.0           # G.722's 2-bit upper band gives ~27 dB at 6 kHz (te
 CALL_SECONDS = 4.0
 USERS = {"door": "doorsecret", "bob": "bobsecret"}
 
-_BARESIP_G722_CONFIG = """\
-poll_method\t\tepoll
-sip_listen\t\t127.0.0.1:{sip_port}
-sip_transports\t\tudp
-net_interface\t\t127.0.0.1
-audio_player\t\taubridge,sink
-audio_source\t\tausine,{freq}
-audio_alert\t\tnone,none
-ausrc_srate\t\t48000
-ausrc_channels\t\t2
-rtp_ports\t\t{rtp_lo}-{rtp_hi}
-module_path\t\t/usr/lib/baresip/modules
-{codec_modules}
-module\t\t\tausine.so
-module\t\t\taubridge.so
-module\t\t\tsndfile.so
-snd_path\t\t{workdir}
-module_app\t\taccount.so
-module_app\t\tmenu.so
-module_app\t\tctrl_tcp.so
-ctrl_tcp_listen\t\t127.0.0.1:{ctrl_port}
-"""
-
-
-class WideBaresip(Baresip):
+class WideBaresip(AudioBaresip):
     """baresip registered as bob at Kamailio, auto-answering, with a 6 kHz
     ausine source and a recording of what it decodes (sndfile). `codecs`
     is its audio_codecs list: G722 first, or G.711 only (no g722 module)."""
 
     def __init__(self, net, workdir, registrar_port, codecs=("G722",)):
-        super().__init__("bob", USERS["bob"], registrar_port, sip_port=net.baresip_sip(), workdir=workdir)
-        rtp = net.baresip_rtp()
-        modules = ["module\t\t\tg711.so"]
+        Baresip.__init__(self, "bob", USERS["bob"], registrar_port, sip_port=net.baresip_sip(), workdir=workdir)
+        modules = ["g711"]
         if "G722" in codecs:
             if not os.path.exists("/usr/lib/baresip/modules/g722.so"):
                 if os.environ.get("CI") == "true":
                     pytest.fail("baresip's g722 module is missing (apt-get install baresip-core)")
                 pytest.skip("baresip's g722 module is missing")
-            modules.insert(0, "module\t\t\tg722.so")
-        with open(os.path.join(self.workdir, "config"), "w") as f:
-            f.write(_BARESIP_G722_CONFIG.format(
-                sip_port=self.sip_port, ctrl_port=self.ctrl_port, rtp_lo=rtp, rtp_hi=rtp + 3,
-                freq=WIDE_HZ, workdir=self.workdir, codec_modules="\n".join(modules)))
+            modules.insert(0, "g722")
+        write_baresip_config(self, net.baresip_rtp(), WIDE_HZ, modules)
         with open(os.path.join(self.workdir, "accounts"), "w") as f:
             f.write("<sip:bob@%s:%d;transport=udp>;auth_pass=%s;answermode=auto;regint=60;"
                     "audio_codecs=%s\n" % (HOST, registrar_port, USERS["bob"], ",".join(codecs)))
-
-    def recording(self):
-        files = sorted(glob.glob(os.path.join(self.workdir, "dump-*-dec.wav")))
-        assert files, "baresip's sndfile wrote no dump-*-dec.wav\n" + self.describe()
-        return files[-1]
 
 
 class WideRig:
@@ -133,13 +100,7 @@ class WideRig:
             p.stop()
 
 
-@pytest.fixture
-def wrig(tmp_path):
-    r = WideRig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
+wrig = rig_fixture(WideRig)
 
 
 def wide_tone(tmp_path):

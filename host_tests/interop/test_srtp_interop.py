@@ -19,41 +19,21 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "firmware"))
-from peers import HOST, Sim, stop_pid  # noqa: E402
+from peers import HOST, rig_fixture, stop_pid  # noqa: E402
 from test_audio_interop import (  # noqa: E402
     TONE_HZ, CALL_SECONDS, MIN_SNR_DB, write_tone, analyse, assert_clean, media_figures,
-    ended, sim_config, Rig, AudioBaresip, check_both_ways)
+    ended, Rig, AudioBaresip, check_both_ways)
 from intercom.media import g711  # noqa: E402
 
 SRTP = {"srtp": "mandatory", "srtp_over_udp": True}
 
 
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path)
-    try:
-        yield r
-    finally:
-        r.close()
+rig = rig_fixture(Rig)
 
 
 def srtp_sim(rig, user, media, auto_answer=False, mic=None, speaker=None, runtime="micropython"):
     """Rig.sim with these media keys (the rig stops it by PID at the end)."""
-    sip_port, rtp_port = rig.net.sip(), rig.net.rtp()
-    workdir = rig.tmp / ("sim-" + user)
-    cfg = sim_config(user, sip_port, rtp_port, auto_answer)
-    cfg["media"].update(media)
-    args = []
-    if mic:
-        args += ["--mic", str(mic)]
-    if speaker:
-        args += ["--speaker", str(speaker)]
-    sim = Sim(cfg, runtime=runtime, extra_args=args, workdir=str(workdir))
-    sim.user, sim.sip_port, sim.rtp_port = user, sip_port, rtp_port
-    rig.sims.append(sim)
-    sim.start()
-    sim.wait_event("ready", 15)
-    return sim
+    return rig.sim(user, runtime, auto_answer, mic=mic, speaker=speaker, media=media)
 
 
 def udp_payloads(pcap, dst_port):
@@ -150,15 +130,7 @@ class SrtpBaresip(AudioBaresip):
     """AudioBaresip with the srtp module and `mediaenc=srtp-mand` on its account."""
 
     def __init__(self, net, workdir):
-        super().__init__(net, workdir)
-        cfg = os.path.join(self.workdir, "config")
-        with open(cfg) as f:
-            text = f.read()
-        with open(cfg, "w") as f:
-            f.write(text.replace("module\t\t\tg711.so\n", "module\t\t\tg711.so\nmodule\t\t\tsrtp.so\n"))
-        with open(os.path.join(self.workdir, "accounts"), "w") as f:
-            f.write("<sip:bob@%s:%d;transport=udp>;regint=0;answermode=auto;"
-                    "audio_codecs=PCMU,PCMA;mediaenc=srtp-mand\n" % (HOST, self.sip_port))
+        super().__init__(net, workdir, modules=("g711", "srtp"), mediaenc="srtp-mand")
 
 
 def start_srtp_baresip(rig):
@@ -168,17 +140,26 @@ def start_srtp_baresip(rig):
     return b
 
 
-def test_sim_calls_baresip_srtp_mand_audio_both_ways(rig, tmp_path):
+def srtp_call_with_baresip(rig, tmp_path, sim_calls):
+    """A sim (media.srtp mandatory) and baresip (srtp-mand) in a call placed, and hung up,
+    by the sim if sim_calls, else by baresip: SRTP on, nothing failed authentication, and
+    each side's tone on the other's speaker."""
     tone = write_tone(tmp_path / "tone8000.wav", 8000)
     speaker = tmp_path / "sim-speaker.wav"
     bob = start_srtp_baresip(rig)
-    sim = srtp_sim(rig, "door", SRTP, mic=tone, speaker=speaker)
-    sim.send("dial sip:bob@%s:%d" % (HOST, bob.sip_port))
+    sim = srtp_sim(rig, "door", SRTP, auto_answer=not sim_calls, mic=tone, speaker=speaker)
+    if sim_calls:
+        sim.send("dial sip:bob@%s:%d" % (HOST, bob.sip_port))
+    else:
+        bob.command("dial", "sip:door@%s:%d" % (HOST, sim.sip_port))
     media = sim.wait_event("media", 8)
     sim.wait_event("call", 8, state="connected")
     bob.wait_event("CALL_ESTABLISHED", 3)
     time.sleep(CALL_SECONDS)
-    sim.send("hangup")
+    if sim_calls:
+        sim.send("hangup")
+    else:
+        bob.command("hangup")
     sim_end = ended(sim)
     bob.wait_event("CALL_CLOSED", 5)
     assert sim.quit(10) == 0, sim.describe()
@@ -186,26 +167,14 @@ def test_sim_calls_baresip_srtp_mand_audio_both_ways(rig, tmp_path):
     assert media["srtp"] is True, media
     assert sim_end["media"].get("srtp_auth_failed") == 0, sim_end
     check_both_ways(rig, sim, sim_end, bob, speaker)
+
+
+def test_sim_calls_baresip_srtp_mand_audio_both_ways(rig, tmp_path):
+    srtp_call_with_baresip(rig, tmp_path, sim_calls=True)
 
 
 def test_baresip_srtp_mand_calls_sim_audio_both_ways(rig, tmp_path):
-    tone = write_tone(tmp_path / "tone8000.wav", 8000)
-    speaker = tmp_path / "sim-speaker.wav"
-    bob = start_srtp_baresip(rig)
-    sim = srtp_sim(rig, "door", SRTP, auto_answer=True, mic=tone, speaker=speaker)
-    bob.command("dial", "sip:door@%s:%d" % (HOST, sim.sip_port))
-    media = sim.wait_event("media", 8)
-    sim.wait_event("call", 8, state="connected")
-    bob.wait_event("CALL_ESTABLISHED", 3)
-    time.sleep(CALL_SECONDS)
-    bob.command("hangup")
-    sim_end = ended(sim)
-    bob.wait_event("CALL_CLOSED", 5)
-    assert sim.quit(10) == 0, sim.describe()
-    bob.stop()
-    assert media["srtp"] is True, media
-    assert sim_end["media"].get("srtp_auth_failed") == 0, sim_end
-    check_both_ways(rig, sim, sim_end, bob, speaker)
+    srtp_call_with_baresip(rig, tmp_path, sim_calls=False)
 
 
 def test_baresip_srtp_mand_refused_by_a_sim_without_srtp(rig):

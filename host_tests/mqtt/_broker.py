@@ -18,7 +18,7 @@ INTEROP = os.path.join(os.path.dirname(HERE), "interop")
 if INTEROP not in sys.path:
     sys.path.insert(0, INTEROP)
 
-from peers import (HOST, Kamailio, Sim, free_tcp_port, free_udp_ports,  # noqa: E402
+from peers import (HOST, FreshPorts, Kamailio, Sim, free_tcp_port, free_udp_ports, rig_fixture,  # noqa: E402,F401
                    require_binary, sip_options_probe, stop_pid, _tail)
 
 __all__ = ["HOST", "Rig", "Mosquitto", "Observer", "FakeBroker", "sip_options_probe", "RUNTIMES"]
@@ -243,15 +243,10 @@ class Rig:
         self.kamailios = []
         self.observers = []
         self.fakes = []
-        self.taken = set()
+        self.ports = FreshPorts()
 
     def udp_port(self, even=False, spacing=1):
-        while True:
-            p = free_udp_ports(1, spacing=spacing, even=even)[0]
-            span = set(range(p, p + spacing))
-            if not span & self.taken:
-                self.taken |= span
-                return p
+        return self.ports.pick(spacing, even)
 
     def mosquitto(self, port=None, tls=None):
         m = Mosquitto(os.path.join(self.tmp, "mosquitto%d" % len(self.brokers)),

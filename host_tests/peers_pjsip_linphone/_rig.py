@@ -18,7 +18,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
-from peers import (HOST, Kamailio, Sim, _tail, free_udp_ports, require_binary,  # noqa: E402,F401
+from peers import (HOST, FreshPorts, Kamailio, Sim, _tail, free_udp_ports, require_binary, rig_fixture,  # noqa: E402,F401
                    stop_pid)
 from test_audio_interop import analyse, figures, read_wav, write_tone  # noqa: E402,F401
 from _helpers import zc_freq  # noqa: E402  (host_tests/core, on sys.path via conftest)
@@ -46,19 +46,7 @@ def pjsua2_available():
         pytest.skip(msg)
 
 
-class Ports:
-    """Distinct free UDP ports: SIP ports, and even RTP ports with RTCP beside."""
-
-    def __init__(self):
-        self.taken = set()
-
-    def pick(self, spacing=1, even=False):
-        while True:
-            p = free_udp_ports(1, spacing=spacing, even=even)[0]
-            span = set(range(p, p + spacing))
-            if not span & self.taken:
-                self.taken |= span
-                return p
+Ports = FreshPorts     # distinct free UDP ports: SIP ports, and even RTP ports with RTCP beside
 
 
 class PjsuaAgent(Sim):
@@ -180,6 +168,37 @@ class Rig:
             s.stop()
         if self.kamailio is not None:
             self.kamailio.stop()
+
+
+# linphonec's lines for a call's progress
+INCOMING = r"Receiving new incoming call"
+CONNECTED = r"Call \d+ with .* connected"
+ENDED = r"Call \d+ .*(ended|declined|terminated|error)"
+
+
+def connect_pjsua(rig, sim, pj, sim_calls=True):
+    """The door calls pjsua, which answers (sim_calls), or pjsua calls the door (auto-answering);
+    returns once both sides are connected."""
+    if sim_calls:
+        sim.send("dial " + rig.peer_uri(pj))
+        pj.wait_event("call", 8, state="INCOMING")
+        pj.send("answer")
+    else:
+        pj.send("dial " + rig.sim_uri(sim))
+    sim.wait_event("call", 8, state="connected")
+    pj.wait_event("call", 5, state="CONFIRMED")
+
+
+def connect_linphone(rig, sim, lin, sim_calls=True):
+    """As connect_pjsua, with linphonec."""
+    if sim_calls:
+        sim.send("dial " + rig.peer_uri(lin))
+        lin.wait_line(INCOMING, 8)
+        lin.send("answer")
+    else:
+        lin.send("call " + rig.sim_uri(sim))
+    sim.wait_event("call", 8, state="connected")
+    lin.wait_line(CONNECTED, 5)
 
 
 def _skip_start(path, seconds):

@@ -11,23 +11,15 @@ import time
 
 import pytest
 
-from _rig import HOST, USERS, Linphone, Rig, tone_check, write_tone  # noqa: F401
+from _rig import (ENDED, HOST, USERS, Linphone, Rig, connect_linphone, connect_pjsua,  # noqa: F401
+                  rig_fixture, tone_check, write_tone)
 
 SIM_TONE_HZ = 1000
 PEER_TONE_HZ = 1200
 CALL_SECONDS = 3.0
-CONNECTED = r"Call \d+ with .* connected"
-INCOMING = r"Receiving new incoming call"
-ENDED = r"Call \d+ .*(ended|declined|terminated|error)"
 
 
-@pytest.fixture
-def rig(tmp_path):
-    r = Rig(tmp_path, "kamailio")
-    try:
-        yield r
-    finally:
-        r.close()
+rig = rig_fixture(lambda tmp_path: Rig(tmp_path, "kamailio"))
 
 
 # linphone ships G.722 disabled: its codec list in linphonerc turns it on
@@ -79,14 +71,7 @@ def test_pjsip_negotiates_g722_with_the_door_tone_both_ways(rig, tmp_path, sim_c
     sim = rig.sim(runtime, auto_answer=not sim_calls, mic=sim_tone, speaker=sim_heard,
                   codecs=["G722", "PCMU"])
     pj = rig.pjsua(play=peer_tone, record=peer_heard, codecs=["PCMU/8000/1", "G722/16000/1"])
-    if sim_calls:
-        sim.send("dial " + rig.peer_uri(pj))
-        pj.wait_event("call", 8, state="INCOMING")
-        pj.send("answer")
-    else:
-        pj.send("dial " + rig.sim_uri(sim))
-    sim.wait_event("call", 8, state="connected")
-    pj.wait_event("call", 5, state="CONFIRMED")
+    connect_pjsua(rig, sim, pj, sim_calls)
     time.sleep(CALL_SECONDS)
     sim.send("hangup")
     sim.wait_event("call", 6, state="ended")
@@ -126,14 +111,7 @@ def test_linphone_negotiates_g722_with_the_door(rig, tmp_path, sim_calls):
     sim = rig.sim("micropython", auto_answer=not sim_calls, mic=sim_tone, speaker=sim_heard,
                   codecs=["G722", "PCMU"])
     lin = wideband_linphone(rig, tmp_path)
-    if sim_calls:
-        sim.send("dial " + rig.peer_uri(lin))
-        lin.wait_line(INCOMING, 8)
-        lin.send("answer")
-    else:
-        lin.send("call " + rig.sim_uri(sim))
-    sim.wait_event("call", 8, state="connected")
-    lin.wait_line(CONNECTED, 5)
+    connect_linphone(rig, sim, lin, sim_calls)
     time.sleep(1.0)
     sim.send("hangup")
     sim.wait_event("call", 6, state="ended")

@@ -17,13 +17,10 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _rig import (CALL_SECONDS, PEER_TONE_HZ, PIN, SIM_TONE_HZ, Rig, linphonec_binary,  # noqa: E402
-                  tone_check, write_tone)
+from _rig import (CALL_SECONDS, CONNECTED, ENDED, INCOMING, PEER_TONE_HZ, PIN, SIM_TONE_HZ, Rig,  # noqa: E402
+                  connect_linphone, linphonec_binary, tone_check, write_tone)
 
 MODES = ["p2p", "kamailio"]
-CONNECTED = r"Call \d+ with .* connected"
-INCOMING = r"Receiving new incoming call"
-ENDED = r"Call \d+ .*(ended|declined|terminated|error)"
 
 
 @pytest.fixture
@@ -54,14 +51,7 @@ def _tone_call(make_rig, tmp_path, mode, sim_calls, runtime):
     peer_heard = tmp_path / "linphone-heard.wav"
     sim = rig.sim(runtime, auto_answer=not sim_calls, mic=sim_tone, speaker=sim_heard)
     lin = rig.linphone(play=peer_tone, record=peer_heard)
-    if sim_calls:
-        sim.send("dial " + rig.peer_uri(lin))
-        lin.wait_line(INCOMING, 8)
-        lin.send("answer")
-    else:
-        lin.send("call " + rig.sim_uri(sim))
-    sim.wait_event("call", 8, state="connected")
-    lin.wait_line(CONNECTED, 5)
+    connect_linphone(rig, sim, lin, sim_calls)
     time.sleep(CALL_SECONDS + 1.0)      # + linphone's settling second
     if sim_calls:
         sim.send("hangup")
@@ -97,11 +87,7 @@ def test_linphone_rfc3264_8_4_hold_and_resume_both_ways(make_rig, mode):
     rig = make_rig(mode)
     sim = rig.sim()
     lin = rig.linphone()
-    sim.send("dial " + rig.peer_uri(lin))
-    lin.wait_line(INCOMING, 8)
-    lin.send("answer")
-    sim.wait_event("call", 8, state="connected")
-    lin.wait_line(CONNECTED, 5)
+    connect_linphone(rig, sim, lin)
     # the door holds, then resumes: linphone sees itself paused by the door
     sim.send("hold")
     sim.wait_event("call", 5, state="on_hold")

@@ -15,8 +15,8 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _rig import (CALL_SECONDS, PEER_TONE_HZ, PIN, SIM_TONE_HZ, Rig, tone_check,  # noqa: E402
-                  write_tone)
+from _rig import (CALL_SECONDS, PEER_TONE_HZ, PIN, SIM_TONE_HZ, Rig, connect_pjsua,  # noqa: E402
+                  tone_check, write_tone)
 
 MODES = ["p2p", "kamailio"]
 
@@ -49,14 +49,7 @@ def _tone_call(make_rig, tmp_path, mode, sim_calls, runtime):
     peer_heard = tmp_path / "pjsua-heard.wav"
     sim = rig.sim(runtime, auto_answer=not sim_calls, mic=sim_tone, speaker=sim_heard)
     pj = rig.pjsua(play=peer_tone, record=peer_heard)
-    if sim_calls:
-        sim.send("dial " + rig.peer_uri(pj))
-        pj.wait_event("call", 8, state="INCOMING")
-        pj.send("answer")
-    else:
-        pj.send("dial " + rig.sim_uri(sim))
-    sim.wait_event("call", 8, state="connected")
-    pj.wait_event("call", 5, state="CONFIRMED")
+    connect_pjsua(rig, sim, pj, sim_calls)
     time.sleep(CALL_SECONDS)
     if sim_calls:
         sim.send("hangup")
@@ -85,20 +78,12 @@ def test_pjsip_pjsua_calls_door_tone_both_ways(make_rig, tmp_path, mode, runtime
     _tone_call(make_rig, tmp_path, mode, False, runtime)
 
 
-def _connected(rig, sim, pj):
-    sim.send("dial " + rig.peer_uri(pj))
-    pj.wait_event("call", 8, state="INCOMING")
-    pj.send("answer")
-    sim.wait_event("call", 8, state="connected")
-    pj.wait_event("call", 5, state="CONFIRMED")
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_pjsip_rfc3264_8_4_hold_and_resume_both_ways(make_rig, mode):
     rig = make_rig(mode)
     sim = rig.sim()
     pj = rig.pjsua()
-    _connected(rig, sim, pj)
+    connect_pjsua(rig, sim, pj)
     # the door holds: pjsua sees its media put on hold by the remote, then back
     sim.send("hold")
     sim.wait_event("call", 5, state="on_hold")

@@ -12,7 +12,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
-from peers import (Kamailio, HOST, _tail, free_tcp_port, require_binary,  # noqa: E402
+from peers import (Kamailio, HOST, free_tcp_port, require_binary,  # noqa: E402
                    sip_options_probe)
 
 
@@ -72,29 +72,11 @@ class KamailioTls(Kamailio):
             f.write(text)
         return self.cfg
 
-    def start(self):
-        self.render()
-        os.makedirs(self.rundir, exist_ok=True)
-        self.cmd = [self.binary, "-f", self.cfg, "-DD", "-E", "-n", "1", "-S",
-                    "-m", "64", "-M", "8", "-Y", self.rundir, "-w", self.workdir]
-        logf = open(self.log, "wb")
-        try:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True)
-        finally:
-            logf.close()
-        # render() already ran in Kamailio.start's place: keep it from running twice
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("kamailio exited with %s during start:\n%s\ncmd: %s"
-                                   % (self.proc.returncode, _tail(self.log), " ".join(self.cmd)))
-            if sip_options_probe(self.port) and _tcp_open(self.tls_port):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("kamailio (tls) did not start within %.0f s:\n%s" % (self.start_timeout, _tail(self.log)))
+    LISTEN_FLAGS = ("-S", "-m", "64", "-M", "8")       # TCP and TLS on: no SCTP, more shared memory
+
+    def ready(self):
+        """True once Kamailio answers OPTIONS on UDP and its TLS port accepts connections."""
+        return sip_options_probe(self.port) and _tcp_open(self.tls_port)
 
     def protos(self, method=None):
         """(method, proto, port) of every request Kamailio received, oldest first."""

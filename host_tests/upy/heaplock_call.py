@@ -13,18 +13,9 @@ first, the microphone WAV is 16 kHz, and the call must have negotiated it.
 Prints `N passed, N failed` like the core runner, and allocation figures."""
 
 import sys
-import gc
-import micropython
-import time
 
-from intercom import config
-from intercom.netcompat import UdpSocket
-from _locked import LockedSocket, QuietBoard, allowed, locked, received_bytes  # noqa: F401
-from intercom.sip.ua import UserAgent
-from intercom.app import App
-from intercom.driver import Driver
-from intercom.hal.host_audio import HostAudio
-from intercom.board import load_board
+from _locked import (host_phone, phone_config, write_tone, start_phones, settle, lock_frames,
+                     allocation_failure, hang_up, close_phones)
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
 BASE = int(sys.argv[2]) if len(sys.argv) > 2 else 47000
@@ -40,47 +31,11 @@ for _word in FEATURES:
 WIDEBAND = "G722" in FEATURES
 
 
-def rand_hex(n):
-    import os
-    import binascii
-    return binascii.hexlify(os.urandom(n)).decode()[:n]
-
-
-def rand_bytes(n):
-    import os
-    return os.urandom(n)
-
-
 def phone(user, sip_port, rtp_port, mic_path, ptime=20):
-    cfg = config.defaults()
+    cfg = phone_config(user, sip_port, rtp_port, ["G722", "PCMU"] if WIDEBAND else None)
     cfg["media"]["ptime"] = ptime
     cfg["media"].update({"srtp": SRTP, "srtp_over_udp": True})
-    cfg["sip"].update({"registrar": "", "user": user, "local_port": sip_port})
-    cfg["media"]["rtp_port"] = rtp_port
-    if WIDEBAND:
-        cfg["media"]["codecs"] = ["G722", "PCMU"]
-    cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
-    board = QuietBoard(load_board("host", ["../../boards"]))
-    board.audio = HostAudio(mic_path, None)
-    ua = UserAgent(cfg, "127.0.0.1", None, rand_hex, lambda lvl, txt: None, time.ticks_ms())
-    app = App(ua, board, cfg, rand_bytes)
-    drv = Driver(ua, app, board, UdpSocket("127.0.0.1", sip_port), LockedSocket("127.0.0.1", rtp_port),
-                 LockedSocket("127.0.0.1", rtp_port + 1))
-    return ua, app, board, drv
-
-
-def write_tone(path, rate=8000):
-    from intercom.media.wav import WavWriter
-    from intercom.media.tones import ToneGenerator
-    gen = ToneGenerator(rate)
-    gen.start("busy")
-    n = rate // 50
-    buf = bytearray(2 * n)
-    w = WavWriter(path, rate=rate)
-    for _ in range(50):
-        gen.fill(buf, n)
-        w.write(buf, n)
-    w.close()
+    return host_phone(cfg, mic_path)
 
 
 def main():
@@ -95,59 +50,27 @@ def run(ptime_a, ptime_b, base, frames_wanted):
     print("door a=ptime:%d, flat a=ptime:%d" % (ptime_a, ptime_b))
     ua_a, app_a, board_a, drv_a = phone("door", base, base + 10, "/tmp/heaplock_tone.wav", ptime_a)
     ua_b, app_b, board_b, drv_b = phone("flat", base + 2, base + 20, "/tmp/heaplock_tone.wav", ptime_b)
-    for drv in (drv_a, drv_b):
-        drv.ua.tick(time.ticks_ms())
-        drv.app.start(time.ticks_ms())
+    start_phones(drv_a, drv_b)
     ua_a.dial("sip:flat@127.0.0.1:%d" % (base + 2))
-    start = time.ticks_ms()
-    # set up + warm up, until both sides sent their first RTCP report (its
-    # randomised first interval is 1.25-3.75 s): the first datagram to a new
-    # destination converts its address once per call (then cached), which
-    # is not per-frame work
-    while (time.ticks_diff(time.ticks_ms(), start) < 3000
-           or (time.ticks_diff(time.ticks_ms(), start) < 8000
-               and not (app_a.audio.session.rtcp.reports and app_b.audio.session.rtcp.reports))):
-        drv_a.step()
-        drv_b.step()
+    settle(drv_a, drv_b)
     connected = [e for e in board_b.events if e.get("state") == "connected"]
     failures = 0
     if not connected:
         print("FAILED setup: no connected call", board_a.events, board_b.events)
         return 1
-    gc.collect()
-    before_a = app_a.audio.frames
-    before_b = app_b.audio.frames
-    received_before = allowed[0]
-    gc.disable()
-    mem_before = gc.mem_alloc()
-    error = None
-    micropython.heap_lock()
-    locked[0] = True
-    try:
-        while app_b.audio.frames - before_b < frames_wanted or app_a.audio.frames - before_a < frames_wanted:
-            drv_a.step()
-            drv_b.step()
-    except MemoryError as err:
-        error = err
-    finally:
-        locked[0] = False
-        micropython.heap_unlock()
-    grown = gc.mem_alloc() - mem_before
-    gc.enable()
-    frames = app_b.audio.frames - before_b
-    datagrams = allowed[0] - received_before
+    result = lock_frames(drv_a, drv_b, frames_wanted)
+    grown = result["grown"]
+    datagrams = result["datagrams"]
+    frames = result["frames_b"]
     stats = app_b.audio.session.jitter.stats()
     print("frames A=%d B=%d under heap_lock, datagrams received %d, heap grown %d bytes"
           " (%d per datagram), jitter received=%d lost=%d" % (
-              app_a.audio.frames - before_a, frames, datagrams, grown,
+              result["frames_a"], frames, datagrams, grown,
               grown // datagrams if datagrams else -1, stats["received"], stats["lost"]))
     door = app_a.audio.session.jitter
     print("door sends %d ms, receives: jitter received=%d lost=%d concealed=%d underruns=%d depth=%d ms" % (
         app_a.audio.session.ptime, door.received, door.lost, door.concealed, door.underruns, door.depth_ms))
-    if error is not None:
-        failures += 1
-        print("FAILED: allocation under heap_lock:", repr(error))
-        sys.print_exception(error)
+    failures += allocation_failure(result)
     # the flat receives the door's packets: one per ptime_b ms (the door sends the flat's a=ptime)
     if frames < frames_wanted or stats["received"] < frames_wanted * 20 // ptime_b - 5:
         failures += 1
@@ -181,13 +104,8 @@ def run(ptime_a, ptime_b, base, frames_wanted):
                 print("FAILED: the %s's stream is not clean SRTP: on=%r %r" % (
                     name, session.srtp_on, session.srtp and session.srtp.stats()))
         print("SRTP both ways: %s" % app_a.audio.session.srtp_keys)
-    ua_a.hangup()
-    for _ in range(50):
-        drv_a.step()
-        drv_b.step()
-    for drv in (drv_a, drv_b):
-        for sock in (drv.sip_sock, drv.rtp_sock, drv.rtcp_sock):
-            sock.close()
+    hang_up(drv_a, drv_b)
+    close_phones(drv_a, drv_b)
     return min(failures, 1)
 
 

@@ -17,20 +17,13 @@ the 16 kHz microphone goes straight to the encoder and the speaker runs at
 Prints `N passed, N failed` and the bytes allocated per frame."""
 
 import sys
-import gc
-import micropython
 import time
 
 import machine
 import network
-from intercom import config
-from intercom.netcompat import UdpSocket
-from _locked import LockedSocket, QuietBoard, allowed, locked, received_bytes  # noqa: F401
-from intercom.sip.ua import UserAgent
-from intercom.app import App
-from intercom.driver import Driver
+from _locked import (driver, host_phone, phone_config, write_tone, start_phones, settle, lock_frames,
+                     allocation_failure, hang_up, received_bytes)
 from intercom.hal.esp32 import Esp32Board
-from intercom.hal.host_audio import HostAudio
 from intercom.board import load_board
 
 FRAMES = int(sys.argv[1]) if len(sys.argv) > 1 else 500
@@ -51,17 +44,6 @@ class QuietEsp32(Esp32Board):
         self.seen.append(event)
 
 
-def rand_hex(n):
-    import os
-    import binascii
-    return binascii.hexlify(os.urandom(n)).decode()[:n]
-
-
-def rand_bytes(n):
-    import os
-    return os.urandom(n)
-
-
 def mic_pattern():
     """One period of 1 kHz at 16 kHz: 16 INMP441 words (24 bits MSB-aligned in 32, LE)."""
     from intercom.media.tones import ToneGenerator
@@ -77,53 +59,17 @@ def mic_pattern():
     return bytes(out)
 
 
-def write_tone(path):
-    from intercom.media.wav import WavWriter
-    from intercom.media.tones import ToneGenerator
-    gen = ToneGenerator(8000)
-    gen.start("busy")
-    buf = bytearray(320)
-    w = WavWriter(path, rate=8000)
-    for _ in range(50):
-        gen.fill(buf, 160)
-        w.write(buf, 160)
-    w.close()
-
-
 def door():
     machine.fake_reset()
     network.fake_reset()
-    cfg = config.defaults()
-    cfg["sip"].update({"registrar": "", "user": "door", "local_port": BASE})
-    cfg["media"]["rtp_port"] = BASE + 10
-    cfg["media"]["codecs"] = CODECS
-    cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
+    cfg = phone_config("door", BASE, BASE + 10, CODECS)
     cfg["wifi"].update({"ssid": "door-net", "password": "wifi-secret"})
     cfg["board"] = BOARD
     board = QuietEsp32(load_board(BOARD, ["../../boards"]), cfg)
     machine.fake_i2s_source(board.description["roles"]["mic"]["i2s_id"], mic_pattern(), time.ticks_ms)
     machine.fake_i2s_capture(board.description["roles"]["speaker"]["i2s_id"], False)
     board.start(time.ticks_ms())
-    ua = UserAgent(cfg, "127.0.0.1", None, rand_hex, lambda lvl, txt: None, time.ticks_ms())
-    app = App(ua, board, cfg, rand_bytes)
-    drv = Driver(ua, app, board, UdpSocket("127.0.0.1", BASE), LockedSocket("127.0.0.1", BASE + 10),
-                 LockedSocket("127.0.0.1", BASE + 11))
-    return ua, app, board, drv
-
-
-def flat(mic_path):
-    cfg = config.defaults()
-    cfg["sip"].update({"registrar": "", "user": "flat", "local_port": BASE + 2})
-    cfg["media"]["rtp_port"] = BASE + 20
-    cfg["media"]["codecs"] = CODECS
-    cfg["calls"].update({"accept_from": ["127.0.0.1"], "auto_answer": True})
-    board = QuietBoard(load_board("host", ["../../boards"]))
-    board.audio = HostAudio(mic_path, None)
-    ua = UserAgent(cfg, "127.0.0.1", None, rand_hex, lambda lvl, txt: None, time.ticks_ms())
-    app = App(ua, board, cfg, rand_bytes)
-    drv = Driver(ua, app, board, UdpSocket("127.0.0.1", BASE + 2), LockedSocket("127.0.0.1", BASE + 20),
-                 LockedSocket("127.0.0.1", BASE + 21))
-    return ua, app, board, drv
+    return driver(cfg, board)
 
 
 def step(drv_a, drv_b):
@@ -135,19 +81,11 @@ def step(drv_a, drv_b):
 def main():
     write_tone("/tmp/heaplock_esp32_tone.wav")
     ua_a, app_a, board_a, drv_a = door()
-    ua_b, app_b, board_b, drv_b = flat("/tmp/heaplock_esp32_tone.wav")
-    for drv in (drv_a, drv_b):
-        drv.ua.tick(time.ticks_ms())
-        drv.app.start(time.ticks_ms())
+    ua_b, app_b, board_b, drv_b = host_phone(phone_config("flat", BASE + 2, BASE + 20, CODECS),
+                                             "/tmp/heaplock_esp32_tone.wav")
+    start_phones(drv_a, drv_b)
     ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
-    start = time.ticks_ms()
-    # set up + warm up, until both sides sent their first RTCP report (its
-    # randomised first interval is 1.25-3.75 s): the first datagram to a new
-    # destination converts its address once per call, which is not per-frame work
-    while (time.ticks_diff(time.ticks_ms(), start) < 3000
-           or (time.ticks_diff(time.ticks_ms(), start) < 8000
-               and not (app_a.audio.session.rtcp.reports and app_b.audio.session.rtcp.reports))):
-        step(drv_a, drv_b)
+    settle(drv_a, drv_b, step)
     failures = 0
     connected = [e for e in board_b.events if e.get("state") == "connected"]
     wifi = [e for e in board_a.seen if e.get("event") == "wifi" and e.get("connected")]
@@ -157,30 +95,13 @@ def main():
             bool(connected), bool(wifi), audio.rx, audio.tx), board_a.seen, board_b.events)
         print("0 passed, 1 failed")
         return 1
-    gc.collect()
-    before_a = app_a.audio.frames
-    before_b = app_b.audio.frames
-    received_before = allowed[0]
     spk_before = machine.fake_i2s_written(1)[0]
     feeds_before = machine.stats["wdt_feeds"]
     polls_before = board_a.station.checked
-    gc.disable()
-    mem_before = gc.mem_alloc()
-    error = None
-    micropython.heap_lock()
-    locked[0] = True
-    try:
-        while app_a.audio.frames - before_a < FRAMES or app_b.audio.frames - before_b < FRAMES:
-            step(drv_a, drv_b)
-    except MemoryError as err:
-        error = err
-    finally:
-        locked[0] = False
-        micropython.heap_unlock()
-    grown = gc.mem_alloc() - mem_before
-    gc.enable()
-    frames = app_a.audio.frames - before_a
-    datagrams = allowed[0] - received_before
+    result = lock_frames(drv_a, drv_b, FRAMES, step)
+    grown = result["grown"]
+    frames = result["frames_a"]
+    datagrams = result["datagrams"]
     other = grown - received_bytes[0]
     spk_bytes, spk_peak = machine.fake_i2s_written(1)
     spk_bytes -= spk_before
@@ -190,14 +111,11 @@ def main():
           " heap grown %d bytes, %d bytes per frame outside the received datagrams;"
           " speaker %d bytes (peak %d), mic peak %d, watchdog feeds %d, door jitter received=%d lost=%d,"
           " flat jitter received=%d lost=%d" % (
-              frames, app_b.audio.frames - before_b, datagrams, received_bytes[0], grown,
+              frames, result["frames_b"], datagrams, received_bytes[0], grown,
               other // frames if frames else -1, spk_bytes, spk_peak, audio.peak,
               machine.stats["wdt_feeds"] - feeds_before, stats_a["received"], stats_a["lost"],
               stats_b["received"], stats_b["lost"]))
-    if error is not None:
-        failures += 1
-        print("FAILED: allocation under heap_lock:", repr(error))
-        sys.print_exception(error)
+    failures += allocation_failure(result)
     if other != 0:
         failures += 1
         print("FAILED: %d bytes allocated outside the datagram reads" % other)
@@ -216,9 +134,7 @@ def main():
     if drv_a.rtp_peer is None or drv_a.rtp_peer != app_a.audio.session.sdp_dest:
         failures += 1
         print("FAILED: the door's RTP socket is not connected to the SDP address")
-    ua_a.hangup()
-    for _ in range(50):
-        step(drv_a, drv_b)
+    hang_up(drv_a, drv_b, step)
     if audio.rx is not None or audio.tx is not None:
         failures += 1
         print("FAILED: I2S still running after the call ended: mic %r, speaker %r" % (audio.rx, audio.tx))

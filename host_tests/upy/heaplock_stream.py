@@ -9,13 +9,10 @@ machinery fails the proof. Only the RTP datagram read is let through.
 Arguments: frames, base port. Prints `N passed, N failed`."""
 
 import sys
-import gc
-import micropython
-import socket
 import time
 
-from _locked import allowed, locked
-from heaplock_call import phone, write_tone
+from _locked import (host_phone, phone_config, write_tone, start_phones, settle, lock_frames,
+                     allocation_failure, hang_up, TcpPeer)
 from intercom.sip.transport import set_transport
 from intercom.stream_conn import StreamTransport
 
@@ -29,40 +26,17 @@ OPTIONS = (b"OPTIONS sip:proxy@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5
 
 def main():
     write_tone("/tmp/heaplock_tone.wav")
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(socket.getaddrinfo("127.0.0.1", BASE + 30)[0][-1])
-    listener.listen(1)
-    listener.setblocking(False)
-    ua_a, app_a, board_a, drv_a = phone("door", BASE, BASE + 10, "/tmp/heaplock_tone.wav")
-    ua_b, app_b, board_b, drv_b = phone("flat", BASE + 2, BASE + 20, "/tmp/heaplock_tone.wav")
-    for drv in (drv_a, drv_b):
-        drv.ua.tick(time.ticks_ms())
-        drv.app.start(time.ticks_ms())
+    listener = TcpPeer(BASE + 30)        # the proxy
+    ua_a, app_a, board_a, drv_a = host_phone(phone_config("door", BASE, BASE + 10), "/tmp/heaplock_tone.wav")
+    ua_b, app_b, board_b, drv_b = host_phone(phone_config("flat", BASE + 2, BASE + 20), "/tmp/heaplock_tone.wav")
+    start_phones(drv_a, drv_b)
     proxy = ("127.0.0.1", BASE + 30)
     set_transport(ua_a, proxy, "tcp")
     drv_a.streams = StreamTransport(drv_a)        # as Driver.flush does on first use
     drv_a.streams.send(OPTIONS, proxy, time.ticks_ms())
     ua_a.dial("sip:flat@127.0.0.1:%d" % (BASE + 2))
-    peer = None
-    got = b""
-    start = time.ticks_ms()
-    while time.ticks_diff(time.ticks_ms(), start) < 4000:
-        drv_a.step()
-        drv_b.step()
-        if peer is None:
-            try:
-                peer = listener.accept()[0]
-                peer.setblocking(False)
-            except OSError:
-                pass
-        else:
-            try:
-                data = peer.recv(2048)
-                if data:
-                    got += data
-            except OSError:
-                pass
+    settle(drv_a, drv_b, serve=listener.serve, least_ms=4000, most_ms=4000)
+    got = listener.got
     conn = drv_a.streams.conns[proxy]
     failures = 0
     if conn.state != "open" or not got.startswith(b"OPTIONS"):
@@ -71,39 +45,14 @@ def main():
     if not [e for e in board_b.events if e.get("state") == "connected"]:
         print("FAILED setup: no connected call")
         return 1
-    gc.collect()
-    before = app_b.audio.frames
-    received_before = allowed[0]
-    gc.disable()
-    mem_before = gc.mem_alloc()
-    error = None
-    micropython.heap_lock()
-    locked[0] = True
-    try:
-        while app_b.audio.frames - before < FRAMES or app_a.audio.frames - before < FRAMES:
-            drv_a.step()
-            drv_b.step()
-    except MemoryError as err:
-        error = err
-    finally:
-        locked[0] = False
-        micropython.heap_unlock()
-    grown = gc.mem_alloc() - mem_before
-    gc.enable()
+    result = lock_frames(drv_a, drv_b, FRAMES)
     print("frames B=%d under heap_lock with a TCP connection open (state %s), datagrams %d, heap grown %d bytes"
-          % (app_b.audio.frames - before, conn.state, allowed[0] - received_before, grown))
-    if error is not None:
-        failures += 1
-        print("FAILED: allocation under heap_lock:", repr(error))
-        sys.print_exception(error)
+          % (result["frames_b"], conn.state, result["datagrams"], result["grown"]))
+    failures += allocation_failure(result)
     if conn.state != "open":
         failures += 1
         print("FAILED: the TCP connection did not stay open")
-    ua_a.hangup()
-    for _ in range(50):
-        drv_a.step()
-        drv_b.step()
-    peer.close()
+    hang_up(drv_a, drv_b)
     listener.close()
     print("%d passed, %d failed" % (1 - failures, failures))
     return failures
