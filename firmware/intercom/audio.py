@@ -18,6 +18,14 @@ class AudioControl:
     frame(now, audio) is the 20 ms path and allocates nothing; everything
     else runs on call events and allocates freely."""
 
+    # Class attributes, so that a G.711 phone without SRTP pays no slot for
+    # them: wideband (G.722) frames of 20 ms at 16 kHz, made and switched by
+    # media/wideband.py; door.require_secure, set per instance when on.
+    wide = False
+    mic16_mv = None
+    spk16_mv = None
+    require_secure = False
+
     def __init__(self, cfg, board, emit, random_bytes, cname):
         self.board = board
         self.emit = emit
@@ -34,20 +42,16 @@ class AudioControl:
         self.spk = bytearray(2 * FRAME_SAMPLES)
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
-        # wideband (G.722): 20 ms at 16 kHz, made by media/wideband.py
-        self.wide = False
-        self.mic16_mv = None
-        self.spk16_mv = None
         door = cfg["door"]
         # the board's reset-surviving store (RTC memory) keeps the lockout
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
                              store=board)
         self.tone_until = None
         # door.require_secure (null: true with media.srtp on): DTMF that came
-        # in clear never reaches the DoorLock
-        # (one attribute more, not two: a 23rd would regrow this object's table)
+        # in clear never reaches the DoorLock (an instance slot only when on)
         secure = door.get("require_secure")
-        self.require_secure = srtp if secure is None else secure
+        if srtp if secure is None else secure:
+            self.require_secure = True
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -138,7 +142,9 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
-        session.set_srtp(m.get("keys"))           # SDES keys (RFC 4568): App reports the event without them
+        keys = m.get("keys")            # SDES keys (RFC 4568): App reports the event without them
+        if keys is not None or session.srtp_on:
+            session.set_srtp(keys)      # SrtpSession only (media.srtp on makes the keys)
         self._sync_rate()
         excluded = []
         for cid, other in self.media.items():
