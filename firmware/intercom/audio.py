@@ -19,11 +19,9 @@ class AudioControl:
     else runs on call events and allocates freely."""
 
     # Class attributes, so that a G.711 phone without SRTP pays no slot for
-    # them: wideband (G.722) frames of 20 ms at 16 kHz, made and switched by
-    # media/wideband.py; door.require_secure, set per instance when on.
+    # them: wide (G.722 frames of 20 ms at 16 kHz in mic_mv/spk_mv, switched
+    # by media/wideband.py); door.require_secure, set per instance when on.
     wide = False
-    mic16_mv = None
-    spk16_mv = None
     require_secure = False
 
     def __init__(self, cfg, board, emit, random_bytes, cname):
@@ -253,25 +251,22 @@ class AudioControl:
         # heap-allocated long on a 31-bit port (after ~248 days of audio)
         self.frames = (self.frames + 1) & 0x3FFFFFFF
         self._sync_device()
-        if self.wide:
-            # G.722: 320 samples at 16 kHz each way; the device is told by
-            # the buffer's length (640 bytes), so nothing goes through 8 kHz
-            mic = self.mic16_mv
-            spk = self.spk16_mv
-            n = 2 * FRAME_SAMPLES
-        else:
-            mic = self.mic_mv
-            spk = self.spk_mv
-            n = FRAME_SAMPLES
+        # 160 samples at 8 kHz each way, or 320 at 16 kHz in a G.722 call
+        # (media/wideband.py swaps the views; the device is told by the
+        # buffer's length, 640 bytes, so nothing goes through 8 kHz)
+        mic = self.mic_mv
+        spk = self.spk_mv
+        size = len(mic)
+        n = size >> 1
         if audio is not None:
             audio.read_frame(mic)
         if self.mute:
-            g711.fill(mic, 0, 0, 2 * n)     # held: silence, not the door's microphone
+            g711.fill(mic, 0, 0, size)      # held: silence, not the door's microphone
         if self.line_tone.active:
             self.line_tone.mix_into(mic, n)
         packet = self.session.next_packet(mic)
         if self.session.play(spk) < 0:
-            g711.fill(spk, 0, 0, 2 * n)     # no stream: silence (viper on the device)
+            g711.fill(spk, 0, 0, size)      # no stream: silence (viper on the device)
         if self.speaker_tone.active:
             self.speaker_tone.mix_into(spk, n)
         if audio is not None:
