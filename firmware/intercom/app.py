@@ -27,6 +27,10 @@ class App:
     The driver calls start(), on_command(), on_button(), on_event() and
     tick(); `finished` tells it to stop."""
 
+    # Home Assistant (intercom/ha.py) when mqtt.broker is set: sees every
+    # reported event and the talk button's rings (a class attribute: no slot without it)
+    integration = None
+
     def __init__(self, ua, board, cfg, random_bytes=None, resolve_registrar=None):
         self.ua = ua
         self.board = board
@@ -43,9 +47,6 @@ class App:
         self.resolve_registrar = resolve_registrar
         self.dns_retry_at = None     # ticks of the next lookup after a failed one
         self.dns_failures = 0        # failed lookups in a row (the backoff step)
-        # Home Assistant (intercom/ha.py) when mqtt.broker is set: sees every
-        # reported event and the talk button's rings; None costs nothing
-        self.integration = None
 
     def start(self, now):
         self.board.set_led(LED_BOOTING)

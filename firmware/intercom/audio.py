@@ -18,6 +18,12 @@ class AudioControl:
     frame(now, audio) is the 20 ms path and allocates nothing; everything
     else runs on call events and allocates freely."""
 
+    # Class attributes, so that a G.711 phone without SRTP pays no slot for
+    # them: wide (G.722 frames of 20 ms at 16 kHz in mic_mv/spk_mv, switched
+    # by media/wideband.py); door.require_secure, set per instance when on.
+    wide = False
+    require_secure = False
+
     def __init__(self, cfg, board, emit, random_bytes, cname):
         self.board = board
         self.emit = emit
@@ -34,20 +40,16 @@ class AudioControl:
         self.spk = bytearray(2 * FRAME_SAMPLES)
         self.mic_mv = memoryview(self.mic)
         self.spk_mv = memoryview(self.spk)
-        # wideband (G.722): 20 ms at 16 kHz, made by media/wideband.py
-        self.wide = False
-        self.mic16_mv = None
-        self.spk16_mv = None
         door = cfg["door"]
         # the board's reset-surviving store (RTC memory) keeps the lockout
         self.door = DoorLock(door["pin"], door["pulse_ms"], door["max_attempts"], door["lockout_s"],
                              store=board)
         self.tone_until = None
         # door.require_secure (null: true with media.srtp on): DTMF that came
-        # in clear never reaches the DoorLock
-        # (one attribute more, not two: a 23rd would regrow this object's table)
+        # in clear never reaches the DoorLock (an instance slot only when on)
         secure = door.get("require_secure")
-        self.require_secure = srtp if secure is None else secure
+        if srtp if secure is None else secure:
+            self.require_secure = True
         self.media = {}          # call id -> last media event
         self.call_states = {}    # call id -> state
         self.sources = {}        # call id -> the RTP source it had when it lost the stream
@@ -138,7 +140,9 @@ class AudioControl:
                               pts[2], pts[3], pts[4], ptime)
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
-        session.set_srtp(m.get("keys"))           # SDES keys (RFC 4568): App reports the event without them
+        keys = m.get("keys")            # SDES keys (RFC 4568): App reports the event without them
+        if keys is not None or session.srtp_on:
+            session.set_srtp(keys)      # SrtpSession only (media.srtp on makes the keys)
         self._sync_rate()
         excluded = []
         for cid, other in self.media.items():
@@ -247,25 +251,22 @@ class AudioControl:
         # heap-allocated long on a 31-bit port (after ~248 days of audio)
         self.frames = (self.frames + 1) & 0x3FFFFFFF
         self._sync_device()
-        if self.wide:
-            # G.722: 320 samples at 16 kHz each way; the device is told by
-            # the buffer's length (640 bytes), so nothing goes through 8 kHz
-            mic = self.mic16_mv
-            spk = self.spk16_mv
-            n = 2 * FRAME_SAMPLES
-        else:
-            mic = self.mic_mv
-            spk = self.spk_mv
-            n = FRAME_SAMPLES
+        # 160 samples at 8 kHz each way, or 320 at 16 kHz in a G.722 call
+        # (media/wideband.py swaps the views; the device is told by the
+        # buffer's length, 640 bytes, so nothing goes through 8 kHz)
+        mic = self.mic_mv
+        spk = self.spk_mv
+        size = len(mic)
+        n = size >> 1
         if audio is not None:
             audio.read_frame(mic)
         if self.mute:
-            g711.fill(mic, 0, 0, 2 * n)     # held: silence, not the door's microphone
+            g711.fill(mic, 0, 0, size)      # held: silence, not the door's microphone
         if self.line_tone.active:
             self.line_tone.mix_into(mic, n)
         packet = self.session.next_packet(mic)
         if self.session.play(spk) < 0:
-            g711.fill(spk, 0, 0, 2 * n)     # no stream: silence (viper on the device)
+            g711.fill(spk, 0, 0, size)      # no stream: silence (viper on the device)
         if self.speaker_tone.active:
             self.speaker_tone.mix_into(spk, n)
         if audio is not None:

@@ -55,6 +55,8 @@ def load_settings(opts):
         fail(str(err))
     for line in config_mod.warnings(cfg):
         sys.stderr.write("[warn] " + line + "\n")      # the boot log (before the board exists)
+    if not cfg["mqtt"]["broker"]:
+        del cfg["mqtt"]         # MQTT off: its section would stay in RAM for nothing
     import intercom
     for name in ("config", "board"):
         sys.modules.pop("intercom." + name, None)
@@ -173,7 +175,7 @@ def run_phone(cfg, board, bind_ip, local_ip, on_error, trace, announce=False):
         board.emit({"event": "ready", "sip_port": sip["local_port"], "rtp_port": rtp_port})
     collect_early()
     driver = Driver(ua, app, board, sockets[0], sockets[1], sockets[2], trace)
-    if cfg["mqtt"]["broker"]:
+    if "mqtt" in cfg:
         # Home Assistant: imported only when configured (heap)
         from intercom.ha import HomeAssistant
         app.integration = driver.integration = HomeAssistant(cfg, ua, app, board, ticks_ms())

@@ -23,6 +23,13 @@ class Driver:
     Everything that touches sockets, stdin or the clock lives here; the
     UserAgent and App only see bytes, addresses, events and `now`."""
 
+    # Class attributes: no instance slot on a UDP phone without MQTT.
+    streams = None          # TCP/TLS connections (stream_conn), made on first use
+    # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
+    # its client's socket is polled with ours (HomeAssistant.service)
+    integration = None
+    max_step_ms = 0         # longest pass after its wait (the `memory` event's max_step_ms)
+
     def __init__(self, ua, app, board, sip_sock, rtp_sock=None, rtcp_sock=None, trace=None):
         self.ua = ua
         self.app = app
@@ -44,11 +51,6 @@ class Driver:
         self.resyncs = 0
         self.rtp_peer = None        # the address the RTP socket is connected to
         self.errors = 0             # exceptions caught by the loop (the `memory` event's errors)
-        self.streams = None         # TCP/TLS connections (stream_conn), made on first use
-        self.max_step_ms = 0        # longest pass after its wait (the `memory` event's max_step_ms)
-        # Home Assistant over MQTT (intercom/ha.py), set by boot.py when configured:
-        # its client's socket is polled with ours (HomeAssistant.service)
-        self.integration = None
         # MicroPython's ipoll() reuses one result tuple: no allocation per wake-up
         self.wait = getattr(self.poll, "ipoll", self.poll.poll)
 
@@ -325,7 +327,7 @@ class Driver:
                 try:
                     if self.trace:
                         self.trace("out", data, addr)
-                    if addr in self.ua.transports:      # TCP/TLS: on its connection
+                    if addr in self.ua.layer.transports:      # TCP/TLS: on its connection
                         if self.streams is None:        # first use: import stream_conn (and ssl) now
                             from intercom.stream_conn import StreamTransport
                             self.streams = StreamTransport(self)

@@ -396,7 +396,7 @@ class StreamTransport:
     def deliver(self, conn, data, now):
         if self.trace:
             self.trace("in", data, conn.addr)
-        if self.ua.transports.get(conn.addr) != conn.transport:
+        if self.ua.layer.transports.get(conn.addr) != conn.transport:
             set_transport(self.ua, conn.addr, conn.transport)
         self.ua.receive(data, conn.addr, now)
 

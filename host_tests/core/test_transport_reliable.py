@@ -176,4 +176,4 @@ def test_stream_peers_table_is_bounded():
     ua = make_ua(transport="tls", port=5061)
     for i in range(20):
         set_transport(ua, ("192.0.2.%d" % (100 + i), 5061), "tls")
-    assert len(ua.transports) <= 4 and ua.layer.transport_to(REGISTRAR) == "tls"
+    assert len(ua.layer.transports) <= 4 and ua.layer.transport_to(REGISTRAR) == "tls"

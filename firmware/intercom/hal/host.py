@@ -12,6 +12,8 @@ class HostBoard:
     stdout carries one JSON object per line and nothing else; every log
     line goes to stderr."""
 
+    max_step_ms = 0     # longest loop pass after its wait, set by the driver (memory())
+
     def __init__(self, description, log_level="info", stdin=None, stdout=None, stderr=None):
         self.description = description
         self.stdin = stdin or sys.stdin
@@ -24,7 +26,6 @@ class HostBoard:
         self.audio = None           # a HostAudio when the simulator has WAV files
         self.persisted = {}         # persist_save() records: key -> bytes
         self.errors = 0             # loop exceptions, set by the driver (memory())
-        self.max_step_ms = 0        # longest loop pass after its wait, set by the driver (memory())
 
     # --- driver interface ------------------------------------------------------
     def pollables(self):

@@ -19,6 +19,7 @@ class HostAudio:
     converted to 16 kHz (what was written is interpolated) and stays so."""
 
     half_duplex = False
+    hw = None                # hal/host_wide.py from the first wideband call on (no slot before)
 
     def __init__(self, mic_path=None, speaker_path=None):
         self.reader = WavReader(mic_path, loop=True) if mic_path else None
@@ -31,7 +32,6 @@ class HostAudio:
         if self.sample_rate_mic == 16000:
             self.decimator = Decimator(max_out=FRAME)
             self.wide = memoryview(bytearray(4 * FRAME))     # one 20 ms frame at 16 kHz
-        self.hw = None           # hal/host_wide.py, from the first wideband call on
 
     def frame_ready(self):
         return None      # no device clock: the driver paces frames by ticks_ms

@@ -90,8 +90,6 @@ class MediaSession(SourceRule):
         self.send_enabled = False
         self.recv_enabled = False
         self.codec = None
-        self.wideband = False        # the codec takes and gives 16 kHz PCM (G.722)
-        self.g722 = None             # this session's G.722 codec, made by the first G.722 call
         self.ptime = 20              # our send packetization (ms): ours, or the peer's a=ptime
         self.send_samples = FRAME_SAMPLES
         self.fill = 0                # encoded samples in sender.payload (sent ones included)
@@ -123,7 +121,8 @@ class MediaSession(SourceRule):
             codec.reset()                # a new stream: both predictors from the reset state
         self.call_id = call_id
         self.codec = codec
-        self.wideband = codec is self.g722
+        if self.wideband or codec is self.g722:
+            self.wideband = codec is self.g722
         seed = self.random_bytes(8)
         ssrc = seed[:4]
         seq = (seed[4] << 8) | seed[5]
@@ -170,7 +169,8 @@ class MediaSession(SourceRule):
             if codec is self.g722:
                 codec.reset()
             self.codec = codec
-            self.wideband = codec is self.g722
+            if self.wideband or codec is self.g722:
+                self.wideband = codec is self.g722
             self.jitter.reset(codec)
         self.sender.payload_type = payload_type & 0x7F
         self.recv_pt = payload_type if recv_pt is None else recv_pt
@@ -240,9 +240,8 @@ class MediaSession(SourceRule):
         dest = self.rtcp_dest
         if (self.sender.packets or self.rtcp.reports) and dest is not None and dest[0] != "0.0.0.0":
             rx = self.receiver
-            self.bye = self._out(self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter,
-                                                     self.now, self.sender, self.held_samples(),
-                                                     rx.latched), True)
+            self.bye = self.rtcp.build_bye(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, self.now,
+                                           self.sender, self.held_samples(), rx.latched)
             self.bye_dest = dest
         stats = self.jitter.stats()
         rx = self.receiver
@@ -265,8 +264,8 @@ class MediaSession(SourceRule):
         if not self.active or dest is None or dest[0] == "0.0.0.0" or not self.rtcp.due(now):
             return None
         rx = self.receiver
-        return self._out(self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
-                                         self.sender, self.held_samples(), rx.latched), True)
+        return self.rtcp.build(rx.ssrc_hi, rx.ssrc_lo, self.jitter.jitter, now,
+                               self.sender, self.held_samples(), rx.latched)
 
     def held_samples(self):
         """How far our RTP timestamp is behind the sampling clock: an RFC
@@ -354,7 +353,7 @@ class MediaSession(SourceRule):
                 # the audio after the event starts a talk spurt: marker bit
                 # (RFC 4733 §2.5.1.2, RFC 3551 §4.1)
                 sender.talkspurt()
-                return self._out(sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker))
+                return sender.packet_for(length, tx.ts_advance, self.dtmf_pt, tx.marker)
             if tx.active:
                 # the pause after an event: no packet this frame, but the
                 # timestamp stays on the sampling clock (RFC 3550 §5.1)
@@ -362,7 +361,7 @@ class MediaSession(SourceRule):
                 return None
         self.codec.encode(mic_pcm, self._at[self.fill // STEP], FRAME_SAMPLES)
         self.fill += FRAME_SAMPLES
-        return self.more()
+        return MediaSession.more(self)      # not SrtpSession's: it protects next_packet's result
 
     def more(self):
         """The frame's next RTP datagram, or None: call after sending the
@@ -373,7 +372,7 @@ class MediaSession(SourceRule):
         if not self.active or not self.send_enabled or self.fill < n:
             return None
         self.sent = n
-        return self._out(self.sender.packet_for(n))
+        return self.sender.packet_for(n)
 
     def _shift(self):
         # The samples after the packet sent last move to the payload's start.
@@ -393,14 +392,12 @@ class MediaSession(SourceRule):
         self.codec.decode(self.codes_mv, speaker_pcm, FRAME_SAMPLES)
         return status
 
-    srtp_on = False         # media/srtp_stream.SrtpSession (media.srtp on) sets it per call
-
-    def set_srtp(self, keys):
-        """Clear RTP only: SrtpSession runs SRTP with sdes.Keys."""
-
-    def _out(self, packet, rtcp=False):
-        # each datagram we send passes here: SrtpSession protects it (RFC 3711)
-        return packet
+    # Class attributes: a G.711 phone without SRTP pays no slot per session.
+    # media/srtp_stream.SrtpSession (media.srtp on) sets srtp_on per call and
+    # protects what next_packet, more, rtcp_report and stop leave to send.
+    srtp_on = False
+    wideband = False        # the codec takes and gives 16 kHz PCM (G.722)
+    g722 = None             # this session's G.722 codec, made by the first G.722 call
 
     def send_digits(self, digits):
         """Queue DTMF digits as RFC 4733 events (allocates the string only)."""

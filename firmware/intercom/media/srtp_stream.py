@@ -113,13 +113,31 @@ class SrtpSession(MediaSession):
             data = self.srtp.rx_buf
         return MediaSession.receive_rtcp(self, data, now, n)
 
+    # Each datagram we send is protected here (RFC 3711 §3.3, §3.4): the
+    # clear MediaSession builds it, these overrides encrypt it in tx_buf or
+    # rtcp_buf (MediaSession.next_packet calls MediaSession.more, not this one).
+    def next_packet(self, mic_pcm):
+        return self._out(MediaSession.next_packet(self, mic_pcm))
+
+    def more(self):
+        return self._out(MediaSession.more(self))
+
+    def rtcp_report(self, now):
+        return self._out(MediaSession.rtcp_report(self, now), True)
+
     def _out(self, packet, rtcp=False):
         if self.srtp_on and packet is not None:
             return self.srtp.protect_rtcp(packet) if rtcp else self.srtp.protect(packet)
         return packet
 
     def stop(self):
+        pending = self.bye              # a BYE not sent yet (already protected)
+        self.bye = None
         stats = MediaSession.stop(self)
+        if self.bye is None:
+            self.bye = pending
+        else:
+            self.bye = self._out(self.bye, True)     # the RTCP BYE stop() just built
         if stats is not None and self.srtp_on:
             stats.update(self.srtp.stats())
         return stats

@@ -16,10 +16,14 @@ def sync(ac):
     if wide == ac.wide:
         return
     ac.wide = wide
-    if wide and ac.mic16_mv is None:
-        n = 4 * 160                  # 20 ms at 16 kHz, 16-bit
-        ac.mic16_mv = memoryview(bytearray(n))
-        ac.spk16_mv = memoryview(bytearray(n))
+    # the frames' views swap with the other rate's (kept here, on ac: a
+    # G.711-only AudioControl has no such slot); made once, 20 ms at 16 kHz
+    other = getattr(ac, "other_mv", None)
+    if other is None:
+        n = 4 * 160
+        other = (memoryview(bytearray(n)), memoryview(bytearray(n)))
+    ac.other_mv = (ac.mic_mv, ac.spk_mv)
+    ac.mic_mv, ac.spk_mv = other
     rate = 16000 if wide else 8000
     retune(ac.speaker_tone, rate)
     retune(ac.line_tone, rate)

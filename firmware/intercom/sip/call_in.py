@@ -17,8 +17,8 @@ class IncomingCall(Call):
         self.dialog = Dialog.as_uas(request, self.ua.random_hex(8))
         self.answer_body = None
         self.signal_ip = request.source[0]
-        if request.source in self.ua.transports:
-            self.transport = self.ua.transports[request.source]
+        if request.source in self.ua.layer.transports:
+            self.transport = self.ua.layer.transports[request.source]
             self.secure_signalling = self.transport == "tls"
         if waiting:
             self.extra["waiting"] = True

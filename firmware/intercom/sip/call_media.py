@@ -62,12 +62,6 @@ class CallMedia:
         return self._sdp_body(formats, self.local_dtmf_pt, direction)
 
     # --- SRTP (RFC 4568): sip/sdes.py, imported only when media.srtp is on ---------
-    def signalling_secure(self):
-        """True if this call's SIP runs over TLS: what SDES and
-        door.require_secure ask (RFC 4568 §8.3); Call.secure_signalling,
-        set by the role from the connection the INVITE went or came on."""
-        return self.secure_signalling
-
     def _srtp(self, desc, offer):
         # the sdes.Keys for the peer's offer or answer (desc None: set up our
         # offer), None for clear RTP, False to refuse: the call fails (488)

@@ -53,7 +53,7 @@ class OutgoingCall(Call):
         if addr is None:
             self.end("unresolvable", None)
             return
-        transport = ua.transports.get(addr, "udp")
+        transport = ua.layer.transport_to(addr)
         if transport != self.transport:      # a redirect may change it
             self.transport = transport
             self.secure_signalling = transport == "tls"

@@ -200,7 +200,7 @@ class CallManager:
     def on_dtmf(self, call, digit):
         # secure: the INFO came over TLS (door.require_secure trusts no other)
         self.ua.emit({"event": "dtmf", "id": call.id, "digit": digit, "via": "info",
-                      "secure": call.signalling_secure()})
+                      "secure": call.secure_signalling})
 
     # --- incoming requests ----------------------------------------------------------
     def by_dialog(self, req):

@@ -114,7 +114,7 @@ def _lifetime_ok(field):
 def mode_for(media_cfg, secure):
     """What a call does: "off", "optional", "mandatory", or "refused"
     (mandatory, but keys would cross plain signalling: every call fails).
-    `secure` is the call's CallMedia.signalling_secure() (TLS)."""
+    `secure` is the call's Call.secure_signalling (TLS)."""
     mode = media_cfg.get("srtp", "off")
     if mode == "off" or secure or media_cfg.get("srtp_over_udp", False):
         return mode
@@ -197,7 +197,7 @@ def for_call(call):
     """The call's Sdes (made on first use), or None when this call runs
     without SRTP (media.srtp "optional" over plain signalling)."""
     if call.sdes is None:
-        mode = mode_for(call.mgr.cfg["media"], call.signalling_secure())
+        mode = mode_for(call.mgr.cfg["media"], call.secure_signalling)
         if mode == "refused":
             call.ua.log("warn", "call %d: media.srtp is mandatory but SDES keys would cross plain "
                         "signalling (use TLS or set media.srtp_over_udp): call refused" % call.id)

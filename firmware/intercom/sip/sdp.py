@@ -46,8 +46,11 @@ class AudioOffer:
         self.index = 0
         self.rtcp_port = None          # a=rtcp (RFC 3605): where the peer wants RTCP, or None
         self.rtcp_address = None       # ... and its address when not the c= one
-        self.proto = "RTP/AVP"         # the stream's transport (RTP/SAVP with SRTP)
-        self.crypto = None             # its a=crypto values (RFC 4568), for sip/sdes.py
+
+    # for sip/sdes.py (media.srtp on): the stream's transport and a=crypto values
+    # (RFC 4568); class attributes, set only when they differ, cost a UDP call nothing
+    proto = "RTP/AVP"
+    crypto = ()
 
     def codec_names(self):
         return [name for _pt, name, _rate in self.formats]
@@ -66,7 +69,8 @@ class _Stream:
         self.ptime = None
         self.rtpmap = {}
         self.rtcp = None               # the a=rtcp value, read if this stream is taken
-        self.crypto = []               # a=crypto values (RFC 4568 §9.1)
+
+    crypto = ()                        # a=crypto values (RFC 4568 §9.1): a list once one is seen
 
 
 def _sections(body):
@@ -121,6 +125,8 @@ def _sections(body):
             elif cur is not None and name == "rtcp":
                 cur.rtcp = arg
             elif cur is not None and name == "crypto":
+                if not cur.crypto:
+                    cur.crypto = []
                 cur.crypto.append(arg)
     return session_addr, session_dir, session_id, version, streams
 
@@ -190,8 +196,10 @@ def parse_sdp(body, codecs=None, savp=False):
     offer.lines = [(s.media, s.port, s.proto, " ".join(s.fmts)) for s in streams]
     offer.index = chosen
     offer.port = stream.port
-    offer.proto = stream.proto
-    offer.crypto = stream.crypto
+    if stream.proto != offer.proto:
+        offer.proto = stream.proto
+    if stream.crypto:
+        offer.crypto = stream.crypto
     offer.ptime = stream.ptime
     offer.formats, offer.dtmf_pt = _formats(stream)
     offer.address = stream.address or session_addr

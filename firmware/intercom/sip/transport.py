@@ -18,7 +18,7 @@ MAX_STREAM_PEERS = 4
 
 def set_transport(ua, addr, transport):
     """Messages to addr go over a "tcp"/"tls" connection ("udp": datagrams)."""
-    table = ua.transports
+    table = ua.layer.transports
     if transport not in STREAMS:
         table.pop(addr, None)
         return

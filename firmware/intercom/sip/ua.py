@@ -44,7 +44,6 @@ class UserAgent:
         self.layer = TransactionLayer(self._send, Timers(
             sip.get("t1_ms", 500), sip.get("t2_ms", 4000), sip.get("t4_ms", 5000)))
         self.layer.now = now
-        self.transports = self.layer.transports     # (ip, port) -> "tcp" | "tls"; absent: UDP
         self.registration = None
         self.calls = CallManager(self, cfg, None)
         if registrar_addr is not None:
@@ -101,7 +100,7 @@ class UserAgent:
         self.calls.registrar_addr = addr
         transport = self.cfg["sip"].get("transport", "udp")
         if transport != "udp":
-            self.transports[addr] = transport
+            self.layer.transports[addr] = transport
         if self.registration is None:
             self.registration = Registration(self, self.cfg["sip"], addr)
         else:
