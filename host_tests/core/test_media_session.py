@@ -131,3 +131,27 @@ def test_the_20ms_path_allocates_nothing_on_a_reused_session():
             s.receive_rtcp(packet, 20 * i)                          # not an SR/RR of the source
     heap_locked(frames)
     assert s.sender.packets == 50 and s.source == PEER and s.foreign_source == 100
+
+
+def test_memory_error_while_building_the_stream_leaves_no_half_built_session():
+    """A MemoryError in the first start() (a small heap at call setup) must not leave
+    some stream objects built and others None: the next start() builds them all."""
+    from intercom.media import session as session_module
+    real = session_module.JitterBuffer
+
+    def no_memory(codec):
+        raise MemoryError("memory allocation failed, allocating 752 bytes")
+    s = MediaSession(seeds(SEED_A, SEED_B), "door")
+    session_module.JitterBuffer = no_memory
+    try:
+        try:
+            s.start("c1", PEER[0], PEER[1], 0, 101, True, True)
+            raised = False
+        except MemoryError:
+            raised = True
+    finally:
+        session_module.JitterBuffer = real
+    assert raised and not s.active and s.sender is None
+    s.start("c1", PEER[0], PEER[1], 0, 101, True, True)        # the retry builds everything
+    assert s.active and s.jitter is not None and s.receiver is not None
+    assert run_call(s, b"\x01\x01\x01\x01") == "5"

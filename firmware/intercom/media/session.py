@@ -131,14 +131,16 @@ class MediaSession(SourceRule):
             # The first call builds the stream's objects (about 3 KB, the
             # jitter ring the largest block); later calls reuse them, so
             # calls do not churn and fragment a small heap.
-            self.sender = RtpSender(ssrc, payload_type, ptime=SEND_BUFFER_MS, seq=seq, ts_hi=ts_hi)
-            pay = self.sender.payload
-            self._at = [pay[k * STEP:] for k in range(SEND_BUFFER_MS // 10 - 1)]
-            self.receiver = RtpReceiver()
-            self.jitter = JitterBuffer(codec)
-            self.rtcp = RtcpReporter(ssrc, self.cname)
-            self.dtmf_rx = DtmfReceiver()
-            self.dtmf_tx = DtmfSender()
+            # All or nothing: a MemoryError half-way leaves sender None, so the
+            # next start() builds them again instead of using a half-built set.
+            sender = RtpSender(ssrc, payload_type, ptime=SEND_BUFFER_MS, seq=seq, ts_hi=ts_hi)
+            pay = sender.payload
+            at = [pay[k * STEP:] for k in range(SEND_BUFFER_MS // 10 - 1)]
+            parts = (RtpReceiver(), JitterBuffer(codec), RtcpReporter(ssrc, self.cname), DtmfReceiver(),
+                     DtmfSender())
+            self.receiver, self.jitter, self.rtcp, self.dtmf_rx, self.dtmf_tx = parts
+            self._at = at
+            self.sender = sender
         else:
             self.sender.reset(ssrc, payload_type, seq=seq, ts_hi=ts_hi)
             self.receiver.reset()
