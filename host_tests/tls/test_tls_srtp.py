@@ -213,14 +213,16 @@ def srtp_baresip(kam, certs, workdir):
 def test_rfc4568_sim_and_baresip_srtp_mand_over_tls_both_ways(certs, tmp_path, runtime):
     """SDES keys over TLS need no media.srtp_over_udp: the sim calls baresip and baresip calls the
     sim, each call SRTP (baresip's srtp-mand refuses anything else), packets authenticated both ways
-    and baresip's 1 kHz sine decrypted on the sim's speaker."""
+    and baresip's 1 kHz sine decrypted on the sim's speaker; in baresip's call the door holds and
+    resumes, and baresip's RFC 4733 digits (in SRTP) open the door."""
     (sip_port,) = free_udp_ports(1)
     tone = write_tone(tmp_path / "tone.wav", 8000)
     heard = tmp_path / "sim-speaker.wav"
     with KamailioTls(certs, users={"door": "secret", "bob": "secret"}, workdir=str(tmp_path / "k")) as kam:
         bob = srtp_baresip(kam, certs, str(tmp_path / "bob"))
         cfg = secure_config(kam, "tls", "door", sip_port, two_rtp_ports()[0], certs["ca"], "mandatory",
-                            auto_answer=True)
+                            auto_answer=True, door={"pin": PIN, "pulse_ms": 500, "max_attempts": 3,
+                                                    "lockout_s": 60})
         with bob, Sim(cfg, runtime=runtime, extra_args=["--mic", str(tone), "--speaker", str(heard)],
                                workdir=str(tmp_path / "sim")) as sim:
             bob.wait_registered(10)
@@ -237,6 +239,18 @@ def test_rfc4568_sim_and_baresip_srtp_mand_over_tls_both_ways(certs, tmp_path, r
                 assert media and media[-1]["srtp"] is True and "keys" not in media[-1], media
                 bob.wait_event("CALL_ESTABLISHED", 5)
                 time.sleep(1.5)
+                if caller == "bob":
+                    # hold and resume (re-INVITEs with new SDES keys), then baresip keys the PIN
+                    sim.send("hold")
+                    sim.wait_event("call", 10, id=call["id"], state="on_hold")
+                    sim.send("resume")
+                    sim.wait_event("call", 10, id=call["id"], state="connected")
+                    time.sleep(0.5)
+                    bob.command("sndcode", PIN + "#")
+                    assert sim.wait_event("relay", 10, on=True)
+                    digits = [e for e in sim.events if e["event"] == "dtmf"]
+                    assert "".join(e["digit"] for e in digits) == PIN + "#", digits
+                    assert all(e.get("secure") is not False for e in digits), digits
                 if caller == "sim":
                     sim.send("hangup")
                 else:
