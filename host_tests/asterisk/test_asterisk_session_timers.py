@@ -21,7 +21,6 @@ after the refresh and at the end; the door's BYE is answered 200.
 
 import json
 import os
-import struct
 import sys
 import time
 
@@ -31,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "interop"))
 import pbx  # noqa: E402
+from peers import sim_pcap, sip_header  # noqa: E402
 from test_asterisk_peer import Rig, ext, quit_all  # noqa: E402
 from test_audio_interop import (  # noqa: E402
     FRAME, FREQ_TOLERANCE_HZ, MIN_SNR_DB, TONE_HZ, analyse, figures, media_figures, read_wav, spectrum,
@@ -61,41 +61,14 @@ def rig(asterisk, tmp_path):
 
 
 def sip_datagrams(path, sip_port):
-    """(wall-clock seconds, sent by the door?, SIP text) of every datagram in
-    the sim's pcap (LINKTYPE_RAW: IPv4 + UDP + SIP), oldest first."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return []
-    out = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, usec, incl, _orig = struct.unpack_from("<IIII", data, off)
-        pkt = data[off + 16: off + 16 + incl]
-        off += 16 + incl
-        if len(pkt) < 28:
-            continue
-        sport = struct.unpack_from(">H", pkt, 20)[0]
-        out.append((sec + usec / 1e6, sport == sip_port, pkt[28:].decode("utf-8", "replace")))
-    return out
-
-
-def header(text, name):
-    """First value of header `name` (long form, case-insensitive), or None."""
-    key = name.lower() + ":"
-    for line in text.split("\r\n")[1:]:
-        if not line:
-            break
-        if line.lower().startswith(key):
-            return line[len(key):].strip()
-    return None
+    """(wall-clock seconds, sent by the door?, SIP text) of every datagram in the sim's pcap."""
+    return [(r["t"], r["out"], r["text"]) for r in sim_pcap(path, sip_port)]
 
 
 def ladder(recs):
     t0 = recs[0][0] if recs else 0
     return "\n".join("%8.3f %s %s  [%s]" % (t - t0, "->" if sent else "<-",
-                                            text.split("\r\n", 1)[0], header(text, "CSeq"))
+                                            text.split("\r\n", 1)[0], sip_header(text, "CSeq"))
                      for t, sent, text in recs)
 
 
@@ -137,28 +110,28 @@ def test_rfc4028_asterisk_session_refresh_reinvite_is_answered_and_the_call_surv
 
     # the initial INVITE and Asterisk's 200 to it: the timer Asterisk agreed on
     invite = next(r for r in recs if r[1] and r[2].startswith("INVITE "))
-    call_id = header(invite[2], "Call-ID")
+    call_id = sip_header(invite[2], "Call-ID")
     ok = next(r for r in recs if not r[1] and r[2].startswith("SIP/2.0 200")
-              and header(r[2], "CSeq").endswith("INVITE") and header(r[2], "Call-ID") == call_id)
-    se = header(ok[2], "Session-Expires")
+              and sip_header(r[2], "CSeq").endswith("INVITE") and sip_header(r[2], "Call-ID") == call_id)
+    se = sip_header(ok[2], "Session-Expires")
     print("Asterisk's 200 to the door's INVITE: Session-Expires: %s" % se)
     assert se and se.split(";")[0].strip() == str(SESSION_EXPIRES_S) and "refresher=uas" in se, (
         "no session timer with Asterisk as refresher in its 200: %r\n%s" % (se, report))
 
     # the refresh: an INVITE from Asterisk inside the same dialog
     refreshes = [r for r in recs if not r[1] and r[2].startswith("INVITE ")
-                 and header(r[2], "Call-ID") == call_id]
+                 and sip_header(r[2], "Call-ID") == call_id]
     assert refreshes, "no refresh re-INVITE from Asterisk in %.0f s\n%s" % (held_s, report)
     for t, _, reinvite in refreshes:
-        cseq = header(reinvite, "CSeq")
+        cseq = sip_header(reinvite, "CSeq")
         finals = [r for r in recs if r[1] and r[0] >= t and r[2].startswith("SIP/2.0 ")
-                  and not r[2].startswith("SIP/2.0 1") and header(r[2], "CSeq") == cseq
-                  and header(r[2], "Call-ID") == call_id]
+                  and not r[2].startswith("SIP/2.0 1") and sip_header(r[2], "CSeq") == cseq
+                  and sip_header(r[2], "Call-ID") == call_id]
         status = finals[0][2].split("\r\n", 1)[0] if finals else None
         acked = [r for r in recs if not r[1] and r[2].startswith("ACK ")
-                 and header(r[2], "CSeq") == cseq.split()[0] + " ACK"]
+                 and sip_header(r[2], "CSeq") == cseq.split()[0] + " ACK"]
         print("refresh re-INVITE (CSeq %s, Session-Expires %s) %.1f s after the 200; door answered "
-              "%r%s" % (cseq, header(reinvite, "Session-Expires"), t - ok[0], status,
+              "%r%s" % (cseq, sip_header(reinvite, "Session-Expires"), t - ok[0], status,
                         ", ACKed" if acked else ", no ACK"))
         assert status and status.startswith("SIP/2.0 200"), "refresh answered %r\n%s" % (status, report)
         assert "\r\n\r\nv=0" in finals[0][2], "the 200 to the refresh has no SDP answer\n%s" % report
@@ -170,9 +143,9 @@ def test_rfc4028_asterisk_session_refresh_reinvite_is_answered_and_the_call_surv
         "refresh at %.1f s\n%s" % (refresh_s, report))
 
     # the door hung up cleanly: its BYE answered 200
-    bye = [r for r in recs if r[1] and r[2].startswith("BYE ") and header(r[2], "Call-ID") == call_id]
+    bye = [r for r in recs if r[1] and r[2].startswith("BYE ") and sip_header(r[2], "Call-ID") == call_id]
     bye_ok = [r for r in recs if not r[1] and r[2].startswith("SIP/2.0 200")
-              and (header(r[2], "CSeq") or "").endswith(" BYE")]
+              and (sip_header(r[2], "CSeq") or "").endswith(" BYE")]
     print("hangup: %d BYE, %d 200; ended %s" % (len(bye), len(bye_ok), end.get("reason")))
     assert bye and bye_ok, "the door's BYE was not answered 200\n%s" % report
 

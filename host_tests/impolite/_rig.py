@@ -7,7 +7,6 @@ media ports (-mp) are drawn from the same pool.
 """
 
 import os
-import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -16,7 +15,7 @@ INTEROP = os.path.join(os.path.dirname(HERE), "interop")
 if INTEROP not in sys.path:
     sys.path.insert(0, INTEROP)
 
-from peers import (HOST, PEERS_DIR, FreshPorts, Kamailio, Sim, Sipp, rig_fixture,  # noqa: E402,F401
+from peers import (HOST, PEERS_DIR, FreshPorts, Kamailio, Sim, Sipp, rig_fixture, sim_pcap, sip_header,  # noqa: E402,F401
                    raw_register, require_binary, stop_pid)
 
 __all__ = ["HERE", "HOST", "PEERS_DIR", "SCENARIOS", "RUNTIMES", "Kamailio", "Rig", "Sipp",
@@ -124,31 +123,8 @@ class Rig:
 
 
 def pcap_records(sim):
-    """Every SIP datagram the sim sent or received, oldest first, as dicts:
-    t (wall-clock seconds), out (True if the sim sent it), peer (ip, port),
-    first (first line), text."""
-    try:
-        with open(sim.pcap, "rb") as f:
-            data = f.read()
-    except OSError:
-        return []
-    out = []
-    off = 24
-    while off + 16 <= len(data):
-        sec, usec, incl, _orig = struct.unpack_from("<IIII", data, off)
-        pkt = data[off + 16: off + 16 + incl]
-        off += 16 + incl
-        if len(pkt) < 28:
-            continue
-        src = ".".join(str(b) for b in pkt[12:16])
-        dst = ".".join(str(b) for b in pkt[16:20])
-        sport, dport = struct.unpack_from(">HH", pkt, 20)
-        text = pkt[28:].decode("utf-8", "replace")
-        sent = sport == sim.sip_port
-        out.append({"t": sec + usec / 1e6, "out": sent,
-                    "peer": (dst, dport) if sent else (src, sport),
-                    "first": text.split("\r\n", 1)[0], "text": text})
-    return out
+    """Every SIP datagram the sim sent or received (peers.sim_pcap of its pcap)."""
+    return sim_pcap(sim.pcap, sim.sip_port)
 
 
 def ladder(sim, limit=60):
@@ -164,15 +140,7 @@ def ladder(sim, limit=60):
     return "\n".join(lines)
 
 
-def header(text, name):
-    """The first value of header `name` (long form) in a SIP message, or None."""
-    key = name.lower() + ":"
-    for line in text.split("\r\n")[1:]:
-        if not line:
-            break
-        if line.lower().startswith(key):
-            return line[len(key):].strip()
-    return None
+header = sip_header
 
 
 def to_tag(text):

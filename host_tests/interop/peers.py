@@ -12,6 +12,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,47 @@ HOST = "127.0.0.1"
 
 # Kamailio lives in /usr/sbin, which is not on every user's PATH.
 _EXTRA_PATH = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+# -- the sim's pcap (tools/sim --pcap: LINKTYPE_RAW, IPv4 + UDP + SIP) --------------
+
+
+def sim_pcap(path, sip_port):
+    """Every SIP datagram in a sim's pcap, oldest first, as dicts: t (wall-clock
+    seconds), out (True if sent from sip_port, the sim's), peer (ip, port),
+    first (first line), text. [] when the file is missing."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    out = []
+    off = 24
+    while off + 16 <= len(data):
+        sec, usec, incl, _orig = struct.unpack_from("<IIII", data, off)
+        pkt = data[off + 16: off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 28:
+            continue
+        src = ".".join(str(b) for b in pkt[12:16])
+        dst = ".".join(str(b) for b in pkt[16:20])
+        sport, dport = struct.unpack_from(">HH", pkt, 20)
+        text = pkt[28:].decode("utf-8", "replace")
+        sent = sport == sip_port
+        out.append({"t": sec + usec / 1e6, "out": sent, "peer": (dst, dport) if sent else (src, sport),
+                    "first": text.split("\r\n", 1)[0], "text": text})
+    return out
+
+
+def sip_header(text, name):
+    """The first value of header `name` (long form, case-insensitive) in a SIP message, or None."""
+    key = name.lower() + ":"
+    for line in text.split("\r\n")[1:]:
+        if not line:
+            break
+        if line.lower().startswith(key):
+            return line[len(key):].strip()
+    return None
 
 
 # -- ports and binaries -------------------------------------------------------

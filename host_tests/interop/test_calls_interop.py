@@ -18,7 +18,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peers import (HOST, Baresip, Kamailio, Sim, Sipp, free_rtp_port, free_udp_ports,  # noqa: E402
+from peers import (HOST, Baresip, sim_pcap, Kamailio, Sim, Sipp, free_rtp_port, free_udp_ports,  # noqa: E402
                    raw_register, require_binary, stop_pid)
 
 MODES = ["p2p", "kamailio"]
@@ -183,17 +183,7 @@ def pcap_ladder(path, limit=40):
 
 def pcap_messages(path):
     """(first line, payload) of every datagram in the sim's pcap."""
-    with open(path, "rb") as f:
-        data = f.read()
-    out = []
-    off = 24
-    while off + 16 <= len(data):
-        _s, _u, incl, _o = struct.unpack_from("<IIII", data, off)
-        pkt = data[off + 16: off + 16 + incl]
-        off += 16 + incl
-        payload = pkt[28:].decode("utf-8", "replace")
-        out.append((payload.split("\r\n", 1)[0], payload))
-    return out
+    return [(r["first"], r["text"]) for r in sim_pcap(path, 0)]
 
 
 def with_report(st, fn, *args):
