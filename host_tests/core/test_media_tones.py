@@ -73,9 +73,15 @@ def test_phase_increment_is_exact_and_small():
             assert inc < (1 << 24)
 
 
+def cadence(name):
+    """TONES[name] read as (repeat, [(ms, f1, f2, level1, level2), ...])."""
+    text = TONES[name]
+    return text[:1] == b"*", [tuple(int(x) for x in seg.split(b",")) for seg in text.lstrip(b"*").split()]
+
+
 def test_every_tone_level_keeps_sums_below_2_30():
     for name in TONES:
-        for seg in TONES[name][1]:
+        for seg in cadence(name)[1]:
             assert 0 <= seg[3] < 4096 and 0 <= seg[4] < 4096
             assert 32767 * (seg[3] + seg[4]) < (1 << 30)
             assert (seg[3] + seg[4]) * 32767 >> 12 <= 32767
@@ -297,9 +303,9 @@ def test_fill_and_mix_allocate_nothing():
 
 def test_all_tones_have_sane_segments():
     for name in TONES:
-        repeat, segs = TONES[name]
+        repeat, segs = cadence(name)
         assert segs, name
-        for ms, f1, f2, a1, a2 in segs:
+        for ms, f1, f2, a1, a2 in segs:       # five numbers each: the generator reads no more, no less
             assert ms > 0 and 0 <= f1 < 4000 and 0 <= f2 < 4000
             assert (f1 == 0) == (a1 == 0) and (f2 == 0) == (a2 == 0)
     assert tones.PHASE_MASK == (1 << 24) - 1

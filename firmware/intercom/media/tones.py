@@ -50,39 +50,44 @@ SINE = _build_sine()  # one full period, 256 signed 16-bit samples
 
 PHASE_MASK = 0xFFFFFF
 
-# Levels (Q12 gain on a full-scale sine): 1000 ~ -12 dBFS peak per component.
-_L = 1000
-_L2 = 560     # each component of a dual tone, same peak as _L
-_LOUD = 2000  # speaker ring signal
-
-# name -> (repeat, segments); a segment is (ms, f1 Hz, f2 Hz, level1, level2);
-# f = 0 / level 0 is silence. Cadences follow ITU-T E.180 Suppl. 2 / ETSI
-# ES 201 970 for Europe (425 Hz), and ANSI T1.401 for the US variants.
+# name -> the cadence, one bytes constant of segments "ms,f1,f2,level1,level2"
+# (Hz, and Q12 gains on a full-scale sine: 1000 ~ -12 dBFS peak per
+# component, 560 each of a dual tone (the same peak), 2000 the speaker's
+# ring) separated by spaces; f = 0 / level 0 is silence, and a leading "*"
+# repeats the cadence until stop(). A bytes constant stays in flash with
+# frozen or ROMFS firmware; the tuples this table used to be were built in
+# the heap at import (about 3 KB). Cadences follow ITU-T E.180 Suppl. 2 /
+# ETSI ES 201 970 for Europe (425 Hz), and ANSI T1.401 for the US variants.
 TONES = {
     # Ringback: 425 Hz 1 s on / 4 s off (default, Europe).
-    "ringback": (True, ((1000, 425, 0, _L, 0), (4000, 0, 0, 0, 0))),
+    "ringback": b"*1000,425,0,1000,0 4000,0,0,0,0",
     # Ringback, North America: 440 + 480 Hz 2 s on / 4 s off.
-    "ringback_us": (True, ((2000, 440, 480, _L2, _L2), (4000, 0, 0, 0, 0))),
+    "ringback_us": b"*2000,440,480,560,560 4000,0,0,0,0",
     # Busy: 425 Hz 0.5 s on / 0.5 s off.
-    "busy": (True, ((500, 425, 0, _L, 0), (500, 0, 0, 0, 0))),
+    "busy": b"*500,425,0,1000,0 500,0,0,0,0",
     # Busy, North America: 480 + 620 Hz 0.5 / 0.5.
-    "busy_us": (True, ((500, 480, 620, _L2, _L2), (500, 0, 0, 0, 0))),
+    "busy_us": b"*500,480,620,560,560 500,0,0,0,0",
     # Call waiting: 425 Hz 0.2 s every 3 s, quieter than the call itself.
-    "call_waiting": (True, ((200, 425, 0, _L // 2, 0), (2800, 0, 0, 0, 0))),
+    "call_waiting": b"*200,425,0,500,0 2800,0,0,0,0",
     # Door opened: a short rising two-tone (one shot).
-    "door_open": (False, ((120, 880, 0, _L, 0), (200, 1320, 0, _L, 0))),
+    "door_open": b"120,880,0,1000,0 200,1320,0,1000,0",
     # Door entry rejected: one low tone (one shot).
-    "door_reject": (False, ((500, 330, 0, _L, 0),)),
+    "door_reject": b"500,330,0,1000,0",
     # Door PIN locked out: three short low beeps (one shot).
-    "lockout": (False, ((100, 300, 0, _L, 0), (100, 0, 0, 0, 0),
-                        (100, 300, 0, _L, 0), (100, 0, 0, 0, 0),
-                        (100, 300, 0, _L, 0))),
+    "lockout": b"100,300,0,1000,0 100,0,0,0,0 100,300,0,1000,0 100,0,0,0,0 100,300,0,1000,0",
     # Incoming-call ring on the device speaker: two 0.4 s bursts of an
-    # 800/1000 Hz warble (25 ms each), 0.2 s apart, every 3 s.
-    "ring": (True, (((25, 800, 0, _LOUD, 0), (25, 1000, 0, _LOUD, 0)) * 8
-                    + ((200, 0, 0, 0, 0),)
-                    + ((25, 800, 0, _LOUD, 0), (25, 1000, 0, _LOUD, 0)) * 8
-                    + ((2000, 0, 0, 0, 0),))),
+    # 800/1000 Hz warble (8 pairs of 25 ms each), 0.2 s apart, every 3 s.
+    "ring": (b"*"
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"200,0,0,0,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"25,800,0,2000,0 25,1000,0,2000,0 25,800,0,2000,0 25,1000,0,2000,0 "
+             b"2000,0,0,0,0"),
 }
 
 
@@ -107,9 +112,10 @@ class ToneGenerator:
         self.rate = rate
         self.name = None      # the tone playing, or None
         self.active = False
-        self._segs = ()
-        self._repeat = False
+        self._segs = b""      # the tone's TONES entry
+        self._n = 0           # where its next segment starts in _segs
         self._k = 0           # current segment index
+        self._f1 = self._f2 = 0
         self._left = 0        # samples left in the current segment
         self._i1 = self._i2 = self._a1 = self._a2 = 0
         self._p1 = self._p2 = 0
@@ -118,10 +124,11 @@ class ToneGenerator:
         """Start tone `name` (a key of TONES) from the beginning of its cadence."""
         if name not in TONES:
             raise ValueError("unknown tone %r" % (name,))
-        self._repeat, self._segs = TONES[name]
+        self._segs = TONES[name]
         self.name = name
         self.active = True
         self._k = -1
+        self._n = len(self._segs)     # past the end: _next_segment starts over
         self._a1 = self._a2 = 0     # "previous segment silent": phases restart
         self._next_segment()
 
@@ -134,16 +141,22 @@ class ToneGenerator:
         # Advance to the next segment, wrapping for repeating tones. Phases
         # run on across segments (no click at a frequency change) and restart
         # at 0 after silence (the tone starts at a zero crossing).
+        segs = self._segs
         k = self._k + 1
-        if k >= len(self._segs):
-            if not self._repeat:
+        if self._n >= len(segs):
+            if k and segs[0] != 42:        # a one-shot tone ("*" repeats) is over
                 self.active = False
                 self.name = None
                 return False
             k = 0
+            self._n = 1 if segs[0] == 42 else 0
         silent = self._a1 == 0 and self._a2 == 0
         self._k = k
-        ms, f1, f2, self._a1, self._a2 = self._segs[k]
+        ms = self._number()
+        self._f1 = f1 = self._number()
+        self._f2 = f2 = self._number()
+        self._a1 = self._number()
+        self._a2 = self._number()
         rate = self.rate
         self._left = ms * rate // 1000
         self._i1 = phase_increment(f1, rate)
@@ -151,6 +164,22 @@ class ToneGenerator:
         if silent:
             self._p1 = self._p2 = 0
         return True
+
+    def _number(self):
+        # the decimal number at _n in the segment text, and _n past its
+        # separator: bytes indexing gives small ints, so nothing is allocated
+        segs = self._segs
+        n = self._n
+        end = len(segs)
+        value = 0
+        while n < end:
+            c = segs[n]
+            n += 1
+            if c < 48:                      # "," or " "
+                break
+            value = value * 10 + c - 48
+        self._n = n
+        return value
 
     def fill(self, buf, nsamples):
         """Overwrite nsamples 16-bit LE samples of buf with the tone (silence when idle)."""

@@ -42,7 +42,6 @@ def retune(gen, rate):
         return
     gen._left = gen._left * rate // gen.rate
     gen.rate = rate
-    if gen.active and 0 <= gen._k < len(gen._segs):
-        seg = gen._segs[gen._k]
-        gen._i1 = phase_increment(seg[1], rate)
-        gen._i2 = phase_increment(seg[2], rate)
+    if gen.active:
+        gen._i1 = phase_increment(gen._f1, rate)
+        gen._i2 = phase_increment(gen._f2, rate)

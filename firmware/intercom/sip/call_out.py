@@ -1,6 +1,6 @@
 """Outgoing calls (UAC): INVITE, responses, CANCEL, redirects, auth (RFC 3261 §13.2, §9.1, §8.1.3.4, §22)."""
 
-from intercom.sip.message import Message, make_response
+from intercom.sip.message import Message, make_response, lookup
 from intercom.sip.dialog import Dialog
 from intercom.sip.auth import DigestError
 from intercom.sip.uri import SyntaxErr, format_name_addr
@@ -10,8 +10,8 @@ MAX_REDIRECTS = 3
 MAX_AUTH_ROUNDS = 2
 
 # why an attempt ended, by final status (the `reason` of the ended event)
-REASONS = {486: "busy", 600: "busy", 603: "declined", 404: "not_found", 480: "unavailable",
-           408: "no_answer", 487: "cancelled", 488: "incompatible_media", 403: "forbidden"}
+REASONS = ("|486:busy|600:busy|603:declined|404:not_found|480:unavailable|408:no_answer"
+           "|487:cancelled|488:incompatible_media|403:forbidden|")     # a message.lookup table
 
 
 def _q_value(contact):
@@ -150,7 +150,7 @@ class OutgoingCall(Call):
             return
         if status in (401, 407) and self.authenticate(resp):
             return
-        self.finish_attempt(REASONS.get(status, "failed"), status)
+        self.finish_attempt(lookup(REASONS, str(status), "failed"), status)
 
     def on_2xx(self, tx, resp):
         if self.dialog is None or self.dialog.remote_tag != resp.to.tag:

@@ -16,21 +16,18 @@ class ParseError(Exception):
         self.message = message
 
 
+# Lookup tables as single string constants, "|key:value|key:value|": a
+# string stays in flash with frozen or ROMFS firmware, where a dict would
+# be built in the heap at import (about 1 KB for the reason phrases).
+
 # compact forms (RFC 3261 §7.3.3 and later RFCs) -> lowercase long names
-COMPACT = {
-    "i": "call-id", "m": "contact", "e": "content-encoding", "l": "content-length",
-    "f": "from", "t": "to", "v": "via", "k": "supported", "c": "content-type",
-    "s": "subject", "o": "event", "u": "allow-events", "r": "refer-to",
-    "x": "session-expires", "b": "referred-by", "a": "accept-contact",
-    "j": "reject-contact", "d": "request-disposition", "y": "identity",
-    "n": "identity-info",
-}
+COMPACT = ("|i:call-id|m:contact|e:content-encoding|l:content-length|f:from|t:to|v:via"
+           "|k:supported|c:content-type|s:subject|o:event|u:allow-events|r:refer-to"
+           "|x:session-expires|b:referred-by|a:accept-contact|j:reject-contact"
+           "|d:request-disposition|y:identity|n:identity-info|")
 
 # canonical spelling used when we serialize
-CANONICAL = {
-    "call-id": "Call-ID", "cseq": "CSeq", "www-authenticate": "WWW-Authenticate",
-    "mime-version": "MIME-Version", "rseq": "RSeq", "rack": "RAck",
-}
+CANONICAL = "|call-id:Call-ID|cseq:CSeq|www-authenticate:WWW-Authenticate|mime-version:MIME-Version|rseq:RSeq|rack:RAck|"
 
 # headers whose values may be comma-separated lists (RFC 3261 §7.3.1)
 MULTI = (
@@ -42,19 +39,26 @@ MULTI = (
 # headers that must appear at most once (RFC 4475 §3.3.8)
 SINGLE = ("call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type")
 
-REASONS = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 200: "OK", 202: "Accepted", 301: "Moved Permanently",
-    302: "Moved Temporarily", 400: "Bad Request", 401: "Unauthorized",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 407: "Proxy Authentication Required",
-    408: "Request Timeout", 415: "Unsupported Media Type", 416: "Unsupported URI Scheme",
-    420: "Bad Extension", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
-    486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
-    491: "Request Pending", 500: "Server Internal Error", 501: "Not Implemented",
-    503: "Service Unavailable", 505: "Version Not Supported", 603: "Decline",
-}
+# reason phrases (RFC 3261 §21)
+REASONS = ("|100:Trying|180:Ringing|181:Call Is Being Forwarded|182:Queued|183:Session Progress"
+           "|200:OK|202:Accepted|301:Moved Permanently|302:Moved Temporarily|400:Bad Request"
+           "|401:Unauthorized|403:Forbidden|404:Not Found|405:Method Not Allowed|406:Not Acceptable"
+           "|407:Proxy Authentication Required|408:Request Timeout|415:Unsupported Media Type"
+           "|416:Unsupported URI Scheme|420:Bad Extension|423:Interval Too Brief"
+           "|480:Temporarily Unavailable|481:Call/Transaction Does Not Exist|482:Loop Detected"
+           "|483:Too Many Hops|486:Busy Here|487:Request Terminated|488:Not Acceptable Here"
+           "|491:Request Pending|500:Server Internal Error|501:Not Implemented"
+           "|503:Service Unavailable|505:Version Not Supported|603:Decline|")
+
+
+def lookup(table, key, default=None):
+    """The value for key (a str without "|" or ":") in a "|key:value|" table, else default."""
+    i = table.find("|" + key + ":")
+    if i < 0:
+        return default
+    i += len(key) + 2
+    return table[i:table.find("|", i)]
+
 
 KNOWN_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "INFO",
                  "PRACK", "UPDATE", "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH")
@@ -91,13 +95,13 @@ def header_key(name):
         # the code asks with lowercase keys: no new string for those
         key = name if name.islower() else name.lower()
         if len(key) == 1:
-            key = COMPACT.get(key, key)
+            key = lookup(COMPACT, key, key)
     return key
 
 
 def canonical_name(key):
     """The spelling we use on the wire for a lowercase header key."""
-    name = CANONICAL.get(key)
+    name = lookup(CANONICAL, key)
     if name is None:
         name = "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
     return name
@@ -130,7 +134,7 @@ class Message:
 
     @classmethod
     def response(cls, status, reason=None):
-        return cls(status=status, reason=REASONS.get(status, "") if reason is None else reason)
+        return cls(status=status, reason=lookup(REASONS, str(status), "") if reason is None else reason)
 
     @property
     def is_request(self):
