@@ -27,7 +27,8 @@ COMPACT = ("|i:call-id|m:contact|e:content-encoding|l:content-length|f:from|t:to
            "|d:request-disposition|y:identity|n:identity-info|")
 
 # canonical spelling used when we serialize
-CANONICAL = "|call-id:Call-ID|cseq:CSeq|www-authenticate:WWW-Authenticate|mime-version:MIME-Version|rseq:RSeq|rack:RAck|"
+CANONICAL = ("|call-id:Call-ID|cseq:CSeq|www-authenticate:WWW-Authenticate|mime-version:MIME-Version"
+             "|rseq:RSeq|rack:RAck|")
 
 # headers whose values may be comma-separated lists (RFC 3261 §7.3.1)
 MULTI = (
