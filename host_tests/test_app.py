@@ -264,3 +264,44 @@ def test_local_hold_sends_silence_never_the_microphone():
     app.on_event({"event": "call", "id": 1, "state": "on_hold", "peer": "sip:flat@192.0.2.2"})
     held = bytes(audio.frame(LoudMic())[12:])
     assert held == b"\xff" * 160                    # PCMU silence, not the door's microphone
+
+
+def test_a_stream_that_cannot_be_built_ends_the_call_with_media_failed_not_in_silence():
+    # a MemoryError while building the stream (a small heap at call setup) used
+    # to leave the call connected without audio, and lost the `call` event
+    from intercom.sip.message import parse, make_response
+    app, ua, board = make_app(targets=["sip:flat@192.0.2.2"])
+    logged = []
+    board.log = lambda level, text: logged.append((level, text))
+    app.on_button("talk", "press", 0)
+    pump(app, ua)
+    invite = parse(ua.pop_datagram()[0])
+    assert invite.method == "INVITE"
+
+    def no_memory(*args):
+        raise MemoryError("memory allocation failed, allocating 752 bytes")
+    app.audio.session.start = no_memory
+    ok = make_response(invite, 200, to_tag="flat1")
+    ok.add("Contact", "<sip:flat@192.0.2.2>")
+    ok.add("Content-Type", "application/sdp")
+    ok.body = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.2\r\ns=-\r\nc=IN IP4 192.0.2.2\r\nt=0 0\r\n"
+               b"m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    ua.receive(ok.encode(), ("192.0.2.2", 5060), 10)
+    pump(app, ua)
+    assert ua.calls.calls[0].state == "connected"
+    assert [e["state"] for e in board.events if e["event"] == "call"][-1] == "connected"    # still reported
+    assert any(level == "error" and "no audio stream: MemoryError" in text for level, text in logged)
+    assert not app.audio.session.active
+    app.tick(20)
+    pump(app, ua)
+    ended = [e for e in board.events if e["event"] == "call" and e["state"] == "ended"]
+    assert ended and ended[-1]["reason"] == "media_failed" and not ua.calls.calls
+    methods = []
+    while True:
+        out = ua.pop_datagram()
+        if out is None:
+            break
+        methods.append(parse(out[0]).method)
+    assert methods == ["ACK", "BYE"]
+    app.tick(40)                                    # hung up once
+    assert app.audio.failed_call is None

@@ -256,6 +256,10 @@ class App:
             self.board.log("warn", "call %s: no media for %d s; hanging up" % (
                 dead, self.audio.media_timeout_ms // 1000))
             self.ua.hangup(dead, "media_timeout")
+        failed = self.audio.failed_call
+        if failed is not None:
+            self.audio.failed_call = None
+            self.ua.hangup(failed, "media_failed")      # logged by AudioControl
         if self.dns_retry_at is not None and ticks_diff(now, self.dns_retry_at) >= 0 and self.quit_deadline is None:
             self.lookup_registrar(now)
         if self.quit_deadline is not None and ticks_diff(now, self.quit_deadline) >= 0:

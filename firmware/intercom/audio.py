@@ -23,6 +23,7 @@ class AudioControl:
     # by media/wideband.py); door.require_secure, set per instance when on.
     wide = False
     require_secure = False
+    failed_call = None      # a call whose stream could not be built, until App.tick hangs it up
 
     def __init__(self, cfg, board, emit, random_bytes, cname):
         self.board = board
@@ -130,14 +131,25 @@ class AudioControl:
         ptime = m.get("ptime", 20)      # the negotiated send packetization (ms)
         key = (best, m["address"], m["port"], pts, d, peer_ip, ptime)
         if key != self.stream_key:
-            if session.active and session.call_id == best:
-                session.update(m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
-                               pts[2], pts[3], pts[4], ptime)
-            else:
+            try:
+                if session.active and session.call_id == best:
+                    session.update(m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
+                                   pts[2], pts[3], pts[4], ptime)
+                else:
+                    if session.active:
+                        session.stop()
+                    session.start(best, m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
+                                  pts[2], pts[3], pts[4], ptime)
+            except Exception as err:
+                # No stream (a MemoryError building it on a small heap): never
+                # a silent call. App.tick hangs it up, reason "media_failed".
+                self.board.log("error", "call %s: no audio stream: %s %s" % (best, type(err).__name__, err))
                 if session.active:
                     session.stop()
-                session.start(best, m["address"], m["port"], pts[0], pts[1], send, recv, peer_ip,
-                              pts[2], pts[3], pts[4], ptime)
+                self.stream_key = None
+                self.media.pop(best, None)
+                self.failed_call = best
+                return
             self.stream_key = key
         session.set_rtcp(m.get("rtcp_port"), m.get("rtcp_address"))     # a=rtcp (RFC 3605)
         keys = m.get("keys")            # SDES keys (RFC 4568): App reports the event without them
