@@ -14,6 +14,7 @@ class Client:
         self.published = []
         self.subscribed = []
         self.host, self.port = "127.0.0.1", 1883
+        self.addr = None            # MqttClient's: the broker's address once looked up
         self.hold = False
 
     def publish(self, topic, payload, retain=False):
@@ -209,6 +210,19 @@ def test_ha_tls_connects_only_between_calls():
     ha.service(1)
     assert client.hold is True              # no TLS handshake (long CPU work on an ESP32) during a call
     ua.calls.calls.pop()
+    ha.service(2)
+    assert client.hold is False
+
+
+def test_ha_broker_name_is_looked_up_only_between_calls():
+    # getaddrinfo blocks the loop for the resolver's time: never during a call
+    ha, client, _b, ua = make(broker="mqtt.home.arpa")
+    ha.service(0)
+    assert client.hold is False
+    ua.calls.calls.append("a call")
+    ha.service(1)
+    assert client.hold is True
+    client.addr = ("192.0.2.5", 1883)       # looked up before the call: reconnects go on
     ha.service(2)
     assert client.hold is False
 

@@ -10,6 +10,7 @@ availability (retained online/offline, also the last will), registration
 import json
 
 from intercom.mqtt.client import MqttClient
+from intercom.sip.uri import is_ipv4
 
 KEEPALIVE_S = 60
 MAX_COMMAND = 256              # bytes
@@ -109,6 +110,7 @@ class HomeAssistant:
         self.announce = None           # discovery configs still to publish, one a loop pass
         self.locked_out = False
         self.tls = mq["tls"]
+        self.named = not is_ipv4(mq["broker"])     # looked up by the client's first attempt
         wrap = None
         if self.tls and client is None:
             wrap = tls_wrapper(mq["broker"], mq["tls_ca"], board)
@@ -137,8 +139,9 @@ class HomeAssistant:
     def service(self, now, poll=None):
         """Every loop pass: the door's edges, the next discovery config, the
         client's timers, then the poll registration of its socket."""
-        # a TLS handshake is long CPU work inside one pass on an ESP32: none during a call
-        self.client.hold = self.tls and bool(self.ua.calls.calls)
+        # none during a call: a TLS handshake (long CPU work inside one pass
+        # on an ESP32), nor the blocking lookup of a broker's name
+        self.client.hold = (self.tls or self.named and self.client.addr is None) and bool(self.ua.calls.calls)
         door = self.app.audio.door
         opened = door.relay_on()
         if opened and not self.door_open:
