@@ -53,14 +53,17 @@ def test_rfc3261_18_register_over_stream_transport_with_kamailio(certs, tmp_path
 @pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("transport", ["tls", "tcp"])
 def test_rfc3261_18_calls_both_ways_through_kamailio_over_stream_transport(certs, tmp_path, runtime, transport):
-    """door and flat register over `transport`; door calls flat, flat hangs up;
-    flat calls door, door hangs up. Every request Kamailio saw from them came on
-    `transport` (incoming calls arrive on the connection each sim opened)."""
+    """door and flat register over `transport`; door calls flat, each side holds
+    and resumes (re-INVITEs both ways on the connections), flat keys the door
+    PIN (RFC 4733) and the relay opens, flat hangs up; flat calls door, door
+    hangs up. Every request Kamailio saw from them came on `transport`
+    (incoming calls and in-dialog requests arrive on the connection each sim opened)."""
     sip_a, sip_b = free_udp_ports(2)
     rtp_a, rtp_b = two_rtp_ports()
     with KamailioTls(certs, users={"door": "secret", "flat": "secret"}, workdir=str(tmp_path / "k")) as kam:
-        door = Sim(sim_config(kam, transport, "door", sip_a, rtp_a, certs["ca"]), runtime=runtime,
-                   workdir=str(tmp_path / "door"))
+        door_cfg = sim_config(kam, transport, "door", sip_a, rtp_a, certs["ca"])
+        door_cfg["door"] = {"pin": "2468", "pulse_ms": 500, "max_attempts": 3, "lockout_s": 60}
+        door = Sim(door_cfg, runtime=runtime, workdir=str(tmp_path / "door"))
         flat = Sim(sim_config(kam, transport, "flat", sip_b, rtp_b, certs["ca"]), runtime=runtime,
                    workdir=str(tmp_path / "flat"))
         with door, flat:
@@ -71,6 +74,16 @@ def test_rfc3261_18_calls_both_ways_through_kamailio_over_stream_transport(certs
                 callee.wait_event("call", 15, state="incoming")
                 caller.wait_event("call", 15, state="connected")
                 callee.wait_event("call", 15, state="connected")
+                if caller is door:
+                    for holder, held in ((door, flat), (flat, door)):     # each event after the last awaited
+                        holder.send("hold")
+                        holder.wait_event("call", 10, state="on_hold")
+                        held.wait_event("call", 10, state="remote_hold")
+                        holder.send("resume")
+                        holder.wait_event("call", 10, state="connected")
+                        held.wait_event("call", 10, state="connected")
+                    flat.send("dtmf 2468#")
+                    assert door.wait_event("relay", 10, on=True)
                 callee.send("hangup")
                 caller.wait_event("call", 15, state="ended")
                 callee.wait_event("call", 15, state="ended")
