@@ -191,6 +191,51 @@ def test_read_sip_takes_at_most_8_datagrams_per_wakeup():
     assert drv.errors == 0
 
 
+class FragmentedHeapSocket(UdpSocket):
+    """A real UDP socket on a heap with no block of `largest` bytes free:
+    recvfrom(size) raises MemoryError before reading when size > largest,
+    as MicroPython's unix and ESP32 ports do (the buffer comes first)."""
+
+    def __init__(self, largest):
+        UdpSocket.__init__(self, "127.0.0.1", free_udp_port())
+        self.largest = largest
+        self.sizes = []
+
+    def recvfrom(self, size=4096):
+        self.sizes.append(size)
+        if size > self.largest:
+            raise MemoryError("memory allocation failed, allocating %d bytes" % size)
+        return UdpSocket.recvfrom(self, size)
+
+
+def test_no_4096_byte_block_reads_the_sip_datagram_into_1500_bytes():
+    # it used to raise on every pass while the datagram stayed queued (poll is
+    # level-triggered): SIP stood still until a 4 KB block came free
+    drv, ua, app, board = make_driver(FragmentedHeapSocket(2000))
+    c = client()
+    c.sendto(options(c, 1), drv.sip_sock.local)
+    got = answers(drv, c, 1)
+    assert got and got[0].startswith(b"SIP/2.0 200")
+    assert drv.sip_sock.sizes[:2] == [4096, 1500] and drv.small_reads == 1 and drv.errors == 0
+    assert "SIP datagram read into 1500 bytes: no 4096-byte block free" in board.err.getvalue()
+    c.close()
+
+
+def test_no_heap_for_any_sip_buffer_drops_the_datagram_instead_of_failing_every_pass():
+    drv, ua, app, board = make_driver(FragmentedHeapSocket(1))
+    no_wait(drv)
+    c = client()
+    c.sendto(options(c, 1), drv.sip_sock.local)
+    for _ in range(5):
+        drv.step()
+    assert drv.sip_sock.sizes[:3] == [4096, 1500, 1] and drv.small_reads == 1
+    assert drv.errors == 0 and "SIP datagram dropped: no heap to read it" in board.err.getvalue()
+    c.sendto(options(c, 2), drv.sip_sock.local)
+    drv.sip_sock.largest = 4096                              # the heap came back
+    assert answers(drv, c, 1)[0].startswith(b"SIP/2.0 200")
+    c.close()
+
+
 def test_destination_cache_stays_bounded_after_1000_senders():
     sock = UdpSocket("127.0.0.1", free_udp_port())
     conversions = []

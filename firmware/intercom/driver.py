@@ -8,6 +8,12 @@ from intercom.netcompat import ticks_ms
 
 MAX_WAIT_MS = 1000     # wake at least once a second (watchdog, input)
 RECV_SIZE = 4096       # a SIP datagram over UDP stays below the path MTU (§18.1.1)
+# When a fragmented heap has no RECV_SIZE block left, the datagram (still
+# queued: the buffer is allocated before the read, on the unix and ESP32
+# ports) is read into this much instead; a longer one is cut, then refused
+# as malformed. Then 1 byte, which drops it: never the same MemoryError on
+# every pass while the datagram stays queued (poll is level-triggered).
+SMALL_RECV_SIZES = (1500, 1)
 RTP_RECV_SIZE = 1500
 RTP_DRAIN = 64         # datagrams read with their sources right after connect()
 FRAME_MS = 20
@@ -29,6 +35,7 @@ class Driver:
     # its client's socket is polled with ours (HomeAssistant.service)
     integration = None
     max_step_ms = 0         # longest pass after its wait (the `memory` event's max_step_ms)
+    small_reads = 0         # SIP datagrams read into SMALL_RECV_SIZES (no RECV_SIZE block free)
 
     def __init__(self, ua, app, board, sip_sock, rtp_sock=None, rtcp_sock=None, trace=None):
         self.ua = ua
@@ -293,7 +300,10 @@ class Driver:
         wake the next pass at once). One datagram that raises skips nothing
         but itself."""
         for _ in range(SIP_READS):
-            got = self.sip_sock.recvfrom(RECV_SIZE)
+            try:
+                got = self.sip_sock.recvfrom(RECV_SIZE)
+            except MemoryError:
+                got = self._recv_small()
             if got is None:
                 return
             data, addr = got
@@ -303,6 +313,23 @@ class Driver:
                 self.ua.receive(data, addr, now)
             except Exception as err:
                 self.failed("SIP datagram from %r" % (addr,), err)
+
+    def _recv_small(self):
+        # the SIP datagram when no RECV_SIZE block is free (SMALL_RECV_SIZES)
+        for size in SMALL_RECV_SIZES:
+            try:
+                got = self.sip_sock.recvfrom(size)
+            except MemoryError:
+                continue
+            if got is None:
+                return None                 # nothing was queued after all
+            self.small_reads += 1
+            if size == 1:
+                self.board.log("error", "SIP datagram dropped: no heap to read it")
+                return None
+            self.board.log("warn", "SIP datagram read into %d bytes: no %d-byte block free" % (size, RECV_SIZE))
+            return got
+        raise MemoryError("no heap for a SIP datagram")
 
     def read_input(self, obj, now):
         # Commands start timers relative to the core's idea of now: bring it up
