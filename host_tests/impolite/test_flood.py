@@ -39,7 +39,7 @@ from ._rig import HERE, RUNTIMES, raw_register, stop_pid
 # The README's smallest heap for the `.mpy` deployment (README.md, "Memory",
 # the table row "`.mpy` files on the filesystem (`make deploy`)"): the flood
 # runs A at exactly that heap, with tools/sim --mpy.
-README_MIN_HEAP_MPY = "150wK"
+README_MIN_HEAP_MPY = "149wK"
 FLOOD_COUNT = 2000            # each of OPTIONS, INVITE, garbage
 FLOOD_SOURCES = 8
 # As fast as A's socket takes them: the generator pauses while more than this
