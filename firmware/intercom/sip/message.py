@@ -26,9 +26,11 @@ COMPACT = ("|i:call-id|m:contact|e:content-encoding|l:content-length|f:from|t:to
            "|x:session-expires|b:referred-by|a:accept-contact|j:reject-contact"
            "|d:request-disposition|y:identity|n:identity-info|")
 
-# canonical spelling used when we serialize
-CANONICAL = ("|call-id:Call-ID|cseq:CSeq|www-authenticate:WWW-Authenticate|mime-version:MIME-Version"
-             "|rseq:RSeq|rack:RAck|")
+# canonical spelling used when we serialize, where it is not title case
+# (two tuples of constants: a membership test is faster than a lookup in
+# a string, and canonical_name runs for every header a response copies)
+CANONICAL_KEYS = ("call-id", "cseq", "www-authenticate", "mime-version", "rseq", "rack")
+CANONICAL_NAMES = ("Call-ID", "CSeq", "WWW-Authenticate", "MIME-Version", "RSeq", "RAck")
 
 # headers whose values may be comma-separated lists (RFC 3261 §7.3.1)
 MULTI = (
@@ -102,10 +104,11 @@ def header_key(name):
 
 def canonical_name(key):
     """The spelling we use on the wire for a lowercase header key."""
-    name = lookup(CANONICAL, key)
-    if name is None:
-        name = "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
-    return name
+    if key in CANONICAL_KEYS:
+        return CANONICAL_NAMES[CANONICAL_KEYS.index(key)]
+    if "-" not in key:
+        return key[:1].upper() + key[1:]
+    return "-".join([w[:1].upper() + w[1:] for w in key.split("-")])
 
 
 class Message:
