@@ -181,3 +181,21 @@ def test_made_up_header_names_of_a_scanner_are_never_learned():
     parse(INVITE.replace(b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\n" + junk))
     assert not [n for n in message._NAMES if n.lower().startswith("x-scan")]
     assert len(message._NAMES) <= before + 12
+
+
+def test_rfc3261_21_reason_phrases_and_header_spellings_from_the_constant_tables():
+    # the tables are strings and tuples now (flash, not heap): every entry still answers
+    from intercom.sip.message import canonical_name, header_key, lookup, REASONS
+    assert [Message.response(s).reason for s in (100, 180, 200, 481, 486, 487, 603)] == [
+        "Trying", "Ringing", "OK", "Call/Transaction Does Not Exist", "Busy Here", "Request Terminated", "Decline"]
+    assert Message.response(299).reason == "" and Message.response(486, "Busy").reason == "Busy"
+    assert lookup(REASONS, "18", "?") == "?" and lookup(REASONS, "1800", "?") == "?"
+    assert [header_key(c) for c in "imeLftvkcsourxbajdyn"] == [
+        "call-id", "contact", "content-encoding", "content-length", "from", "to", "via", "supported",
+        "content-type", "subject", "event", "allow-events", "refer-to", "session-expires", "referred-by",
+        "accept-contact", "reject-contact", "request-disposition", "identity", "identity-info"]
+    assert header_key("q") == "q" and header_key("Q") == "q"            # not a compact form: itself
+    assert [canonical_name(k) for k in ("call-id", "cseq", "www-authenticate", "mime-version", "rseq", "rack",
+                                        "via", "max-forwards", "x-custom-header")] == [
+        "Call-ID", "CSeq", "WWW-Authenticate", "MIME-Version", "RSeq", "RAck", "Via", "Max-Forwards",
+        "X-Custom-Header"]
