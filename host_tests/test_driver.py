@@ -207,6 +207,12 @@ class FragmentedHeapSocket(UdpSocket):
             raise MemoryError("memory allocation failed, allocating %d bytes" % size)
         return UdpSocket.recvfrom(self, size)
 
+    def recv(self, size=1500):
+        self.sizes.append(size)
+        if size > self.largest:
+            raise MemoryError("memory allocation failed, allocating %d bytes" % size)
+        return UdpSocket.recv(self, size)
+
 
 def test_no_4096_byte_block_reads_the_sip_datagram_into_1500_bytes():
     # it used to raise on every pass while the datagram stayed queued (poll is
@@ -233,6 +239,27 @@ def test_no_heap_for_any_sip_buffer_drops_the_datagram_instead_of_failing_every_
     c.sendto(options(c, 2), drv.sip_sock.local)
     drv.sip_sock.largest = 4096                              # the heap came back
     assert answers(drv, c, 1)[0].startswith(b"SIP/2.0 200")
+    c.close()
+
+
+def test_no_1500_byte_block_reads_rtp_into_512_bytes_and_the_audio_goes_on():
+    # the same MemoryError on every pass used to leave RTP queued (no audio in)
+    drv, ua, app, board = make_driver()
+    rtp = FragmentedHeapSocket(600)
+    drv.rtp_sock = rtp
+    drv.poll.register(rtp.sock, driver_mod.select.POLLIN)
+    heard = []
+    app.audio.on_rtp = lambda data, addr, now: heard.append((bytes(data), addr))
+    no_wait(drv)
+    c = client()
+    packets = [b"\x80\x00" + bytes([0, n]) + bytes(168) for n in range(3)]     # 172-byte G.711 packets
+    for packet in packets:
+        c.sendto(packet, rtp.local)
+    for _ in range(6):
+        drv.step()
+    assert [data for data, _addr in heard] == packets and heard[0][1] == c.getsockname()
+    assert rtp.sizes[:2] == [1500, 512] and drv.small_reads == 3 and drv.errors == 0
+    assert "RTP datagram read into 512 bytes: no 1500-byte block free (1 so far)" in board.err.getvalue()
     c.close()
 
 

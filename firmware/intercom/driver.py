@@ -8,13 +8,15 @@ from intercom.netcompat import ticks_ms
 
 MAX_WAIT_MS = 1000     # wake at least once a second (watchdog, input)
 RECV_SIZE = 4096       # a SIP datagram over UDP stays below the path MTU (§18.1.1)
-# When a fragmented heap has no RECV_SIZE block left, the datagram (still
-# queued: the buffer is allocated before the read, on the unix and ESP32
-# ports) is read into this much instead; a longer one is cut, then refused
-# as malformed. Then 1 byte, which drops it: never the same MemoryError on
+RTP_RECV_SIZE = 1500
+# When a fragmented heap has no block of the full size left, the datagram
+# (still queued: the buffer is allocated before the read, on the unix and
+# ESP32 ports) is read into the smaller size instead (a longer SIP message
+# is cut, then refused as malformed; an RTP packet of a 20 ms frame is 172
+# bytes), then into 1 byte, which drops it: never the same MemoryError on
 # every pass while the datagram stays queued (poll is level-triggered).
 SMALL_RECV_SIZES = (1500, 1)
-RTP_RECV_SIZE = 1500
+RTP_SMALL_RECV_SIZES = (512, 1)
 RTP_DRAIN = 64         # datagrams read with their sources right after connect()
 FRAME_MS = 20
 RESYNC_MS = 200        # this far behind, the frame clock restarts instead of bursting
@@ -35,7 +37,7 @@ class Driver:
     # its client's socket is polled with ours (HomeAssistant.service)
     integration = None
     max_step_ms = 0         # longest pass after its wait (the `memory` event's max_step_ms)
-    small_reads = 0         # SIP datagrams read into SMALL_RECV_SIZES (no RECV_SIZE block free)
+    small_reads = 0         # datagrams read into SMALL_RECV_SIZES / RTP_SMALL_RECV_SIZES
 
     def __init__(self, ua, app, board, sip_sock, rtp_sock=None, rtcp_sock=None, trace=None):
         self.ua = ua
@@ -247,11 +249,17 @@ class Driver:
         connected there, the kernel drops every other source, and recv()
         allocates nothing but the datagram."""
         if self.rtp_peer is not None:
-            data = self.rtp_sock.recv(RTP_RECV_SIZE)
+            try:
+                data = self.rtp_sock.recv(RTP_RECV_SIZE)
+            except MemoryError:         # preallocated: raising it allocates nothing
+                data = self._recv_small(self.rtp_sock, "RTP", RTP_RECV_SIZE, RTP_SMALL_RECV_SIZES, False)
             if data is not None:
                 self.app.audio.on_rtp(data, self.rtp_peer, now)
             return
-        got = self.rtp_sock.recvfrom(RTP_RECV_SIZE)
+        try:
+            got = self.rtp_sock.recvfrom(RTP_RECV_SIZE)
+        except MemoryError:
+            got = self._recv_small(self.rtp_sock, "RTP", RTP_RECV_SIZE, RTP_SMALL_RECV_SIZES, True)
         if got is None:
             return
         self.app.audio.on_rtp(got[0], got[1], now)
@@ -289,7 +297,10 @@ class Driver:
         self.rtp_peer = None
 
     def read_rtcp(self, now):
-        data = self.rtcp_sock.recv(RTP_RECV_SIZE)
+        try:
+            data = self.rtcp_sock.recv(RTP_RECV_SIZE)
+        except MemoryError:
+            data = self._recv_small(self.rtcp_sock, "RTCP", RTP_RECV_SIZE, RTP_SMALL_RECV_SIZES, False)
         if data is not None:
             self.app.audio.session.receive_rtcp(data, now)
 
@@ -303,7 +314,7 @@ class Driver:
             try:
                 got = self.sip_sock.recvfrom(RECV_SIZE)
             except MemoryError:
-                got = self._recv_small()
+                got = self._recv_small(self.sip_sock, "SIP", RECV_SIZE, SMALL_RECV_SIZES, True)
             if got is None:
                 return
             data, addr = got
@@ -314,22 +325,28 @@ class Driver:
             except Exception as err:
                 self.failed("SIP datagram from %r" % (addr,), err)
 
-    def _recv_small(self):
-        # the SIP datagram when no RECV_SIZE block is free (SMALL_RECV_SIZES)
-        for size in SMALL_RECV_SIZES:
+    def _recv_small(self, sock, what, full, sizes, source):
+        # The `what` datagram (recvfrom's pair when `source`, else recv's
+        # bytes) when its `full`-size buffer cannot be had: see SMALL_RECV_SIZES.
+        # None when it was dropped or nothing was queued. Logged the first
+        # 10 times, then every 100th (RTP brings 50 a second).
+        for size in sizes:
             try:
-                got = self.sip_sock.recvfrom(size)
+                got = sock.recvfrom(size) if source else sock.recv(size)
             except MemoryError:
                 continue
             if got is None:
                 return None                 # nothing was queued after all
             self.small_reads += 1
-            if size == 1:
-                self.board.log("error", "SIP datagram dropped: no heap to read it")
-                return None
-            self.board.log("warn", "SIP datagram read into %d bytes: no %d-byte block free" % (size, RECV_SIZE))
-            return got
-        raise MemoryError("no heap for a SIP datagram")
+            if self.small_reads <= TRACEBACKS or self.small_reads % 100 == 0:
+                if size == 1:
+                    self.board.log("error", "%s datagram dropped: no heap to read it (%d so far)"
+                                   % (what, self.small_reads))
+                else:
+                    self.board.log("warn", "%s datagram read into %d bytes: no %d-byte block free (%d so far)"
+                                   % (what, size, full, self.small_reads))
+            return None if size == 1 else got
+        raise MemoryError("no heap for a %s datagram" % what)
 
     def read_input(self, obj, now):
         # Commands start timers relative to the core's idea of now: bring it up
