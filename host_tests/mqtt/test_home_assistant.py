@@ -131,6 +131,7 @@ def test_ha_ring_call_through_kamailio_and_every_command_round_trip(rig, runtime
         alice.wait_event("call", 10, state="incoming")
         alice.send("hangup")
         obs.wait_json(BASE + "/call", since=mark, state="ended")
+        alice.wait_event("call", 10, state="ended")
         # an incoming call: event incoming, command answer, open_door, hangup
         mark = obs.mark()
         alice.send("dial sip:door@%s:%d" % (HOST, kam.port))
@@ -145,6 +146,8 @@ def test_ha_ring_call_through_kamailio_and_every_command_round_trip(rig, runtime
         door.wait_event("relay", 10, on=False)      # the pulse ends by itself (door.pulse_ms)
         send_cmd(obs, "hangup")
         obs.wait_json(BASE + "/call", since=mark, state="ended")
+        # alice dials again only once the BYE reached her (else: "already in a call")
+        alice.wait_event("call", 10, state="ended")
         # an incoming call nobody answers: missed
         mark = obs.mark()
         alice.send("dial sip:door@%s:%d" % (HOST, kam.port))
