@@ -4,7 +4,7 @@ register, calls both ways between two sims through Kamailio, a bad CA, under bot
 import pytest
 
 from peers import Sim, free_rtp_port, free_udp_ports
-from tlspeers import KamailioTls, make_certs
+from tlspeers import KamailioTls, hold_and_resume, make_certs
 
 RUNTIMES = ["micropython", "cpython"]
 
@@ -75,13 +75,8 @@ def test_rfc3261_18_calls_both_ways_through_kamailio_over_stream_transport(certs
                 caller.wait_event("call", 15, state="connected")
                 callee.wait_event("call", 15, state="connected")
                 if caller is door:
-                    for holder, held in ((door, flat), (flat, door)):     # each event after the last awaited
-                        holder.send("hold")
-                        holder.wait_event("call", 10, state="on_hold")
-                        held.wait_event("call", 10, state="remote_hold")
-                        holder.send("resume")
-                        holder.wait_event("call", 10, state="connected")
-                        held.wait_event("call", 10, state="connected")
+                    hold_and_resume(door, flat)
+                    hold_and_resume(flat, door)
                     flat.send("dtmf 2468#")
                     assert door.wait_event("relay", 10, on=True)
                 callee.send("hangup")

@@ -18,7 +18,7 @@ import wave
 import pytest
 
 from peers import Sim, free_udp_ports, stop_pid
-from tlspeers import BaresipTls, KamailioTls, make_certs
+from tlspeers import BaresipTls, KamailioTls, hold_and_resume, make_certs
 from test_tls_kamailio import sim_config, two_rtp_ports
 from test_audio_interop import TONE_HZ, MIN_SNR_DB, analyse, assert_clean, media_figures, write_tone
 from test_srtp_interop import captured_audio, udp_payloads
@@ -142,12 +142,7 @@ def test_rfc3711_tls_srtp_call_pin_and_hold_leave_nothing_in_clear_on_the_wire(c
                     time.sleep(AUDIO_SECONDS - 1.0)
                 else:
                     time.sleep(AUDIO_SECONDS)
-                door.send("hold")
-                door.wait_event("call", 10, state="on_hold")
-                flat.wait_event("call", 10, state="remote_hold")
-                door.send("resume")
-                door.wait_event("call", 10, state="connected")
-                flat.wait_event("call", 10, state="connected")
+                hold_and_resume(door, flat)
                 flat.send("dtmf %s#" % PIN)
                 assert door.wait_event("relay", 10, on=True)
                 digits = [e for e in door.events if e["event"] == "dtmf"]

@@ -251,3 +251,13 @@ def _ok_for(request_head):
         elif name == "to":
             keep.append(line + ";tag=np1")
     return ("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def hold_and_resume(holder, held):
+    """holder puts the call on hold and takes it back; each side's state is awaited in turn."""
+    holder.send("hold")
+    holder.wait_event("call", 10, state="on_hold")
+    held.wait_event("call", 10, state="remote_hold")
+    holder.send("resume")
+    holder.wait_event("call", 10, state="connected")
+    held.wait_event("call", 10, state="connected")
