@@ -25,7 +25,7 @@ import frozen_build  # noqa: E402
 import membench  # noqa: E402
 from peers import Kamailio  # noqa: E402  (membench puts host_tests/interop on sys.path)
 
-HEAP_WK = {"mpy": 224, "romfs": 140, "frozen": 84}   # 1.5x the README minimums: 149, 93 and 56 wK
+HEAP_WK = {"mpy": 224, "romfs": 141, "frozen": 84}   # 1.5x the README minimums: 149, 94 and 56 wK
 
 
 @pytest.mark.parametrize("mode", ["mpy", "romfs", "frozen"])

@@ -5,6 +5,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -261,3 +262,79 @@ def hold_and_resume(holder, held):
     holder.send("resume")
     holder.wait_event("call", 10, state="connected")
     held.wait_event("call", 10, state="connected")
+
+
+class CuttableRelay:
+    """A TCP relay on 127.0.0.1 in front of a server port: bytes pass unchanged
+    (TLS too: the handshake is end to end), and cut() resets every connection
+    at once, as a PBX restart or a Wi-Fi drop does. New connections are
+    relayed again after a cut."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((HOST, 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.pairs = []
+        self.accepted = 0
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection((HOST, self.target_port), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs.append((client, server))
+                self.accepted += 1
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        # Each pump closes both of its sockets itself once its read ends: a
+        # socket closed under a thread blocked in recv() would let that
+        # thread read a later connection that reuses the descriptor.
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def cut(self):
+        """Reset every relayed connection: SO_LINGER 0 makes the close an RST
+        (not a FIN), and shutdown(SHUT_RD) wakes the pumps, which close."""
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for s in pair:
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
+        return len(pairs)
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+        self.cut()

@@ -32,6 +32,8 @@ class Call(CallMedia, Timed):
     # keys (RFC 4568 §8.4). Class attributes: no cost per UDP call.
     transport = "udp"
     secure_signalling = False
+    want_refresh = False        # our Contact moved while an exchange was pending
+    reinvite_holds = True       # our pending re-INVITE changes local_hold (a target refresh does not)
 
     def __init__(self, manager, number, role, peer):
         self.mgr = manager
@@ -188,7 +190,24 @@ class Call(CallMedia, Timed):
         self.send_reinvite()
         return True
 
-    def send_reinvite(self):
+    def refresh_target(self):
+        """Our Contact moved (the TCP/TLS connection failed and a new one took
+        its place, or the registrar saw a new NAT port): a target-refresh
+        re-INVITE (§12.2.1.2) with the session as it is, so the peer's next
+        request (its BYE) comes to where we are now, not to nobody."""
+        if self.state not in LIVE:
+            return
+        self.ua.log("info", "call %d: our Contact moved; target refresh (re-INVITE)" % self.id)
+        if self.reinvite_tx is not None or self.pending_2xx is not None:
+            self.want_refresh = True     # sent when the pending exchange completes
+            return
+        self.send_reinvite(holds=False)
+
+    def send_reinvite(self, holds=True):
+        if holds is not self.reinvite_holds:
+            # set on the instance only once a refresh was sent: a hold/resume
+            # re-INVITE adds nothing to the call's attributes mid-call
+            self.reinvite_holds = holds
         body = self.build_sdp()
         self.offer_sent = body
         self.reinvite_tx = self.send_in_dialog("INVITE", body)
@@ -204,7 +223,7 @@ class Call(CallMedia, Timed):
 
     def timer_glare(self):
         if self.state in LIVE:
-            self.send_reinvite()
+            self.send_reinvite(self.reinvite_holds)
 
     def on_reinvite_response(self, tx, resp):
         """Responses to our re-INVITE (§14.1)."""
@@ -239,7 +258,8 @@ class Call(CallMedia, Timed):
             return self.end("dialog_lost", status)
         else:
             # the re-INVITE failed; the session stays as it was (§14.1)
-            self.local_hold = not self.local_hold
+            if self.reinvite_holds:
+                self.local_hold = not self.local_hold
             self.ua.emit({"event": "error", "message": "call %d: re-INVITE refused with %d" % (self.id, status)})
         self._apply_wanted_hold()
         if self.reinvite_tx is None:
@@ -250,7 +270,11 @@ class Call(CallMedia, Timed):
         self.want_hold = None
         if pending is not None and pending != self.local_hold:
             self.local_hold = pending
+            self.want_refresh = False    # this re-INVITE carries the new Contact too
             self.send_reinvite()
+        elif self.want_refresh:
+            self.want_refresh = False
+            self.send_reinvite(holds=False)
 
     # --- UAS side of a confirmed dialog -------------------------------------------
     def send_2xx(self, tx, request, body):

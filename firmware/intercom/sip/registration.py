@@ -173,6 +173,9 @@ class Registration:
                 return
         elif 200 <= status < 300:
             moved = self._correct_contact(resp)
+            if moved:
+                for call in self.ua.calls.calls:    # live calls' peers learn the new Contact
+                    call.refresh_target()
             if unregistering:
                 return self._finish_unregister(status)
             self._registered(resp, moved)
