@@ -1,26 +1,12 @@
 """Our Contact moves during a call: the target-refresh re-INVITE (RFC 3261 §12.2.1.2, §14.1; RFC 5626 §4.4.1)."""
 
-from _net import Net, states, last_call
+from _net import states, last_call
 from _sipfakes import FakeRegistrar, exchange, make_ua
 from intercom.sip.message import make_response
 from intercom.ticks import ticks_add
+from test_calls import A, B, connected_call
 
-A = ("192.0.2.1", 5060)
 A_MOVED = ("192.0.2.1", 5070)         # where a's new connection (or NAT binding) puts it
-B = ("192.0.2.2", 5060)
-URI_B = "sip:bob@192.0.2.2:5060"
-
-
-def connected_call():
-    net = Net()
-    a = net.phone(A[0], "alice")
-    b = net.phone(B[0], "bob")
-    a.dial(URI_B)
-    net.run(10)
-    b.answer()
-    net.run(10)
-    assert states(a)[-1] == "connected" and states(b)[-1] == "connected"
-    return net, a, b
 
 
 def move(net, a):
