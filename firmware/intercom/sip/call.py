@@ -270,7 +270,8 @@ class Call(CallMedia, Timed):
         self.want_hold = None
         if pending is not None and pending != self.local_hold:
             self.local_hold = pending
-            self.want_refresh = False    # this re-INVITE carries the new Contact too
+            if self.want_refresh:
+                self.want_refresh = False    # this re-INVITE carries the new Contact too
             self.send_reinvite()
         elif self.want_refresh:
             self.want_refresh = False
