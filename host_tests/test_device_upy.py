@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from test_runtimes import tool
+from test_runtimes import heaplock_base, tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -24,7 +24,7 @@ def test_esp32_hal_frame_loop_allocates_nothing_under_heap_lock():
     phone: 500 frames of the door's Driver.step() and the I2S callbacks run
     under heap_lock; only received datagrams allocate."""
     env = dict(os.environ, MICROPYPATH="../fakes:../../firmware:.frozen")
-    proc = subprocess.run([tool("micropython"), "heaplock_esp32.py", "500", "47200"],
+    proc = subprocess.run([tool("micropython"), "heaplock_esp32.py", "500", str(heaplock_base())],
                           cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "1 passed, 0 failed" in out, out

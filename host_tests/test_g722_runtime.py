@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from test_runtimes import HERE, tool
+from test_runtimes import HERE, heaplock_base, tool
 
 
 def _run(script, args, path):
@@ -19,7 +19,7 @@ def test_g722_call_frame_loop_runs_under_heap_lock():
     """Two host phones listing G.722 first negotiate it; 300 frames of both
     Driver.step() (16 kHz WAV mic -> G.722 -> RTP -> G.722 -> speaker) run
     under heap_lock, only the received datagrams allocate."""
-    out = _run("heaplock_call.py", ["300", "47300", "20", "20", "G722"], "../../firmware:.frozen")
+    out = _run("heaplock_call.py", ["300", str(heaplock_base()), "20", "20", "G722"], "../../firmware:.frozen")
     print(out.strip().splitlines()[1])
 
 
@@ -27,5 +27,5 @@ def test_g722_esp32_board_frame_loop_runs_under_heap_lock():
     """The ESP32 board over the fakes in a G.722 call: the 16 kHz I2S mic
     goes straight to the encoder, the speaker gets 640-byte 16 kHz frames;
     nothing allocates outside the datagram reads."""
-    out = _run("heaplock_esp32.py", ["300", "47600", "G722"], "../fakes:../../firmware:.frozen")
+    out = _run("heaplock_esp32.py", ["300", str(heaplock_base()), "G722"], "../fakes:../../firmware:.frozen")
     assert " 0 bytes per frame outside the received datagrams" in out, out

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from test_runtimes import HERE, tool
+from test_runtimes import HERE, heaplock_base, tool
 
 
 def test_call_with_30_ms_in_and_40_ms_out_runs_under_heap_lock():
@@ -11,7 +11,7 @@ def test_call_with_30_ms_in_and_40_ms_out_runs_under_heap_lock():
     sends 40 ms packets and plays the flat's 30 ms ones, both sides with the
     heap locked (only received datagrams allocate), nothing lost."""
     env = dict(os.environ, MICROPYPATH="../../firmware:.frozen")
-    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "300", "47160", "30", "40"],
+    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "300", str(heaplock_base()), "30", "40"],
                           cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "1 passed, 0 failed" in out, out

@@ -24,6 +24,32 @@ def tool(name):
     return found
 
 
+def heaplock_base(span=32):
+    """A base port for the host_tests/upy scripts, which bind base .. base + span - 1
+    (UDP SIP and RTP, a TCP peer at base + 30). Below Linux's ephemeral range
+    (32768-60999), where every port the kernel hands the suite's peers and
+    connections lies, and checked free for UDP and TCP: a fixed base there
+    once met a connection's port (EADDRINUSE)."""
+    import random
+    import socket
+    for _attempt in range(50):
+        base = random.randrange(20000, 32000 - span, 2)
+        held = []
+        try:
+            for port in range(base, base + span):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no %d free ports in a row below 32000" % span)
+
+
 def test_core_suite_passes_under_micropython_unix_port():
     env = dict(os.environ, MICROPYPATH="../../firmware:.")
     proc = subprocess.run([tool("micropython"), "-X", "heapsize=16M", "mpy_runner.py"], cwd=os.path.join(HERE, "core"),
@@ -58,7 +84,7 @@ def test_established_call_frame_loop_runs_under_heap_lock_for_500_frames():
     """Issue 4: Driver.step() of two phones in a call allocates nothing but the
     received datagrams (the socket wrapper unlocks the heap around recv only)."""
     env = dict(os.environ, MICROPYPATH="../../firmware:.frozen")
-    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "500", "47100"],
+    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "500", str(heaplock_base())],
                           cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "1 passed, 0 failed" in out, out

@@ -3,12 +3,13 @@
 import os
 import subprocess
 
-from test_runtimes import tool, HERE
+from test_runtimes import HERE, heaplock_base, tool
 
 
 def test_srtp_call_frame_loop_runs_under_heap_lock_for_500_frames():
     env = dict(os.environ, MICROPYPATH="../../firmware:.frozen")
-    proc = subprocess.run([tool("micropython"), "heaplock_call.py", "500", "47240", "20", "20", "mandatory"],
+    args = ["500", str(heaplock_base()), "20", "20", "mandatory"]
+    proc = subprocess.run([tool("micropython"), "heaplock_call.py"] + args,
                           cwd=os.path.join(HERE, "upy"), env=env, capture_output=True, text=True, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "1 passed, 0 failed" in out, out

@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from ._broker import free_udp_ports
+from test_runtimes import heaplock_base
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UPY = os.path.join(os.path.dirname(HERE), "upy")
@@ -11,9 +11,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 
 def test_mqtt_connected_call_frame_loop_runs_under_heap_lock():
-    base = free_udp_ports(1)[0] // 100 * 100         # the script uses base .. base + 30
-    if base > 65400:
-        base = 47300
+    base = heaplock_base()                           # the script uses base .. base + 30
     env = dict(os.environ, MICROPYPATH="../../firmware:.frozen")
     proc = subprocess.run([os.path.join(REPO, ".venv", "bin", "micropython"), "heaplock_mqtt.py", "300", str(base)],
                           cwd=UPY, env=env, capture_output=True, text=True, timeout=120)
