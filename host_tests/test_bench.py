@@ -94,3 +94,33 @@ def test_report_prints_every_goal_then_fails_when_memory_cannot_be_measured(monk
     assert "INVITE receive -> response <= 10 ms (ESP32 estimate): NOT MET (80.0 ms, 8.00x the goal)" in out
     assert "media path <= 2 ms per frame (ESP32 estimate): MET (2.00 ms, 1.00x the goal)" in out
     assert "ESTIMATE" in out and "GOAL UNKNOWN" not in out
+
+
+def _membench_with_frozen_build(monkeypatch, problem, argv):
+    import membench
+    built = []
+
+    def build(log=None, force=False):
+        built.append(1)
+        return problem
+
+    def no_kamailio_here(*args, **kw):
+        raise AssertionError("Kamailio started before make frozen was settled")
+    monkeypatch.setattr(membench.frozen_build, "build", build)
+    monkeypatch.setattr(membench, "Kamailio", no_kamailio_here)
+    monkeypatch.setattr(membench, "find_binary", lambda name: None)
+    monkeypatch.setattr(membench, "heaplock_figures", lambda: (None, "not run here"))
+    monkeypatch.setattr(sys, "argv", ["membench.py"] + argv)
+    return membench.main(), built
+
+
+def test_membench_builds_the_frozen_port_once_before_any_timed_run(monkeypatch, capsys):
+    # a stale build redone inside tools/sim's 20 s boot step read as "> 512 wK"
+    rc, built = _membench_with_frozen_build(monkeypatch, None, ["--modes", "frozen"])
+    assert built == [1] and rc == 1, (built, rc)
+
+
+def test_membench_single_frozen_run_stops_on_a_build_error_before_kamailio(monkeypatch, capsys):
+    rc, built = _membench_with_frozen_build(monkeypatch, "apt-get source failed", ["--heap", "56", "--frozen"])
+    assert rc == 1 and built == [1]
+    assert "make frozen: apt-get source failed" in capsys.readouterr().out

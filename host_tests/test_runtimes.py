@@ -10,6 +10,8 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
+sys.path.insert(0, os.path.join(HERE, "interop"))
+from peers import heaplock_base  # noqa: E402,F401  (the heap-lock tests import it from here)
 
 
 def tool(name):
@@ -22,32 +24,6 @@ def tool(name):
             pytest.fail("%s is not installed (make venv installs it)" % name)
         pytest.skip("%s is not installed; run `make venv`" % name)
     return found
-
-
-def heaplock_base(span=32):
-    """A base port for the host_tests/upy scripts, which bind base .. base + span - 1
-    (UDP SIP and RTP, a TCP peer at base + 30). Below Linux's ephemeral range
-    (32768-60999), where every port the kernel hands the suite's peers and
-    connections lies, and checked free for UDP and TCP: a fixed base there
-    once met a connection's port (EADDRINUSE)."""
-    import random
-    import socket
-    for _attempt in range(50):
-        base = random.randrange(20000, 32000 - span, 2)
-        held = []
-        try:
-            for port in range(base, base + span):
-                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                    s = socket.socket(socket.AF_INET, kind)
-                    held.append(s)
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise AssertionError("no %d free ports in a row below 32000" % span)
 
 
 def test_core_suite_passes_under_micropython_unix_port():

@@ -35,9 +35,7 @@ import argparse
 import json
 import math
 import os
-import random
 import re
-import socket
 import struct
 import subprocess
 import sys
@@ -46,7 +44,7 @@ import wave
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "host_tests", "interop"))
-from peers import HOST, Kamailio, Sim, find_binary, free_rtp_port, free_udp_ports  # noqa: E402
+from peers import HOST, Kamailio, Sim, find_binary, free_rtp_port, free_udp_ports, heaplock_base  # noqa: E402
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import frozen_build  # noqa: E402
 import mpy_build  # noqa: E402
@@ -389,25 +387,6 @@ def repeated_calls(kamailio, workdir, calls=5, heap_wk=256):
 # --- heaplock_call.py ---------------------------------------------------------------------
 
 
-def heaplock_base():
-    """A port base whose ports heaplock_call.py binds (base, +2, +10, +11, +20, +21) are free."""
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 2)
-        held = []
-        try:
-            for off in (0, 2, 10, 11, 20, 21):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(s)
-                s.bind((HOST, base + off))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    return 47000
-
-
 def heaplock_figures(frames=500):
     """Run host_tests/upy/heaplock_call.py; (dict of figures, None) or (None, why)."""
     upy = os.path.join(REPO, ".venv", "bin", "micropython")
@@ -500,15 +479,17 @@ def main():
     started = time.monotonic()
     rows = []
     verdict = None
+    # make frozen before any timed run: a stale binary rebuilt by tools/sim inside
+    # its 20 s boot step read as "fails at every heap"
+    frozen_problem = frozen_build.build(log=log) if (args.frozen if args.heap else "frozen" in args.modes) else None
+    if args.heap and frozen_problem:
+        log("make frozen: %s" % frozen_problem)
+        return 1
     if find_binary("kamailio") is None:
         rows.append(("smallest heap for the scenario", "n/a (kamailio not installed: apt-get install kamailio)"))
     else:
         with Kamailio(USERS, workdir=os.path.join(args.workdir, "kamailio")) as kamailio:
             if args.heap:
-                problem = frozen_build.build(log=log) if args.frozen else None
-                if problem:
-                    log("make frozen: %s" % problem)
-                    return 1
                 sc = Scenario(kamailio, args.heap, os.path.join(args.workdir, "single"), args.audio,
                               sample_memory=True, mpy=not args.source, romfs=args.romfs,
                               frozen=args.frozen, overrides=args.overrides)
@@ -521,13 +502,9 @@ def main():
                 return 0 if ok else 1
             for mode in args.modes:
                 romfs = mode == "romfs"
-                if mode == "frozen":
-                    # Built (or found up to date) before any timed run: a stale binary rebuilt by
-                    # tools/sim inside the 20 s boot step read as "fails at every heap".
-                    problem = frozen_build.build(log=log)
-                    if problem:
-                        rows.append(("smallest heap, %s" % MODES[mode], "n/a (make frozen: %s)" % problem))
-                        continue
+                if mode == "frozen" and frozen_problem:
+                    rows.append(("smallest heap, %s" % MODES[mode], "n/a (make frozen: %s)" % frozen_problem))
+                    continue
                 log("membench: bisecting phone A's heap over %d..%d wK, firmware from %s (boot, register, "
                     "call with %.1f s audio, hold, resume, hang up, unregister)"
                     % (args.min, args.max, MODES[mode], args.audio))

@@ -108,3 +108,17 @@ def test_rfc3581_registrar_seeing_a_new_port_refreshes_the_live_calls():
     ua.tick(due)
     exchange(ua, reg, due)
     assert asked == [1, 1]
+
+
+def test_rfc3261_14_1_refresh_the_peer_never_answers_ends_the_call_with_bye_not_never():
+    net, a, b = connected_call()
+    move(net, a)
+    net.nodes[A] = a
+    # b's side went deaf for INVITEs: Timer B, then the 64*T1 wait, end the call
+    net.drop = lambda msg, src, dst: msg.is_request and msg.method == "INVITE" and dst == B
+    a.calls.calls[0].refresh_target()
+    net.run(40000)
+    end = last_call(a)
+    assert end["state"] == "ended" and end["reason"] == "timeout", end
+    assert (A, B, "BYE") in net.ladder or (A_MOVED, B, "BYE") in net.ladder, net.ladder
+    assert not a.calls.calls

@@ -8,6 +8,7 @@ configs, logs and traces live in a per-test directory.
 import hashlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -94,6 +95,30 @@ def free_tcp_port():
 
 
 _GIVEN = set()        # every port free_udp_ports handed out in this process
+
+
+def heaplock_base(span=32):
+    """A base port for the host_tests/upy scripts, which bind base .. base + span - 1
+    (UDP SIP and RTP, a TCP peer at base + 30). Below Linux's ephemeral range
+    (32768-60999), where every port the kernel hands the suite's peers and
+    connections lies, and checked free for UDP and TCP: a fixed base there
+    once met a connection's port (EADDRINUSE)."""
+    for _attempt in range(50):
+        base = random.randrange(20000, 32000 - span, 2)
+        held = []
+        try:
+            for port in range(base, base + span):
+                for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                    s = socket.socket(socket.AF_INET, kind)
+                    held.append(s)
+                    s.bind((HOST, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no %d free ports in a row below 32000" % span)
 
 
 def free_udp_ports(n, spacing=1, even=False):
@@ -184,6 +209,16 @@ def require_binary(name, package=None):
 
 def _workdir(prefix):
     return tempfile.mkdtemp(prefix="intercom-%s-" % prefix)
+
+
+def wait_for(predicate, timeout, what):
+    """Poll predicate() until it is true; AssertionError naming `what` (a text,
+    or a callable giving one, such as a peer's log) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timeout %.1f s waiting: %s" % (timeout, what() if callable(what) else what))
+        time.sleep(0.1)
 
 
 def _tail(path, n=40):

@@ -250,15 +250,6 @@ def tone_check(label, path, f0, settle_s=0.0, stretching=False):
     return ok, text, res["min_snr_db"]
 
 
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    raise AssertionError("timeout %.1f s waiting for %s" % (timeout, what))
-
-
 # -- linphone ------------------------------------------------------------------
 
 # linphonec (Debian linphone-cli 5.1) on 127.0.0.1 only: no network-state

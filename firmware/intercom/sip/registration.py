@@ -173,9 +173,6 @@ class Registration:
                 return
         elif 200 <= status < 300:
             moved = self._correct_contact(resp)
-            if moved:
-                for call in self.ua.calls.calls:    # live calls' peers learn the new Contact
-                    call.refresh_target()
             if unregistering:
                 return self._finish_unregister(status)
             self._registered(resp, moved)
@@ -305,7 +302,8 @@ class Registration:
         self.ua.emit(event)
 
     def _correct_contact(self, resp):
-        """RFC 3581: adopt the address the registrar saw us at, then refresh.
+        """RFC 3581: adopt the address the registrar saw us at, then refresh
+        (the binding at once; each live call by a target-refresh re-INVITE).
 
         Both values go into every later Contact and SDP c= line, so they are
         checked first: received a dotted IPv4 address (§20.42 grammar; our
@@ -328,5 +326,7 @@ class Registration:
         if (host, port) != (ua.contact_host, ua.contact_port):
             ua.log("info", "registrar sees us at %s:%d; updating Contact" % (host, port))
             ua.contact_host, ua.contact_port = host, port
+            for call in ua.calls.calls:    # live calls' peers learn the new Contact
+                call.refresh_target()
             return True
         return False
