@@ -4,15 +4,10 @@ calls both ways, BYE from either side, under both runtimes."""
 import pytest
 
 from peers import Sim, free_rtp_port, free_udp_ports, HOST
-from tlspeers import BaresipTls, KamailioTls, make_certs
+from tlspeers import BaresipTls, KamailioTls
 from test_tls_kamailio import sim_config
 
 RUNTIMES = ["micropython", "cpython"]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -5,15 +5,10 @@ a Wi-Fi drop): the call goes on, the door registers again on a new connection
 import pytest
 
 from peers import Sim, free_udp_ports, wait_for
-from tlspeers import CuttableRelay, KamailioTls, make_certs
+from tlspeers import CuttableRelay, KamailioTls
 from test_tls_kamailio import sim_config, two_rtp_ports
 
 RUNTIMES = ["micropython", "cpython"]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -9,14 +9,9 @@ import time
 import pytest
 
 from peers import Sim, free_rtp_port, free_udp_ports
-from tlspeers import BadServer, KamailioTls, make_certs
+from tlspeers import BadServer, KamailioTls
 
 RUNTIMES = ["micropython", "cpython"]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 def config(port, ca, transport="tls", verify=True):

@@ -4,14 +4,9 @@ register, calls both ways between two sims through Kamailio, a bad CA, under bot
 import pytest
 
 from peers import Sim, free_rtp_port, free_udp_ports
-from tlspeers import KamailioTls, hold_and_resume, make_certs
+from tlspeers import KamailioTls, hold_and_resume
 
 RUNTIMES = ["micropython", "cpython"]
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 def sim_config(kam, transport, user, local_port, rtp_port, ca, verify=True, targets=()):

@@ -18,18 +18,13 @@ import wave
 import pytest
 
 from peers import Sim, free_udp_ports, stop_pid
-from tlspeers import BaresipTls, KamailioTls, hold_and_resume, make_certs
+from tlspeers import BaresipTls, KamailioTls, hold_and_resume
 from test_tls_kamailio import sim_config, two_rtp_ports
 from test_audio_interop import TONE_HZ, MIN_SNR_DB, analyse, assert_clean, media_figures, write_tone
 from test_srtp_interop import captured_audio, udp_payloads
 
 PIN = "2468"
 AUDIO_SECONDS = 3.0
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    return make_certs(str(tmp_path_factory.mktemp("certs")))
 
 
 def secure_config(kam, transport, user, sip_port, rtp_port, ca, srtp, door=None, auto_answer=False):
